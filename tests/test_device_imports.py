@@ -1,0 +1,51 @@
+"""Device-side modules import without torch (JetPack's Python 3.6 runtime has numpy, OpenCV, TensorRT, pycuda)."""
+
+import subprocess
+import sys
+
+import pytest
+
+# The device path: everything that runs on the Jetson. Later issues add their modules here.
+DEVICE_MODULES = [
+    "goatpose_edge",
+    "goatpose_edge.cli",
+    "goatpose_edge.contract",
+    "goatpose_edge.errors",
+    "goatpose_edge.fileio",
+    "goatpose_edge.variants",
+    "goatpose_edge.codec",
+    "goatpose_edge.runtime",
+]
+
+_PROBE = """
+import sys
+sys.modules["torch"] = None  # any "import torch" now raises ImportError
+import importlib
+importlib.import_module({module!r})
+loaded = sorted(m for m, mod in sys.modules.items() if mod is not None and m.split(".")[0] in ("torch", "onnx", "onnxruntime", "tensorrt", "pycuda"))
+assert not loaded, loaded
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("module", DEVICE_MODULES)
+def test_imports_with_torch_unavailable(module):
+    result = subprocess.run([sys.executable, "-c", _PROBE.format(module=module)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_probe_can_fail():
+    """The blocker really blocks: importing the host-side models package must fail under it."""
+    result = subprocess.run([sys.executable, "-c", _PROBE.format(module="goatpose_edge.models")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert result.returncode != 0 and "import of torch halted" in result.stderr
+
+
+def test_cli_without_torch_says_what_to_install():
+    code = "import sys; sys.modules['torch'] = None; from goatpose_edge.cli import main; sys.exit(main(['info', 'hrnet-w32']))"
+    result = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("goatpose: error: goatpose info needs PyTorch (host side): "
+                                     "pip install 'goatpose-edge[host]'")

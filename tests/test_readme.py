@@ -1,0 +1,43 @@
+"""The README cannot rot: its Python blocks run, and its model table equals what the code measures."""
+
+import os
+import re
+
+import pytest
+
+from goatpose_edge.variants import VARIANTS
+from tests.conftest import REPO_ROOT, measured_complexity
+
+README = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
+
+
+def test_python_blocks_run(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+def _table_rows():
+    rows = {}
+    for line in README.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] in VARIANTS and len(cells) == 8:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_model_table_lists_every_variant():
+    assert sorted(_table_rows()) == sorted(VARIANTS)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_model_table_row_is_measured(name):
+    _, input_size, params, _, macs, gflops, _, dev = _table_rows()[name]
+    c = measured_complexity(name)
+    assert input_size == "{}x{}".format(*c.input_shape[2:])
+    assert int(params.replace(",", "")) == c.params
+    assert int(macs.replace(",", "")) == c.macs
+    assert gflops == "{:.2f}".format(c.gflops)
+    assert dev == "{:+.1f} %".format(c.gflops_deviation_pct)
