@@ -40,6 +40,66 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from goatpose_edge.export import export_onnx
+    from goatpose_edge.variants import get_variant
+
+    get_variant(args.model)  # unknown names fail before torch loads
+    if not args.weights:
+        print("WARNING: no --weights given: exporting {} with RANDOM weights (fine for speed, useless for "
+              "poses)".format(args.model), file=sys.stderr)
+    if not args.image:
+        print("note: no --image given: parity is checked on seeded random input only; pass a person photo "
+              "(IMG or IMG@x,y,w,h) to check it on a real crop too", file=sys.stderr)
+    result = export_onnx(args.model, weights=args.weights, output=args.output, opset=args.opset, batch=args.batch,
+                         fliptest=args.fliptest, target=args.target, images=args.image,
+                         trusted=args.trust_checkpoint, log=print)
+    dirt = {k: result.census[k] for k in ("bn_after_conv", "nam_weight_ops", "training_ops", "identity",
+                                          "noop_slice", "duplicate_relu")}
+    ops = ", ".join("{} {}".format(k[3:], v) for k, v in result.census.items() if k.startswith("op:"))
+    print("graph: {} nodes ({}); left after clean-up: {}".format(result.census["nodes"], ops, dirt))
+    for warning in result.lint.warnings:
+        print("lint warning: " + warning)
+    print("wrote {} ({} batch, opset {}, {}-compatible{})".format(
+        result.path, result.batch or "dynamic", result.opset, args.target,
+        ", RANDOM weights" if result.random_weights else ""))
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from goatpose_edge.export.parity import check, verify_runners
+    from goatpose_edge.runtime import load_runner
+
+    def options(path):
+        return {"model_name": args.model, "trusted": args.trust_checkpoint} if path.endswith((".pth", ".pt")) else {}
+
+    with load_runner(args.reference, **options(args.reference)) as reference, \
+            load_runner(args.test, **options(args.test)) as test:
+        reports = verify_runners(reference, test, args.image, args.tolerance)
+    for report in reports:
+        print("{} vs {}: {}".format(reference.backend, test.backend, report.line()))
+    check(reports, "{} vs {}".format(args.reference, args.test))
+    return 0
+
+
+def cmd_lint(args) -> int:
+    from goatpose_edge.export.lint import lint
+
+    try:
+        import onnx
+    except ImportError as exc:
+        raise DependencyError("goatpose lint needs onnx: pip install onnx") from exc
+    from goatpose_edge.onnx_meta import read_metadata
+
+    read_metadata(args.onnx)  # one clear line for a missing or corrupt file
+    report = lint(onnx.load(args.onnx), args.target)
+    for warning in report.warnings:
+        print("warning: " + warning)
+    report.raise_for_violations(args.onnx)
+    print("{}: {}-compatible".format(args.onnx, args.target))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goatpose", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version="goatpose-edge " + __version__)
@@ -51,6 +111,39 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--all", action="store_true", help="every model in the table")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=cmd_info)
+
+    export = sub.add_parser("export", help="export a model to a TensorRT-ready ONNX file, checked against PyTorch")
+    export.add_argument("model", metavar="MODEL", help="model name, e.g. goatpose-bl (see goatpose info --all)")
+    export.add_argument("--weights", metavar="W.pth", help="checkpoint to load (default: random weights)")
+    export.add_argument("-o", "--output", metavar="FILE.onnx", help="default: export/<model>_<H>x<W>[_b<N>][_flip].onnx")
+    export.add_argument("--opset", type=int, default=13, help="ONNX opset, 11..13 for trt8 (default 13)")
+    batch = export.add_mutually_exclusive_group()
+    batch.add_argument("--batch", type=int, metavar="N", help="static batch size")
+    batch.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (the default)")
+    export.add_argument("--fliptest", action="store_true", help="merge the horizontally flipped input in the graph")
+    export.add_argument("--target", choices=("trt8", "trt10"), default="trt8",
+                        help="TensorRT generation to lint for (default trt8: the TX2's 8.0/8.2)")
+    export.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
+                        help="person photo (and box) for the parity check; repeatable")
+    export.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow checkpoints that pickle Python objects (unpickling can run code)")
+    export.set_defaults(func=cmd_export)
+
+    verify = sub.add_parser("verify", help="compare the heatmaps of two artefacts (.pth, .onnx)")
+    verify.add_argument("reference", metavar="A", help="reference artefact")
+    verify.add_argument("test", metavar="B", help="artefact under test")
+    verify.add_argument("--model", help="model name for a .pth that does not record it")
+    verify.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
+                        help="person photo (and box) to compare on, besides seeded random input; repeatable")
+    verify.add_argument("--tolerance", type=float, default=1e-4, help="max abs error / max|A| (default 1e-4)")
+    verify.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow checkpoints that pickle Python objects (unpickling can run code)")
+    verify.set_defaults(func=cmd_verify)
+
+    lint_cmd = sub.add_parser("lint", help="check that TensorRT 8 (or 10) can parse an ONNX file")
+    lint_cmd.add_argument("onnx", metavar="FILE.onnx")
+    lint_cmd.add_argument("--target", choices=("trt8", "trt10"), default="trt8")
+    lint_cmd.set_defaults(func=cmd_lint)
     return parser
 
 

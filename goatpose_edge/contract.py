@@ -56,6 +56,7 @@ class ModelContract:
     keypoint_names: Tuple[str, ...] = COCO_KEYPOINT_NAMES
     flip_pairs: Tuple[Tuple[int, int], ...] = COCO_FLIP_PAIRS  # 0-based left/right pairs
     skeleton: Tuple[Tuple[int, int], ...] = COCO_SKELETON  # 0-based limbs for drawing
+    flip_merged: bool = False  # the artefact already averages in the flipped input (``goatpose export --fliptest``)
     version: str = field(default="")  # goatpose-edge version that wrote the artefact
 
     def __post_init__(self):

@@ -13,8 +13,15 @@ DEVICE_MODULES = [
     "goatpose_edge.errors",
     "goatpose_edge.fileio",
     "goatpose_edge.variants",
+    "goatpose_edge.onnx_meta",
     "goatpose_edge.codec",
+    "goatpose_edge.codec.crop",
+    "goatpose_edge.codec.flip",
+    "goatpose_edge.codec.transforms",
     "goatpose_edge.runtime",
+    "goatpose_edge.runtime.base",
+    "goatpose_edge.runtime.onnxruntime_runner",
+    "goatpose_edge.runtime.torch_runner",
 ]
 
 _PROBE = """

@@ -1,4 +1,14 @@
-"""Pre- and post-processing in numpy + OpenCV only (device side, no torch): box <-> center/scale, affine crops,
-heatmap decoding, flip merge, OKS-NMS. Filled by the [codec-pipeline] issue; the model contract it reads lives in
-``goatpose_edge.contract``.
+"""Pre- and post-processing in numpy + OpenCV only (device side, no torch), with HRNet's conventions and names.
+
+Glossary of shapes: N persons, K keypoints, heatmaps [N, K, h, w], network input [N, 3, H, W]; boxes (x, y, w, h) and
+keypoints in image pixels; ``center``/``scale`` as in HRNet (scale in 200-px units).
 """
+
+from goatpose_edge.codec.crop import crop_person, crops_from_boxes, normalize_crops
+from goatpose_edge.codec.flip import flip_back, flip_permutation, merge_flip
+from goatpose_edge.codec.transforms import PIXEL_STD, affine_transform, box_to_center_scale, get_affine_transform
+
+__all__ = [
+    "PIXEL_STD", "affine_transform", "box_to_center_scale", "crop_person", "crops_from_boxes", "flip_back",
+    "flip_permutation", "get_affine_transform", "merge_flip", "normalize_crops",
+]

@@ -1,3 +1,32 @@
-"""Runners behind one small contract (torch, onnxruntime, TensorRT + pycuda), device side: numpy at module level,
-backends imported lazily, never torch at import. Filled by the [codec-pipeline] and [engines] issues.
+"""Runners behind one small contract (``Runner``): torch, onnxruntime and, with the [engines] issue, TensorRT.
+
+Device side: numpy at module level, each backend imported when its runner activates, never torch at import.
+``load_runner(path)`` picks the backend by artefact and every runner reads the model contract from its artefact.
 """
+
+import os
+
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.runtime.base import Runner, RunnerError
+
+__all__ = ["Runner", "RunnerError", "load_runner", "ARTEFACT_SUFFIXES"]
+
+ARTEFACT_SUFFIXES = {".onnx": "onnxruntime", ".pth": "torch", ".pt": "torch"}
+
+
+def load_runner(path: str, **options) -> Runner:
+    """The runner for an artefact, chosen by its suffix (``ARTEFACT_SUFFIXES``); ``options`` go to the backend."""
+    if not os.path.isfile(path):
+        raise GoatPoseError("artefact not found: {}".format(path))
+    suffix = os.path.splitext(path)[1].lower()
+    backend = ARTEFACT_SUFFIXES.get(suffix)
+    if backend == "onnxruntime":
+        from goatpose_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(path, **options)
+    if backend == "torch":
+        from goatpose_edge.runtime.torch_runner import TorchRunner
+
+        return TorchRunner(path, **options)
+    raise GoatPoseError("cannot run {}: unknown artefact type {!r}; supported: {}".format(
+        path, suffix, ", ".join(sorted(ARTEFACT_SUFFIXES))))

@@ -1,0 +1,39 @@
+"""From a BGR frame and person boxes to the network's input batch, driven by the model contract."""
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from goatpose_edge.codec.transforms import box_to_center_scale, get_affine_transform
+from goatpose_edge.contract import ModelContract
+
+
+def crop_person(image_bgr: np.ndarray, center: Sequence[float], scale: Sequence[float],
+                contract: ModelContract) -> np.ndarray:
+    """Warp one person to the contract's input size: uint8 BGR [H, W, 3] (bilinear, black outside the image)."""
+    height, width = contract.input_size
+    trans = get_affine_transform(center, scale, 0, (width, height))
+    return cv2.warpAffine(image_bgr, trans, (int(width), int(height)), flags=cv2.INTER_LINEAR)
+
+
+def normalize_crops(crops_bgr: np.ndarray, contract: ModelContract) -> np.ndarray:
+    """uint8 BGR crops [N, H, W, 3] -> float32 network input [N, 3, H, W] in the contract's order and normalisation."""
+    crops = np.asarray(crops_bgr)
+    if contract.channel_order == "RGB":
+        crops = crops[..., ::-1]
+    mean = np.asarray(contract.mean, dtype=np.float32)
+    std = np.asarray(contract.std, dtype=np.float32)
+    batch = (crops.astype(np.float32) - mean) / std  # [N, H, W, 3]
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))  # [N, 3, H, W]
+
+
+def crops_from_boxes(image_bgr: np.ndarray, boxes: Sequence[Sequence[float]], contract: ModelContract) -> np.ndarray:
+    """Boxes [N, 4] (x, y, w, h) in image pixels -> network input [N, 3, H, W] float32 (HRNet's 1.25 padding)."""
+    crops = []
+    for box in boxes:
+        center, scale = box_to_center_scale(box, contract.aspect_ratio)
+        crops.append(crop_person(image_bgr, center, scale, contract))
+    height, width = contract.input_size
+    stacked = np.stack(crops) if crops else np.zeros((0, height, width, 3), np.uint8)
+    return normalize_crops(stacked, contract)

@@ -1,0 +1,74 @@
+"""The runner contract every backend fills (after Polygraphy's ``BaseRunner``).
+
+    with load_runner("export/goatpose-bl_256x192.onnx") as runner:
+        heatmaps = runner.infer(batch)        # [N, 3, H, W] float32 -> [N, K, H/4, W/4] float32
+
+The base class owns the state checks and input validation; a backend implements ``_activate``, ``_infer`` and
+``_deactivate`` and sets ``contract`` (read from its artefact) and ``max_batch`` (None when unbounded).
+"""
+
+from typing import Optional
+
+import numpy as np
+
+from goatpose_edge.contract import ModelContract
+from goatpose_edge.errors import GoatPoseError
+
+
+class RunnerError(GoatPoseError):
+    """A runner used wrongly: inactive, or given a batch it cannot take."""
+
+
+class Runner:
+    """Base of all runners: one artefact, one contract, ``infer`` between ``__enter__`` and ``__exit__``."""
+
+    backend = "base"
+
+    def __init__(self, path: str):
+        self.path = path
+        self.contract = None  # type: Optional[ModelContract]
+        self.max_batch = None  # type: Optional[int]
+        self.min_batch = 1
+        self.is_active = False
+
+    def __enter__(self) -> "Runner":
+        self.activate()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.deactivate()
+
+    def activate(self) -> None:
+        if not self.is_active:
+            self._activate()
+            self.is_active = True
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self.is_active = False
+            self._deactivate()
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Heatmaps [N, K, h, w] float32 for a network-input batch [N, 3, H, W] float32 (see the contract)."""
+        if not self.is_active:
+            raise RunnerError("{} runner for {} is not active: use it inside `with`".format(self.backend, self.path))
+        height, width = self.contract.input_size
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != (3, height, width):
+            raise RunnerError("{} expects a batch [N, 3, {}, {}], got {}".format(
+                self.path, height, width, list(batch.shape)))
+        if batch.dtype != np.float32:
+            raise RunnerError("{} expects float32 input, got {}".format(self.path, batch.dtype))
+        if not (self.min_batch <= batch.shape[0] <= (self.max_batch or batch.shape[0])):
+            raise RunnerError("batch of {} is outside {}'s profile {}..{}".format(
+                batch.shape[0], self.path, self.min_batch, self.max_batch or "any"))
+        return self._infer(np.ascontiguousarray(batch))
+
+    # Backend hooks.
+    def _activate(self) -> None:
+        raise NotImplementedError
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _deactivate(self) -> None:
+        raise NotImplementedError

@@ -1,0 +1,44 @@
+"""onnxruntime runner: CPU, or the CUDA / TensorRT execution providers when the installed onnxruntime has them."""
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from goatpose_edge.errors import DependencyError
+from goatpose_edge.onnx_meta import read_contract
+from goatpose_edge.runtime.base import Runner
+
+
+class OnnxRuntimeRunner(Runner):
+    """Runs an exported ``.onnx`` (contract from its metadata) with onnxruntime."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None):
+        super().__init__(path)
+        self.contract = read_contract(path)
+        self.providers = list(providers) if providers else ["CPUExecutionProvider"]
+        self.threads = threads
+        self.session = None
+
+    def _activate(self) -> None:
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise DependencyError("running {} needs onnxruntime: pip install onnxruntime".format(self.path)) from exc
+        options = onnxruntime.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(self.path, options, providers=self.providers)
+        batch_dim = self.session.get_inputs()[0].shape[0]
+        if isinstance(batch_dim, int):  # exported with a static batch
+            self.min_batch = self.max_batch = batch_dim
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def _deactivate(self) -> None:
+        self.session = None

@@ -1,0 +1,37 @@
+"""PyTorch runner (host side): a checkpoint through ``goatpose_edge.models``; torch is imported on activation only."""
+
+from typing import Optional
+
+import numpy as np
+
+from goatpose_edge.errors import DependencyError
+from goatpose_edge.runtime.base import Runner
+
+
+class TorchRunner(Runner):
+    """Runs a ``.pth`` checkpoint in its deploy form on the CPU (or ``device``)."""
+
+    backend = "torch"
+
+    def __init__(self, path: str, model_name: Optional[str] = None, device: str = "cpu", trusted: bool = False):
+        super().__init__(path)
+        try:
+            from goatpose_edge.models import load_checkpoint
+        except ImportError as exc:
+            raise DependencyError("running {} needs PyTorch: pip install 'goatpose-edge[host]'".format(path)) from exc
+        self.model = load_checkpoint(path, model_name, deploy=True, trusted=trusted)
+        self.contract = self.model.contract
+        self.device = device
+
+    def _activate(self) -> None:
+        self.model.to(self.device)
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            heatmaps = self.model(torch.from_numpy(batch).to(self.device))
+        return heatmaps.cpu().numpy()
+
+    def _deactivate(self) -> None:
+        self.model.to("cpu")

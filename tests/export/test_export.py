@@ -1,0 +1,160 @@
+"""Exported graphs of every variant: TensorRT 8 op set, clean graph, contract in metadata, parity with PyTorch."""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from goatpose_edge.contract import METADATA_KEY
+from goatpose_edge.errors import CheckpointError, GoatPoseError
+from goatpose_edge.export import export_onnx
+from goatpose_edge.export.graph import DIRT
+from goatpose_edge.export.parity import ParityError
+from goatpose_edge.fileio import OutputPathError
+from goatpose_edge.onnx_meta import read_contract
+from goatpose_edge.runtime import load_runner
+from goatpose_edge.variants import VARIANTS
+from tests.conftest import SHARED_DATA
+from tests.export.conftest import exported, random_checkpoint
+
+ALL = sorted(VARIANTS)
+
+
+def _trt82_ops_from_shared():
+    path = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trt82_onnx_ops.txt")
+    if not os.path.isfile(path):
+        pytest.skip("../shared/tools/trt82_onnx_ops.txt is not beside the checkout")
+    with open(path) as f:
+        return {line.strip() for line in f if line.strip() and not line.startswith("#")}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_op_is_parsed_by_tensorrt_82(name):
+    model = onnx.load(exported(name).path)
+    assert {n.op_type for n in model.graph.node} <= _trt82_ops_from_shared()
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 13)]
+    assert model.ir_version == 7
+    assert exported(name).lint.ok and not exported(name).lint.warnings
+    for node in model.graph.node:
+        if node.op_type == "Resize":
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            assert (attrs["mode"], attrs["coordinate_transformation_mode"]) == (b"nearest", b"asymmetric")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_graph_is_clean(name):
+    census = exported(name).census
+    assert {k: census[k] for k in DIRT} == {k: 0 for k in DIRT}
+    assert census.get("op:Slice", 0) == 0  # LiteConv's concat has exactly C_out channels
+    if not VARIANTS[name].lite:  # every BatchNorm of plain HRNet follows a conv and is folded into it
+        assert census.get("op:BatchNormalization", 0) == 0
+    nams = 26 if VARIANTS[name].nam else 0
+    assert census.get("op:Sigmoid", 0) == nams  # one gate per NAM, from two constant vectors (Mul, Add)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_io_names_shapes_and_contract(name):
+    result = exported(name)
+    model = onnx.load(result.path)
+    height, width = VARIANTS[name].input_size
+
+    def dims(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert [i.name for i in model.graph.input] == ["input"] and [o.name for o in model.graph.output] == ["heatmaps"]
+    assert dims(model.graph.input[0]) == ["batch", 3, height, width]
+    assert dims(model.graph.output[0]) == ["batch", 17, height // 4, width // 4]
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    stored = read_contract(result.path)
+    assert stored == result.contract and stored.name == name and not stored.flip_merged
+    assert {p.key: p.value for p in model.metadata_props}[METADATA_KEY] == result.contract.to_json()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_onnxruntime_matches_pytorch(name):
+    reports = exported(name).parity
+    assert [r.label for r in reports] == ["random"]
+    assert reports[0].ok and reports[0].max_rel <= 1e-4 and reports[0].ref_max > 0.1
+
+
+def test_parity_on_a_real_person_crop(person_image_arg):
+    result = exported("goatpose-bl", images=(person_image_arg,))
+    labels = [r.label for r in result.parity]
+    assert labels == ["random", "crop:000000000785.jpg"] and all(r.ok for r in result.parity)
+
+
+def test_runners_agree_on_the_exported_artefact(person_image_arg):
+    """The .pth through the torch runner and the .onnx through onnxruntime, compared by the verify code."""
+    from goatpose_edge.export import verify_runners
+
+    with load_runner(random_checkpoint("hrnet-w32")) as torch_runner, \
+            load_runner(exported("hrnet-w32").path) as onnx_runner:
+        reports = verify_runners(torch_runner, onnx_runner, [person_image_arg])
+    assert len(reports) == 2 and all(r.ok for r in reports)
+
+
+def test_static_batch():
+    result = exported("goatpose-bl", batch=3)
+    model = onnx.load(result.path)
+    assert [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim] == [3, 3, 256, 192]
+    assert os.path.basename(result.path) == "goatpose-bl_b3.onnx" and result.parity[0].ok
+    with load_runner(result.path) as runner:
+        assert (runner.min_batch, runner.max_batch) == (3, 3)
+
+
+def test_fliptest_graph_matches_the_numpy_flip_merge(person_image_arg):
+    result = exported("goatpose-bl", fliptest=True, images=(person_image_arg,))
+    assert read_contract(result.path).flip_merged
+    assert all(r.ok and r.tolerance == 1e-5 for r in result.parity) and len(result.parity) == 2
+    # Independently: the plain graph run twice through onnxruntime, merged by the codec, equals the flip graph.
+    from goatpose_edge.codec import merge_flip
+    from goatpose_edge.export.parity import parity_inputs
+
+    _, crops = parity_inputs(result.contract, None, [person_image_arg])[1]
+    batch = np.concatenate([crops, np.random.RandomState(7).standard_normal(crops.shape).astype(np.float32)])
+    with load_runner(exported("goatpose-bl").path) as plain, load_runner(result.path) as flip:
+        expected = merge_flip(plain.infer(batch), plain.infer(batch[:, :, :, ::-1].copy()), result.contract.flip_pairs)
+        merged = flip.infer(batch)
+        unmerged = plain.infer(batch)
+    scale = np.abs(expected).max()
+    assert np.abs(merged - expected).max() <= 1e-5 * scale
+    assert np.abs(unmerged - expected).max() > 1e-2 * scale  # the flip really changes the heatmaps
+
+
+@pytest.mark.parametrize("opset, target", [(14, "trt8"), (10, "trt8"), (18, "trt10")])
+def test_opset_outside_the_target_range(opset, target, tmp_path):
+    with pytest.raises(GoatPoseError, match="opset {} is outside".format(opset)):
+        export_onnx("goatpose-bl", output=str(tmp_path / "x.onnx"), opset=opset, target=target)
+    assert not os.listdir(str(tmp_path))
+
+
+def test_weights_of_another_variant(tmp_path):
+    with pytest.raises(CheckpointError, match="does not fit goatpose-bl.*its weights fit hrnet-w32"):
+        export_onnx("goatpose-bl", weights=random_checkpoint("hrnet-w32"), output=str(tmp_path / "x.onnx"))
+    assert not os.listdir(str(tmp_path))
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputPathError, match="cannot create the output folder"):
+        export_onnx("goatpose-bl", weights=random_checkpoint("goatpose-bl"), output=str(blocker / "sub" / "x.onnx"))
+
+
+def test_failed_parity_leaves_the_previous_file_untouched(tmp_path, monkeypatch):
+    from goatpose_edge.export import onnx_export
+
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"previous")
+    monkeypatch.setattr(onnx_export, "FP32_TOLERANCE", 0.0)
+    with pytest.raises(ParityError, match="parity failed on random"):
+        export_onnx("goatpose-bl", weights=random_checkpoint("goatpose-bl"), output=str(target))
+    assert target.read_bytes() == b"previous" and os.listdir(str(tmp_path)) == ["model.onnx"]
+
+
+def test_re_export_over_an_existing_file(tmp_path):
+    target = str(tmp_path / "model.onnx")
+    for _ in range(2):
+        export_onnx("nam-hrnet-w32", weights=random_checkpoint("nam-hrnet-w32"), output=target, batch=1)
+    assert os.listdir(str(tmp_path)) == ["model.onnx"] and read_contract(target).name == "nam-hrnet-w32"
