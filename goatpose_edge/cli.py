@@ -100,6 +100,37 @@ def cmd_lint(args) -> int:
     return 0
 
 
+def cmd_pose(args) -> int:
+    import cv2
+
+    from goatpose_edge.detection import make_detector
+    from goatpose_edge.fileio import atomic_output
+    from goatpose_edge.pipeline import TopDownPoseEstimator
+    from goatpose_edge.runtime import load_runner
+
+    frames = []
+    for path in args.images:  # read them all first: a bad path fails before any model loads
+        frame = cv2.imread(path, cv2.IMREAD_UNCHANGED) if os.path.isfile(path) else None
+        if frame is None:
+            raise GoatPoseError("cannot read image {}: missing or not an image OpenCV can decode".format(path))
+        frames.append((path, frame))
+    options = {"model_name": args.model} if args.pose.endswith((".pth", ".pt")) else {}
+    post_process = None if args.post_process == "none" else args.post_process
+    lines = []
+    with make_detector(args.detector) as detector, load_runner(args.pose, **options) as runner:
+        estimator = TopDownPoseEstimator(detector, runner, flip=args.flip, post_process=post_process)
+        for path, frame in frames:
+            persons = estimator(frame)
+            lines.append(json.dumps({"image": path, "persons": [p.to_dict() for p in persons]}))
+    if args.output:
+        with atomic_output(args.output) as tmp_path:
+            with open(tmp_path, "w") as f:
+                f.write("\n".join(lines) + "\n")
+    else:
+        print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goatpose", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version="goatpose-edge " + __version__)
@@ -139,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--trust-checkpoint", action="store_true",
                         help="allow checkpoints that pickle Python objects (unpickling can run code)")
     verify.set_defaults(func=cmd_verify)
+
+    pose = sub.add_parser("pose", help="poses of the persons in images, as JSON lines")
+    pose.add_argument("images", nargs="+", metavar="IMAGE")
+    pose.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .onnx or .pth")
+    pose.add_argument("--model", help="model name for a .pth that does not record it")
+    pose.add_argument("--detector", default="hog", metavar="hog|whole|FILE.onnx",
+                      help="person detector (default: OpenCV's HOG, no files needed)")
+    pose.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crops)")
+    pose.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter")
+    pose.add_argument("-o", "--output", metavar="FILE.jsonl", help="write the JSON lines here instead of stdout")
+    pose.set_defaults(func=cmd_pose)
 
     lint_cmd = sub.add_parser("lint", help="check that TensorRT 8 (or 10) can parse an ONNX file")
     lint_cmd.add_argument("onnx", metavar="FILE.onnx")

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 
 import pytest
 
@@ -11,12 +12,16 @@ from tests.conftest import REPO_ROOT, measured_complexity
 README = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
 
 
-def test_python_blocks_run(tmp_path, monkeypatch):
+def test_python_blocks_run(tmp_path, monkeypatch, coco_persons, capsys):
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert blocks
+    assert len(blocks) == 2
+    shutil.copy(coco_persons[3][0], str(tmp_path / "person.jpg"))  # a real photo for the example to read
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "(256, 192) (64, 48)"
+    assert len(printed) >= 2 and printed[-1].endswith("(17, 3)")  # the HOG detector found someone
 
 
 def _table_rows():

@@ -25,6 +25,8 @@ def load_runner(path: str, **options) -> Runner:
 
         return OnnxRuntimeRunner(path, **options)
     if backend == "torch":
+        if not options.pop("pose", True):
+            raise GoatPoseError("{}: detectors run as .onnx files or engines, not PyTorch checkpoints".format(path))
         from goatpose_edge.runtime.torch_runner import TorchRunner
 
         return TorchRunner(path, **options)

@@ -4,10 +4,11 @@
         heatmaps = runner.infer(batch)        # [N, 3, H, W] float32 -> [N, K, H/4, W/4] float32
 
 The base class owns the state checks and input validation; a backend implements ``_activate``, ``_infer`` and
-``_deactivate`` and sets ``contract`` (read from its artefact) and ``max_batch`` (None when unbounded).
+``_deactivate`` and sets ``contract`` (read from its artefact; None for a detector, whose input shape then comes
+from the backend as ``input_shape``) and ``max_batch`` (None when unbounded).
 """
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -27,6 +28,7 @@ class Runner:
     def __init__(self, path: str):
         self.path = path
         self.contract = None  # type: Optional[ModelContract]
+        self.input_shape = None  # type: Optional[Tuple]  # [N, C, H, W] of a contract-less model, None dims dynamic
         self.max_batch = None  # type: Optional[int]
         self.min_batch = 1
         self.is_active = False
@@ -48,14 +50,22 @@ class Runner:
             self.is_active = False
             self._deactivate()
 
+    def expected_chw(self) -> Tuple:
+        """(C, H, W) the model takes: from the contract, else from the backend (None for a dynamic size)."""
+        if self.contract is not None:
+            return (3,) + tuple(self.contract.input_size)
+        return tuple(self.input_shape[1:])
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Heatmaps [N, K, h, w] float32 for a network-input batch [N, 3, H, W] float32 (see the contract)."""
+        """Heatmaps [N, K, h, w] float32 for a network-input batch [N, 3, H, W] float32 (see the contract).
+
+        A contract-less model (a detector) returns its first output as it is."""
         if not self.is_active:
             raise RunnerError("{} runner for {} is not active: use it inside `with`".format(self.backend, self.path))
-        height, width = self.contract.input_size
-        if batch.ndim != 4 or tuple(batch.shape[1:]) != (3, height, width):
-            raise RunnerError("{} expects a batch [N, 3, {}, {}], got {}".format(
-                self.path, height, width, list(batch.shape)))
+        expected = self.expected_chw()
+        if batch.ndim != 4 or any(e is not None and e != d for e, d in zip(expected, batch.shape[1:])):
+            raise RunnerError("{} expects a batch [N, {}], got {}".format(
+                self.path, ", ".join("?" if e is None else str(e) for e in expected), list(batch.shape)))
         if batch.dtype != np.float32:
             raise RunnerError("{} expects float32 input, got {}".format(self.path, batch.dtype))
         if not (self.min_batch <= batch.shape[0] <= (self.max_batch or batch.shape[0])):

@@ -10,13 +10,14 @@ from goatpose_edge.runtime.base import Runner
 
 
 class OnnxRuntimeRunner(Runner):
-    """Runs an exported ``.onnx`` (contract from its metadata) with onnxruntime."""
+    """Runs an exported ``.onnx`` (contract from its metadata) with onnxruntime; ``pose=False`` for a detector."""
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None):
+    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None,
+                 pose: bool = True):
         super().__init__(path)
-        self.contract = read_contract(path)
+        self.contract = read_contract(path) if pose else None
         self.providers = list(providers) if providers else ["CPUExecutionProvider"]
         self.threads = threads
         self.session = None
@@ -31,9 +32,10 @@ class OnnxRuntimeRunner(Runner):
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(self.path, options, providers=self.providers)
-        batch_dim = self.session.get_inputs()[0].shape[0]
-        if isinstance(batch_dim, int):  # exported with a static batch
-            self.min_batch = self.max_batch = batch_dim
+        shape = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
+        self.input_shape = tuple(shape)
+        if shape and shape[0] is not None:  # exported with a static batch
+            self.min_batch = self.max_batch = shape[0]
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 

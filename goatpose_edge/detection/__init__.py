@@ -1,0 +1,32 @@
+"""Person detection for the top-down pipeline (device side: numpy + OpenCV; models through the runners).
+
+    hog          OpenCV's HOG people detector, the embedded default (no files)
+    FILE.onnx    a YOLOX / YOLOv5 / YOLOv8 detector (``YoloDetector``), engines once [engines] lands
+    whole        the whole frame as one person
+    COCO JSON    boxes from detection results, for evaluation (``load_coco_detections``)
+``KeypointBoxReuse`` runs any of them every N frames and follows persons by their keypoints in between.
+"""
+
+import os
+
+from goatpose_edge.detection.base import Detections, Detector, DetectorError, WholeFrame, nms_boxes
+from goatpose_edge.detection.coco_results import load_coco_detections
+from goatpose_edge.detection.hog import HOGDetector
+from goatpose_edge.detection.reuse import KeypointBoxReuse, keypoint_box
+from goatpose_edge.detection.yolo import YoloDetector
+
+__all__ = ["Detections", "Detector", "DetectorError", "HOGDetector", "KeypointBoxReuse", "WholeFrame", "YoloDetector",
+           "keypoint_box", "load_coco_detections", "make_detector", "nms_boxes"]
+
+
+def make_detector(spec: str = "hog", every: int = 1, **options) -> Detector:
+    """'hog', 'whole' or a detector file path -> a Detector (wrapped to run every ``every`` frames when > 1)."""
+    if spec == "hog":
+        detector = HOGDetector()
+    elif spec == "whole":
+        detector = WholeFrame()
+    elif os.path.isfile(spec):
+        detector = YoloDetector(spec, **options)
+    else:
+        raise DetectorError("detector {!r} is neither 'hog', 'whole' nor an existing model file".format(spec))
+    return KeypointBoxReuse(detector, every) if every > 1 else detector

@@ -1,0 +1,134 @@
+"""Top-down pose estimation on frames: detect persons, crop, run the pose model in batches, decode, rescore, NMS.
+
+    with load_runner("export/goatpose-bl_256x192.onnx") as runner:
+        estimator = TopDownPoseEstimator(HOGDetector(), runner, flip=True)
+        persons = estimator(frame_bgr)          # [Person(box, score, box_score, keypoints [17, 3])]
+
+Odd input, defined: a grayscale [H, W] or [H, W, 1] frame is expanded to BGR, a BGRA frame loses alpha, an empty
+frame gives no persons, ``None`` or a non-image raises ``FrameError``. Boxes with a zero, negative or non-finite size,
+and boxes wholly outside the frame, are dropped; boxes partly outside are kept (the crop is black outside the frame,
+as in HRNet). Keypoints are in frame pixels and may lie outside the frame for persons cut by its border.
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import cv2
+import numpy as np
+
+from goatpose_edge.codec import box_to_center_scale, crop_person, decode_heatmaps, merge_flip, normalize_crops
+from goatpose_edge.codec import oks_nms, rescore
+from goatpose_edge.detection.base import Detections, Detector
+from goatpose_edge.errors import GoatPoseError
+
+
+class FrameError(GoatPoseError, ValueError):
+    """Something that is not an image was given as a frame."""
+
+
+@dataclass
+class Person:
+    box: np.ndarray  # [4] (x, y, w, h) in frame pixels, as detected
+    score: float  # instance score: box score x mean keypoint score above 0.2 (HRNet's rescoring)
+    box_score: float  # the detector's score
+    keypoints: np.ndarray  # [K, 3] (x, y, score) in frame pixels
+
+    def to_dict(self) -> dict:
+        return {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4),
+                "box_score": round(self.box_score, 4),
+                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in self.keypoints]}
+
+
+def as_bgr(frame) -> np.ndarray:
+    """A frame as uint8 BGR [H, W, 3] (see the module docstring for what is accepted)."""
+    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.dtype != np.uint8:
+        raise FrameError("a frame must be a uint8 image array [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got {}".format(
+            type(frame).__name__ if not isinstance(frame, np.ndarray) else "{} {}".format(frame.dtype, frame.shape)))
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(frame.reshape(frame.shape[:2]), cv2.COLOR_GRAY2BGR) if frame.size else frame.reshape(
+            frame.shape[:2] + (1,)).repeat(3, axis=2)
+    if frame.shape[2] == 4:
+        return np.ascontiguousarray(frame[:, :, :3])
+    if frame.shape[2] != 3:
+        raise FrameError("a frame needs 1, 3 or 4 channels, got {}".format(frame.shape[2]))
+    return frame
+
+
+def valid_boxes(detections: Detections, frame_shape) -> Detections:
+    """Drop boxes with non-finite or non-positive sizes and boxes that miss the frame entirely."""
+    boxes, scores = detections.boxes, detections.scores
+    height, width = frame_shape[:2]
+    ok = np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    ok &= (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 0] + boxes[:, 2] > 0) & (boxes[:, 1] + boxes[:, 3] > 0)
+    return Detections(boxes[ok], scores[ok])
+
+
+class TopDownPoseEstimator:
+    """BGR frame in, persons out: ``detector`` boxes -> ``pose_runner`` heatmaps (batched) -> decoded keypoints.
+
+    ``flip`` averages in the mirrored crops (skipped when the artefact merges the flip in its graph);
+    ``post_process`` is the heatmap decoding ("quarter", "dark" or None); ``oks_nms_threshold`` (None: off) removes
+    duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's).
+    """
+
+    def __init__(self, detector: Detector, pose_runner, flip: bool = False, post_process: Optional[str] = "quarter",
+                 oks_nms_threshold: Optional[float] = 0.9, max_batch: Optional[int] = None):
+        self.detector = detector
+        self.runner = pose_runner
+        self.contract = pose_runner.contract
+        self.flip = flip and not self.contract.flip_merged
+        self.post_process = post_process
+        self.oks_nms_threshold = oks_nms_threshold
+        self.max_batch = max_batch
+
+    def infer_chunked(self, batch: np.ndarray) -> np.ndarray:
+        """Network input [N, 3, H, W] -> heatmaps [N, K, h, w], in chunks the runner's batch profile takes."""
+        limit = self.max_batch or self.runner.max_batch or len(batch)
+        static = self.runner.max_batch is not None and self.runner.min_batch == self.runner.max_batch
+        outputs = []
+        for start in range(0, len(batch), limit):
+            chunk = batch[start:start + limit]
+            count = len(chunk)
+            if static and count < limit:  # a static-batch artefact: pad the last chunk, drop the padding after
+                chunk = np.concatenate([chunk, np.zeros((limit - count,) + chunk.shape[1:], chunk.dtype)])
+            outputs.append(self.runner.infer(chunk)[:count])
+        return np.concatenate(outputs)
+
+    def heatmaps(self, batch: np.ndarray) -> np.ndarray:
+        """``infer_chunked``, merged with the mirrored batch's heatmaps when flip testing in numpy."""
+        heatmaps = self.infer_chunked(batch)
+        if self.flip:
+            mirrored = self.infer_chunked(np.ascontiguousarray(batch[:, :, :, ::-1]))
+            heatmaps = merge_flip(heatmaps, mirrored, self.contract.flip_pairs)
+        return heatmaps
+
+    def estimate(self, frame: np.ndarray, detections: Detections) -> List[Person]:
+        """Poses for given detections on a BGR frame."""
+        detections = valid_boxes(detections, frame.shape)
+        if len(detections) == 0:
+            return []
+        centers, scales, crops = [], [], []
+        for box in detections.boxes:
+            center, scale = box_to_center_scale(box, self.contract.aspect_ratio)
+            centers.append(center)
+            scales.append(scale)
+            crops.append(crop_person(frame, center, scale, self.contract))
+        batch = normalize_crops(np.stack(crops), self.contract)  # [N, 3, H, W]
+        keypoints, maxvals = decode_heatmaps(self.heatmaps(batch), np.stack(centers), np.stack(scales),
+                                             self.post_process)
+        keypoints = np.concatenate([keypoints, maxvals], axis=2)  # [N, K, 3]
+        scores = rescore(detections.scores, maxvals[..., 0])
+        keep = range(len(scores))
+        if self.oks_nms_threshold is not None and len(scores) > 1:
+            areas = [float(np.prod(s * 200)) for s in scales]
+            keep = oks_nms(keypoints, scores, areas, self.oks_nms_threshold)
+        return [Person(detections.boxes[i], float(scores[i]), float(detections.scores[i]), keypoints[i]) for i in keep]
+
+    def __call__(self, frame) -> List[Person]:
+        frame = as_bgr(frame)
+        if frame.size == 0:
+            return []
+        persons = self.estimate(frame, self.detector.detect(frame))
+        if hasattr(self.detector, "observe"):
+            self.detector.observe(persons)
+        return persons
