@@ -131,6 +131,92 @@ def cmd_pose(args) -> int:
     return 0
 
 
+def _calibration_sources(args):
+    from goatpose_edge.engines.calibration import person_boxes_from_coco, person_boxes_from_folder
+
+    if args.calib_images:
+        return person_boxes_from_folder(args.calib_images), args.calib_images
+    if args.calib_coco:
+        return person_boxes_from_coco(args.calib_coco[0], args.calib_coco[1]), args.calib_coco[0]
+    return [], ""
+
+
+def cmd_build(args) -> int:
+    from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine, trtexec_command
+    from goatpose_edge.engines.verify import verify_engine
+
+    if args.batch:
+        profile = BatchProfile(args.batch, args.batch, args.batch)
+    else:  # default 1..8, tuned for 4 persons: a top-down pipeline batches the persons of a frame
+        maximum = args.max_batch or max(8, args.opt_batch or 1, args.min_batch or 1)
+        minimum = args.min_batch or 1
+        profile = BatchProfile(minimum, args.opt_batch or max(minimum, min(4, maximum)), maximum)
+    sources, label = _calibration_sources(args)
+    options = BuildOptions(precision=args.precision, profile=profile, workspace_mib=args.workspace,
+                           timing_cache=args.timing_cache, dla_core=args.dla_core, force=args.force,
+                           calib_sources=sources, calib_count=args.calib_count, calib_label=label,
+                           verbose=args.verbose)
+    result = build_engine(args.onnx, args.output, options, log=print)
+    sidecar = result.sidecar
+    print("wrote {} + {} ({} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(
+        result.engine_path, result.engine_path.rsplit(".", 1)[0] + ".json", sidecar.requested_precision,
+        sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, profile.min, profile.max,
+        sidecar.build_seconds))
+    if args.print_trtexec:
+        from goatpose_edge.runtime.trt_api import import_tensorrt, trt_api
+
+        named = not hasattr(import_tensorrt().ICudaEngine, "get_binding_name")
+        print(trtexec_command(args.onnx, result.engine_path, sidecar.builder_flags, profile,
+                              sidecar.model_contract.input_size, args.workspace, named, args.timing_cache,
+                              args.dla_core, (sidecar.calibration or {}).get("cache")))
+    if args.verify:
+        report = verify_engine(args.onnx, result.engine_path, sources[:16], args.image)
+        print(report.line())
+        if not report.ok:  # an engine that failed its check is not left where a runner would pick it up
+            for path in (result.engine_path, os.path.splitext(result.engine_path)[0] + ".json"):
+                os.remove(path)
+            report.check()
+    return 0
+
+
+def cmd_platform(args) -> int:
+    from goatpose_edge.engines.builder import platform_caps
+
+    caps = platform_caps()
+    print(json.dumps({"gpu": caps.gpu_name, "compute_capability": list(caps.compute_capability),
+                      "tensorrt": caps.tensorrt_version, "fast_fp16": caps.fast_fp16, "fast_int8": caps.fast_int8,
+                      "dla_cores": caps.dla_cores, "precision_flags": caps.precision_flags}))
+    if args.require:
+        missing = [p for p in args.require if not getattr(caps, "fast_" + p)]
+        if missing:
+            raise GoatPoseError("{} has no fast {}".format(caps.describe(), "/".join(m.upper() for m in missing)))
+    return 0
+
+
+def cmd_quantize(args) -> int:
+    from goatpose_edge.engines.calibration import calibration_crops
+    from goatpose_edge.engines.qdq import qdq_accuracy, quantize_qdq
+    from goatpose_edge.onnx_meta import read_contract
+
+    sources, _ = _calibration_sources(args)
+    if not sources:
+        raise GoatPoseError("quantization needs calibration images: --calib-images DIR or --calib-coco ANN IMGDIR")
+    crops = calibration_crops(sources, read_contract(args.onnx), args.calib_count)
+    output = args.output or args.onnx.rsplit(".", 1)[0] + "_qdq.onnx"
+    print("calibrating on {} person crops ...".format(len(crops)))
+    quantize_qdq(args.onnx, crops, output)
+    print(qdq_accuracy(args.onnx, output, crops).line())
+    print("wrote {} (build it with: goatpose build {} --precision int8)".format(output, output))
+    return 0
+
+
+def _add_calibration_options(parser):
+    calib = parser.add_mutually_exclusive_group()
+    calib.add_argument("--calib-images", metavar="DIR", help="folder of person images (one person each)")
+    calib.add_argument("--calib-coco", nargs=2, metavar=("ANN", "IMGDIR"), help="COCO keypoint annotations + images")
+    parser.add_argument("--calib-count", type=int, default=256, metavar="N", help="person crops to use (256)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goatpose", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version="goatpose-edge " + __version__)
@@ -181,6 +267,39 @@ def build_parser() -> argparse.ArgumentParser:
     pose.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter")
     pose.add_argument("-o", "--output", metavar="FILE.jsonl", help="write the JSON lines here instead of stdout")
     pose.set_defaults(func=cmd_pose)
+
+    build = sub.add_parser("build", help="build a TensorRT engine (+ sidecar JSON) from an exported ONNX file")
+    build.add_argument("onnx", metavar="MODEL.onnx")
+    build.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    _add_calibration_options(build)
+    build.add_argument("--batch", type=int, metavar="N",
+                       help="fixed batch size (else --min/--opt/--max-batch, default 1/4/8)")
+    build.add_argument("--min-batch", type=int, metavar="N")
+    build.add_argument("--opt-batch", type=int, metavar="N")
+    build.add_argument("--max-batch", type=int, metavar="N")
+    build.add_argument("--workspace", type=int, default=1024, metavar="MiB", help="builder workspace (1024)")
+    build.add_argument("--timing-cache", metavar="FILE", help="reuse and update a timing cache, e.g. engines/timing.cache")
+    build.add_argument("--dla-core", type=int, metavar="N", help="build for a DLA core (Xavier/Orin; the TX2 has none)")
+    build.add_argument("--force", action="store_true", help="build a precision the GPU has no fast path for")
+    build.add_argument("-o", "--output", metavar="FILE.engine",
+                       help="default: engines/<model>_<HxW>_<precision>_b<min>-<max>_trt<version>_<gpu>.engine")
+    build.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command")
+    build.add_argument("--verify", action="store_true", help="compare the engine with onnxruntime on real crops")
+    build.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
+                       help="person photo for --verify (besides the calibration crops)")
+    build.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
+    build.set_defaults(func=cmd_build)
+
+    platform = sub.add_parser("platform", help="GPU, TensorRT version and fast FP16/INT8 of this machine (JSON)")
+    platform.add_argument("--require", action="append", choices=("fp16", "int8"), default=[],
+                          help="exit 1 unless the GPU has this fast precision")
+    platform.set_defaults(func=cmd_platform)
+
+    quantize = sub.add_parser("quantize", help="INT8 Q/DQ ONNX with onnxruntime, and its measured accuracy cost")
+    quantize.add_argument("onnx", metavar="MODEL.onnx")
+    _add_calibration_options(quantize)
+    quantize.add_argument("-o", "--output", metavar="FILE.onnx", help="default: <MODEL>_qdq.onnx")
+    quantize.set_defaults(func=cmd_quantize)
 
     lint_cmd = sub.add_parser("lint", help="check that TensorRT 8 (or 10) can parse an ONNX file")
     lint_cmd.add_argument("onnx", metavar="FILE.onnx")

@@ -10,6 +10,7 @@ and boxes wholly outside the frame, are dropped; boxes partly outside are kept (
 as in HRNet). Keypoints are in frame pixels and may lie outside the frame for persons cut by its border.
 """
 
+import time
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from goatpose_edge.codec import box_to_center_scale, crop_person, decode_heatmaps, merge_flip, normalize_crops
 from goatpose_edge.codec import oks_nms, rescore
+from goatpose_edge.bench.timing import NullTimer
 from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
 
@@ -68,11 +70,13 @@ class TopDownPoseEstimator:
 
     ``flip`` averages in the mirrored crops (skipped when the artefact merges the flip in its graph);
     ``post_process`` is the heatmap decoding ("quarter", "dark" or None); ``oks_nms_threshold`` (None: off) removes
-    duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's).
+    duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's);
+    ``timer`` (a ``bench.timing.StageTimer``) receives the time of each stage: detect, preprocess, infer (or the
+    runner's copy_in / infer / copy_out when it splits its call), postprocess.
     """
 
     def __init__(self, detector: Detector, pose_runner, flip: bool = False, post_process: Optional[str] = "quarter",
-                 oks_nms_threshold: Optional[float] = 0.9, max_batch: Optional[int] = None):
+                 oks_nms_threshold: Optional[float] = 0.9, max_batch: Optional[int] = None, timer=None):
         self.detector = detector
         self.runner = pose_runner
         self.contract = pose_runner.contract
@@ -80,6 +84,7 @@ class TopDownPoseEstimator:
         self.post_process = post_process
         self.oks_nms_threshold = oks_nms_threshold
         self.max_batch = max_batch
+        self.timer = timer if timer is not None else NullTimer()
 
     def infer_chunked(self, batch: np.ndarray) -> np.ndarray:
         """Network input [N, 3, H, W] -> heatmaps [N, K, h, w], in chunks the runner's batch profile takes."""
@@ -91,15 +96,30 @@ class TopDownPoseEstimator:
             count = len(chunk)
             if static and count < limit:  # a static-batch artefact: pad the last chunk, drop the padding after
                 chunk = np.concatenate([chunk, np.zeros((limit - count,) + chunk.shape[1:], chunk.dtype)])
-            outputs.append(self.runner.infer(chunk)[:count])
+            outputs.append(self._timed_infer(chunk)[:count])
         return np.concatenate(outputs)
+
+    def _timed_infer(self, chunk: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        heatmaps = self.runner.infer(chunk)
+        self.runner.synchronize()
+        elapsed = time.perf_counter() - start
+        stages = self.runner.last_stages
+        if stages:  # the device's own split; the host time around it (API calls, sync) counts as infer
+            self.timer.add("copy_in", stages["copy_in"])
+            self.timer.add("infer", max(0.0, elapsed - stages["copy_in"] - stages["copy_out"]))
+            self.timer.add("copy_out", stages["copy_out"])
+        else:
+            self.timer.add("infer", elapsed)
+        return heatmaps
 
     def heatmaps(self, batch: np.ndarray) -> np.ndarray:
         """``infer_chunked``, merged with the mirrored batch's heatmaps when flip testing in numpy."""
         heatmaps = self.infer_chunked(batch)
         if self.flip:
             mirrored = self.infer_chunked(np.ascontiguousarray(batch[:, :, :, ::-1]))
-            heatmaps = merge_flip(heatmaps, mirrored, self.contract.flip_pairs)
+            with self.timer("postprocess"):
+                heatmaps = merge_flip(heatmaps, mirrored, self.contract.flip_pairs)
         return heatmaps
 
     def estimate(self, frame: np.ndarray, detections: Detections) -> List[Person]:
@@ -107,28 +127,32 @@ class TopDownPoseEstimator:
         detections = valid_boxes(detections, frame.shape)
         if len(detections) == 0:
             return []
-        centers, scales, crops = [], [], []
-        for box in detections.boxes:
-            center, scale = box_to_center_scale(box, self.contract.aspect_ratio)
-            centers.append(center)
-            scales.append(scale)
-            crops.append(crop_person(frame, center, scale, self.contract))
-        batch = normalize_crops(np.stack(crops), self.contract)  # [N, 3, H, W]
-        keypoints, maxvals = decode_heatmaps(self.heatmaps(batch), np.stack(centers), np.stack(scales),
-                                             self.post_process)
-        keypoints = np.concatenate([keypoints, maxvals], axis=2)  # [N, K, 3]
-        scores = rescore(detections.scores, maxvals[..., 0])
-        keep = range(len(scores))
-        if self.oks_nms_threshold is not None and len(scores) > 1:
-            areas = [float(np.prod(s * 200)) for s in scales]
-            keep = oks_nms(keypoints, scores, areas, self.oks_nms_threshold)
+        with self.timer("preprocess"):
+            centers, scales, crops = [], [], []
+            for box in detections.boxes:
+                center, scale = box_to_center_scale(box, self.contract.aspect_ratio)
+                centers.append(center)
+                scales.append(scale)
+                crops.append(crop_person(frame, center, scale, self.contract))
+            batch = normalize_crops(np.stack(crops), self.contract)  # [N, 3, H, W]
+        heatmaps = self.heatmaps(batch)
+        with self.timer("postprocess"):
+            keypoints, maxvals = decode_heatmaps(heatmaps, np.stack(centers), np.stack(scales), self.post_process)
+            keypoints = np.concatenate([keypoints, maxvals], axis=2)  # [N, K, 3]
+            scores = rescore(detections.scores, maxvals[..., 0])
+            keep = range(len(scores))
+            if self.oks_nms_threshold is not None and len(scores) > 1:
+                areas = [float(np.prod(s * 200)) for s in scales]
+                keep = oks_nms(keypoints, scores, areas, self.oks_nms_threshold)
         return [Person(detections.boxes[i], float(scores[i]), float(detections.scores[i]), keypoints[i]) for i in keep]
 
     def __call__(self, frame) -> List[Person]:
         frame = as_bgr(frame)
         if frame.size == 0:
             return []
-        persons = self.estimate(frame, self.detector.detect(frame))
+        with self.timer("detect"):
+            detections = self.detector.detect(frame)
+        persons = self.estimate(frame, detections)
         if hasattr(self.detector, "observe"):
             self.detector.observe(persons)
         return persons

@@ -8,6 +8,8 @@ constant inputs it requires (``trt8_ops``), in the default domain, at opset <= 1
 from dataclasses import dataclass, field
 from typing import List
 
+import numpy as np
+
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.export import trt8_ops
 
@@ -48,7 +50,8 @@ def _attribute(node, name, default):
 
 
 def _constant_values(model):
-    """Names of initializers and Constant outputs -> numpy arrays."""
+    """Names of initializers and Constant outputs -> numpy arrays; DequantizeLinear of a constant counts as constant
+    (None: its value is not computed), the Q/DQ weight pattern TensorRT's explicit quantization takes."""
     from onnx import numpy_helper
 
     values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -57,6 +60,8 @@ def _constant_values(model):
             attr = node.attribute[0]
             if attr.name == "value":
                 values[node.output[0]] = numpy_helper.to_array(attr.t)
+        elif node.op_type == "DequantizeLinear" and node.input[0] in values:
+            values[node.output[0]] = None
     return values
 
 
@@ -82,7 +87,7 @@ def _check_trt8_node(node, constants, problems: List[str]) -> None:
     index = trt8_ops.ZERO_POINT_INPUTS.get(op)
     if index is not None and len(node.input) > index and node.input[index]:
         zero_point = constants.get(node.input[index])
-        if zero_point is None or zero_point.any():
+        if zero_point is None or np.any(zero_point):
             problems.append("{}: zero point must be a constant 0".format(label))
     if op in trt8_ops.POOLING_OPS and len(_attribute(node, "kernel_shape", [])) not in (2, 3):
         problems.append("{}: only 2D or 3D pooling".format(label))

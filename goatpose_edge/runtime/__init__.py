@@ -1,4 +1,4 @@
-"""Runners behind one small contract (``Runner``): torch, onnxruntime and, with the [engines] issue, TensorRT.
+"""Runners behind one small contract (``Runner``): torch, onnxruntime and TensorRT (pycuda).
 
 Device side: numpy at module level, each backend imported when its runner activates, never torch at import.
 ``load_runner(path)`` picks the backend by artefact and every runner reads the model contract from its artefact.
@@ -11,7 +11,8 @@ from goatpose_edge.runtime.base import Runner, RunnerError
 
 __all__ = ["Runner", "RunnerError", "load_runner", "ARTEFACT_SUFFIXES"]
 
-ARTEFACT_SUFFIXES = {".onnx": "onnxruntime", ".pth": "torch", ".pt": "torch"}
+ARTEFACT_SUFFIXES = {".onnx": "onnxruntime", ".pth": "torch", ".pt": "torch", ".engine": "tensorrt",
+                     ".plan": "tensorrt", ".trt": "tensorrt"}
 
 
 def load_runner(path: str, **options) -> Runner:
@@ -30,5 +31,9 @@ def load_runner(path: str, **options) -> Runner:
         from goatpose_edge.runtime.torch_runner import TorchRunner
 
         return TorchRunner(path, **options)
+    if backend == "tensorrt":
+        from goatpose_edge.runtime.tensorrt_runner import TensorRTRunner
+
+        return TensorRTRunner(path, **options)
     raise GoatPoseError("cannot run {}: unknown artefact type {!r}; supported: {}".format(
         path, suffix, ", ".join(sorted(ARTEFACT_SUFFIXES))))

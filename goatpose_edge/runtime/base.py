@@ -4,7 +4,7 @@
         heatmaps = runner.infer(batch)        # [N, 3, H, W] float32 -> [N, K, H/4, W/4] float32
 
 The base class owns the state checks and input validation; a backend implements ``_activate``, ``_infer`` and
-``_deactivate`` and sets ``contract`` (read from its artefact; None for a detector, whose input shape then comes
+``_deactivate`` (and ``synchronize`` when ``infer`` can return before the device is done) and sets ``contract`` (read from its artefact; None for a detector, whose input shape then comes
 from the backend as ``input_shape``) and ``max_batch`` (None when unbounded).
 """
 
@@ -32,6 +32,9 @@ class Runner:
         self.max_batch = None  # type: Optional[int]
         self.min_batch = 1
         self.is_active = False
+        #: seconds per device stage of the last ``infer`` ({"copy_in", "infer", "copy_out"}) when the backend can
+        #: split its call (TensorRT, with CUDA events); None otherwise
+        self.last_stages = None  # type: Optional[dict]
 
     def __enter__(self) -> "Runner":
         self.activate()
@@ -72,6 +75,9 @@ class Runner:
             raise RunnerError("batch of {} is outside {}'s profile {}..{}".format(
                 batch.shape[0], self.path, self.min_batch, self.max_batch or "any"))
         return self._infer(np.ascontiguousarray(batch))
+
+    def synchronize(self) -> None:
+        """Block until the device has finished the work of the last ``infer`` (benchmarks call it)."""
 
     # Backend hooks.
     def _activate(self) -> None:

@@ -1,4 +1,5 @@
-"""onnxruntime runner: CPU, or the CUDA / TensorRT execution providers when the installed onnxruntime has them."""
+"""onnxruntime runner: CUDA when the installed onnxruntime has it, else CPU; any providers on request (TensorRT's
+execution provider builds its engines on the first run, so it is used only when asked for)."""
 
 from typing import Optional, Sequence
 
@@ -18,7 +19,7 @@ class OnnxRuntimeRunner(Runner):
                  pose: bool = True):
         super().__init__(path)
         self.contract = read_contract(path) if pose else None
-        self.providers = list(providers) if providers else ["CPUExecutionProvider"]
+        self.providers = list(providers) if providers else None
         self.threads = threads
         self.session = None
 
@@ -31,6 +32,13 @@ class OnnxRuntimeRunner(Runner):
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+        available = onnxruntime.get_available_providers()
+        if self.providers is None:
+            self.providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        missing = [p for p in self.providers if p not in available]
+        if missing:
+            raise DependencyError("onnxruntime here has no {} (available: {})".format(
+                ", ".join(missing), ", ".join(available)))
         self.session = onnxruntime.InferenceSession(self.path, options, providers=self.providers)
         shape = [d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape]
         self.input_shape = tuple(shape)

@@ -33,5 +33,11 @@ class TorchRunner(Runner):
             heatmaps = self.model(torch.from_numpy(batch).to(self.device))
         return heatmaps.cpu().numpy()
 
+    def synchronize(self) -> None:
+        if str(self.device).startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
     def _deactivate(self) -> None:
         self.model.to("cpu")

@@ -44,7 +44,7 @@ def test_inactive_runner(artefacts):
 def test_unknown_and_missing_artefacts(tmp_path):
     other = tmp_path / "model.tflite"
     other.write_bytes(b"x")
-    with pytest.raises(GoatPoseError, match=r"unknown artefact type '.tflite'; supported: .onnx, .pt, .pth"):
+    with pytest.raises(GoatPoseError, match=r"unknown artefact type '.tflite'; supported: .engine, .onnx, .plan, .pt, .pth, .trt"):
         load_runner(str(other))
     with pytest.raises(GoatPoseError, match="artefact not found"):
         load_runner(str(tmp_path / "none.onnx"))

@@ -1,0 +1,187 @@
+"""Where a benchmark ran: CPU, GPU, library versions, threads and, on a Jetson, L4T, power mode, clocks and power.
+
+Everything is read without importing torch and without root: files under /proc, /sys and /etc, ``nvpmodel -q``
+(which any user may run), package metadata. Whatever cannot be read is recorded as None, never guessed.
+"""
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+#: packages whose versions every result records (distribution names)
+PACKAGES = ("goatpose-edge", "numpy", "opencv-python", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt",
+            "pycuda", "onnx")
+
+TEGRA_RELEASE = "/etc/nv_tegra_release"
+JETSON_MODEL = "/proc/device-tree/model"
+#: the TX2's GPU devfreq node (L4T R32); other Jetsons are found by globbing /sys/devices/*/devfreq
+GPU_DEVFREQ_GLOB = "/sys/devices/gpu.0/devfreq"
+#: TX2 INA3221 power monitors (L4T R32): in_power<N>_input in mW, rail_name_<N>
+INA_DIRS = ("/sys/bus/i2c/drivers/ina3221x/0-0040/iio:device0", "/sys/bus/i2c/drivers/ina3221x/0-0041/iio:device1")
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace").strip("\x00 \n")
+    except OSError:
+        return None
+
+
+def package_version(dist: str) -> Optional[str]:
+    """Installed version of a distribution without importing it (None when absent)."""
+    try:
+        from importlib import metadata  # Python 3.8+
+    except ImportError:
+        metadata = None
+    if metadata is not None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    else:
+        try:
+            import pkg_resources
+
+            return pkg_resources.get_distribution(dist).version
+        except Exception:  # noqa: BLE001 - absent, or pkg_resources itself missing
+            pass
+    module = {"opencv-python": "cv2", "tensorrt": "tensorrt", "pycuda": "pycuda"}.get(dist)
+    if module and module in sys.modules:  # system packages without pip metadata (JetPack's cv2 and tensorrt)
+        return getattr(sys.modules[module], "__version__", None) or getattr(sys.modules[module], "VERSION", None)
+    if module in ("cv2", "tensorrt"):
+        try:
+            return __import__(module).__version__
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
+def cpu_name() -> str:
+    text = _read("/proc/cpuinfo") or ""
+    for key in ("model name", "Hardware", "Processor"):
+        match = re.search(r"^{}\s*:\s*(.+)$".format(key), text, re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
+def parse_tegra_release(text: str) -> Optional[str]:
+    """'# R32 (release), REVISION: 7.1, GCID: ...' -> 'R32.7.1'."""
+    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text or "")
+    return "R{}.{}".format(match.group(1), match.group(2)) if match else None
+
+
+def parse_nvpmodel(text: str) -> Optional[Dict[str, object]]:
+    """``nvpmodel -q`` output ('NV Power Mode: MAXN\\n0') -> {"name": "MAXN", "id": 0}."""
+    name = re.search(r"NV Power Mode:\s*(\S+)", text or "")
+    if not name:
+        return None
+    ident = re.search(r"^\s*(\d+)\s*$", text, re.MULTILINE)
+    return {"name": name.group(1), "id": int(ident.group(1)) if ident else None}
+
+
+def clocks_locked(min_freq: Optional[str], max_freq: Optional[str]) -> Optional[bool]:
+    """jetson_clocks pins each clock's minimum to its maximum; None when the files are unreadable."""
+    if not min_freq or not max_freq:
+        return None
+    return int(min_freq) == int(max_freq)
+
+
+def _gpu_devfreq() -> Optional[str]:
+    if os.path.isdir(GPU_DEVFREQ_GLOB):
+        for entry in sorted(os.listdir(GPU_DEVFREQ_GLOB)):
+            return os.path.join(GPU_DEVFREQ_GLOB, entry)
+    return None
+
+
+def jetson_record() -> Optional[Dict[str, object]]:
+    """L4T release, model, nvpmodel mode, whether clocks are pinned, power per rail; None off a Jetson."""
+    release = parse_tegra_release(_read(TEGRA_RELEASE) or "")
+    if release is None:
+        return None
+    record = {"l4t": release, "model": _read(JETSON_MODEL)}  # type: Dict[str, object]
+    try:
+        out = subprocess.run(["nvpmodel", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10,
+                             universal_newlines=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    record["nvpmodel"] = parse_nvpmodel(out)
+    cpu = "/sys/devices/system/cpu/cpu0/cpufreq/"
+    gpu = _gpu_devfreq()
+    record["cpu_clock_locked"] = clocks_locked(_read(cpu + "scaling_min_freq"), _read(cpu + "scaling_max_freq"))
+    record["gpu_clock_locked"] = clocks_locked(_read(gpu + "/min_freq"), _read(gpu + "/max_freq")) if gpu else None
+    record["jetson_clocks"] = (record["cpu_clock_locked"] and record["gpu_clock_locked"]) if None not in (
+        record["cpu_clock_locked"], record["gpu_clock_locked"]) else None
+    record["power_mw"] = read_power_rails(INA_DIRS)
+    return record
+
+
+def read_power_rails(directories) -> Optional[Dict[str, int]]:
+    """{rail name: mW} from INA3221 iio directories (``rail_name_N``, ``in_power N _input``), None if unreadable."""
+    rails = {}
+    for directory in directories:
+        for index in range(3):
+            name, power = _read("{}/rail_name_{}".format(directory, index)), _read(
+                "{}/in_power{}_input".format(directory, index))
+            if name and power and power.lstrip("-").isdigit():
+                rails[name] = int(power)
+    return rails or None
+
+
+def jetson_warnings(jetson: Optional[Dict[str, object]]) -> List[str]:
+    """What makes a Jetson benchmark slower than the device can be: not MAXN (mode 0), clocks not pinned."""
+    if not jetson:
+        return []
+    warnings = []
+    mode = jetson.get("nvpmodel") or {}
+    if mode.get("id") not in (0, None) or (mode and mode.get("id") is None and mode.get("name") != "MAXN"):
+        warnings.append("nvpmodel is in mode {} ({}), not MAXN: run `sudo nvpmodel -m 0` for the device's best "
+                        "numbers".format(mode.get("id"), mode.get("name")))
+    if jetson.get("nvpmodel") is None:
+        warnings.append("could not read the power mode (nvpmodel -q): make sure it is MAXN (`sudo nvpmodel -m 0`)")
+    if jetson.get("jetson_clocks") is False:
+        warnings.append("clocks are not pinned: run `sudo jetson_clocks` before benchmarking")
+    return warnings
+
+
+def gpu_record() -> Optional[Dict[str, object]]:
+    """GPU 0's name and compute capability through pycuda (None without pycuda or a GPU)."""
+    try:
+        from goatpose_edge.runtime.cuda import CudaContext
+
+        context = CudaContext(0)
+        return {"name": context.gpu_name, "compute_capability": list(context.compute_capability),
+                "cuda_driver": getattr(context.cuda, "get_driver_version", lambda: None)()}
+    except Exception:  # noqa: BLE001 - no pycuda, no driver, no GPU: all mean "no GPU record"
+        return None
+
+
+def environment(threads: Optional[int] = None, gpu: bool = True) -> Dict[str, object]:
+    """The environment record stored with every result."""
+    import numpy as np
+
+    record = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "packages": {name: package_version(name) for name in PACKAGES},
+        "numpy": np.__version__,
+        "gpu": gpu_record() if gpu else None,
+        "jetson": jetson_record(),
+    }  # type: Dict[str, object]
+    try:
+        import cv2
+
+        record["opencv_threads"] = cv2.getNumThreads()
+    except ImportError:
+        record["opencv_threads"] = None
+    record["warnings"] = jetson_warnings(record["jetson"])
+    return record

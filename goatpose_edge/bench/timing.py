@@ -1,0 +1,96 @@
+"""Timing primitives: per-stage wall-clock accumulation and model-only latency of a runner.
+
+Every timed call ends with ``runner.synchronize()``: a runner whose ``infer`` returns before its device has finished
+(the Runner contract allows it) is still measured to the end of its work.
+"""
+
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Dict, List
+
+import numpy as np
+
+
+class StageTimer:
+    """Wall time per named stage, in call order: ``with timer("detect"): ...`` or ``timer.add("infer", s)``."""
+
+    def __init__(self):
+        self.samples = OrderedDict()  # type: Dict[str, List[float]]
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - start)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.samples.setdefault(stage, []).append(seconds)
+
+    def total(self, stage: str) -> float:
+        return float(sum(self.samples.get(stage, ())))
+
+    def summary(self) -> Dict[str, Dict[str, float]]:
+        """{stage: {"total_s", "mean_ms", "count"}} in first-seen order."""
+        return OrderedDict((stage, {"total_s": round(float(sum(s)), 6), "mean_ms": round(1e3 * float(np.mean(s)), 3),
+                                    "count": len(s)}) for stage, s in self.samples.items())
+
+
+class NullTimer:
+    """The timer the pipeline uses when nobody measures: no clock reads at all."""
+
+    @contextmanager
+    def __call__(self, stage: str):
+        yield
+
+    def add(self, stage: str, seconds: float) -> None:
+        pass
+
+
+@dataclass
+class LatencyStats:
+    """Model-only latency of one runner at one batch size (milliseconds per call; throughput in images/s)."""
+
+    batch: int
+    iters: int
+    warmup: int
+    mean_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    images_per_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def latency_stats(seconds, batch: int, warmup: int) -> LatencyStats:
+    """Statistics of per-call durations ``seconds`` [iters] for a batch of ``batch`` images."""
+    ms = 1e3 * np.asarray(seconds, dtype=np.float64)
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return LatencyStats(batch=batch, iters=len(ms), warmup=warmup, mean_ms=round(float(ms.mean()), 4),
+                        p50_ms=round(float(p50), 4), p90_ms=round(float(p90), 4), p99_ms=round(float(p99), 4),
+                        min_ms=round(float(ms.min()), 4), images_per_s=round(1e3 * batch / float(ms.mean()), 3))
+
+
+def time_runner(runner, batch: int, warmup: int = 5, iters: int = 30, seed: int = 0) -> LatencyStats:
+    """Latency of ``runner.infer`` on a seeded random batch [batch, 3, H, W]: ``warmup`` untimed calls, then
+    ``iters`` calls each timed from the call to the end of ``runner.synchronize()``."""
+    if warmup < 0 or iters < 1:
+        raise ValueError("need warmup >= 0 and iters >= 1, got {} and {}".format(warmup, iters))
+    shape = (batch,) + tuple(d if d is not None else 1 for d in runner.expected_chw())
+    data = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    for _ in range(warmup):
+        runner.infer(data)
+        runner.synchronize()
+    seconds = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        runner.infer(data)
+        runner.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return latency_stats(seconds, batch, warmup)

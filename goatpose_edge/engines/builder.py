@@ -1,0 +1,256 @@
+"""``goatpose build``: an exported ONNX file to a TensorRT engine + sidecar, on TensorRT 8.0/8.2 (TX2) and 10.x.
+
+Order: read the contract from the ONNX; probe the platform; decide the precision (``policy``); parse (the parser's
+errors listed); configure (workspace, precision flags, INT8 calibrator and cache, optimisation profile, timing cache,
+DLA); build the serialized plan; write plan, sidecar and timing cache atomically. Nothing is left behind on failure.
+TensorRT >= 11 has no FP16/INT8 builder flags: there FP16 takes an FP16 copy of the graph and INT8 the Q/DQ graph
+of ``engines.qdq`` (explicit precision).
+"""
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from goatpose_edge.engines import calibration
+from goatpose_edge.engines.calibrator import make_entropy_calibrator
+from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, choose_precision
+from goatpose_edge.engines.sidecar import EngineSidecar, default_engine_path, sha256_of, utc_now, write_sidecar
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import atomic_output
+from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
+from goatpose_edge.onnx_meta import read_contract, read_metadata
+from goatpose_edge.runtime.cuda import CudaContext
+from goatpose_edge.runtime.trt_api import import_tensorrt, make_logger, trt_api
+
+
+class EngineBuildError(GoatPoseError):
+    """TensorRT could not parse the ONNX file or build the engine."""
+
+
+@dataclass
+class BatchProfile:
+    min: int = 1
+    opt: int = 1
+    max: int = 1
+
+    def __post_init__(self):
+        if not 1 <= self.min <= self.opt <= self.max:
+            raise EngineBuildError("batch profile needs 1 <= min <= opt <= max, got {}/{}/{}".format(
+                self.min, self.opt, self.max))
+
+    def as_dict(self):
+        return {"min": self.min, "opt": self.opt, "max": self.max}
+
+
+@dataclass
+class BuildOptions:
+    precision: str = "fp16"
+    profile: BatchProfile = field(default_factory=BatchProfile)
+    workspace_mib: int = 1024
+    timing_cache: Optional[str] = None
+    dla_core: Optional[int] = None
+    force: bool = False
+    calib_sources: Sequence = ()  # (image path, box or None) pairs, see engines.calibration
+    calib_count: int = 256
+    calib_batch: int = 8
+    calib_cache: Optional[str] = None
+    calib_label: str = ""  # where the calibration crops came from, for the sidecar
+    verbose: bool = False
+
+
+@dataclass
+class BuildResult:
+    engine_path: str
+    sidecar: EngineSidecar
+    decision: PrecisionDecision
+    caps: PlatformCaps
+
+
+def probe_platform(trt, builder, cuda_context: CudaContext) -> PlatformCaps:
+    return PlatformCaps(gpu_name=cuda_context.gpu_name, compute_capability=cuda_context.compute_capability,
+                        tensorrt_version=trt.__version__, fast_fp16=bool(builder.platform_has_fast_fp16),
+                        fast_int8=bool(builder.platform_has_fast_int8), dla_cores=int(builder.num_DLA_cores),
+                        precision_flags=hasattr(trt.BuilderFlag, "FP16"))
+
+
+def platform_caps(device: int = 0) -> PlatformCaps:
+    """This machine's GPU and TensorRT, as the builder sees them."""
+    trt = import_tensorrt()
+    cuda_context = CudaContext(device)
+    with cuda_context.active():
+        return probe_platform(trt, trt.Builder(make_logger(trt)), cuda_context)
+
+
+def trtexec_command(onnx_path: str, engine_path: str, flags: Sequence[str], profile: BatchProfile, input_size,
+                    workspace_mib: int, named_tensors: bool, timing_cache: Optional[str] = None,
+                    dla_core: Optional[int] = None, calib_cache: Optional[str] = None) -> str:
+    """The trtexec line that builds the same engine (for users who want TensorRT's own tool)."""
+    height, width = input_size
+
+    def shape(n):
+        return "input:{}x3x{}x{}".format(n, height, width)
+
+    parts = ["trtexec", "--onnx=" + onnx_path, "--saveEngine=" + engine_path]
+    parts += ["--" + f for f in flags]
+    if "int8" in flags and calib_cache:
+        parts.append("--calib=" + calib_cache)
+    parts += ["--minShapes=" + shape(profile.min), "--optShapes=" + shape(profile.opt),
+              "--maxShapes=" + shape(profile.max)]
+    parts.append("--memPoolSize=workspace:{}M".format(workspace_mib) if named_tensors
+                 else "--workspace={}".format(workspace_mib))
+    if timing_cache:
+        parts.append("--timingCacheFile=" + timing_cache)
+    if dla_core is not None:
+        parts += ["--useDLACore={}".format(dla_core), "--allowGPUFallback"]
+    return " ".join(parts)
+
+
+def _parse(trt, parser, onnx_path: str) -> None:
+    with open(onnx_path, "rb") as f:
+        ok = parser.parse(f.read())
+    if not ok:
+        errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)]
+        raise EngineBuildError("TensorRT {} could not parse {}: {}".format(
+            trt.__version__, onnx_path, "; ".join(errors[:5]) or "no parser message"))
+
+
+def _explicit_precision_onnx(onnx_path: str, decision: PrecisionDecision, options: BuildOptions, contract,
+                             folder: str) -> str:
+    """TensorRT >= 11: the graph itself carries the precision (FP16 weights, or Q/DQ nodes for INT8)."""
+    if decision.effective == "int8":
+        from goatpose_edge.engines.qdq import quantize_qdq
+
+        crops = calibration.calibration_crops(options.calib_sources, contract, options.calib_count)
+        return quantize_qdq(onnx_path, crops, os.path.join(folder, "qdq.onnx"))
+    if decision.effective == "fp16":
+        try:
+            import onnx
+            from onnxconverter_common import float16
+        except ImportError as exc:
+            raise EngineBuildError("FP16 on TensorRT >= 11 needs an FP16 graph: pip install onnx "
+                                   "onnxconverter-common") from exc
+        path = os.path.join(folder, "fp16.onnx")
+        onnx.save(float16.convert_float_to_float16(onnx.load(onnx_path), keep_io_types=True), path)
+        return path
+    return onnx_path
+
+
+def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional[BuildOptions] = None,
+                 log=lambda line: None) -> BuildResult:
+    options = options or BuildOptions()
+    contract = read_contract(onnx_path)
+    explicit = QDQ_METADATA_KEY in read_metadata(onnx_path)  # a Q/DQ graph from `goatpose quantize`
+    if options.precision == "int8" and not explicit and not options.calib_sources and not (
+            options.calib_cache and os.path.isfile(options.calib_cache)):
+        raise EngineBuildError("INT8 needs calibration images: --calib-images DIR or --calib-coco ANN IMGDIR "
+                               "(or a Q/DQ graph from `goatpose quantize`)")
+    trt = import_tensorrt()
+    api = trt_api(trt)
+    cuda_context = CudaContext()
+    logger = make_logger(trt, options.verbose)
+    started = time.time()
+    with cuda_context.active():
+        builder = trt.Builder(logger)
+        caps = probe_platform(trt, builder, cuda_context)
+        decision = choose_precision(options.precision, caps, options.force)
+        if decision.note:
+            log("precision: " + decision.note)
+        if options.dla_core is not None and not 0 <= options.dla_core < caps.dla_cores:
+            raise EngineBuildError("--dla-core {}: {} has {} DLA core(s)".format(
+                options.dla_core, caps.gpu_name, caps.dla_cores))
+        profile = options.profile
+        with tempfile.TemporaryDirectory(prefix="goatpose-build-") as tmp:
+            graph = onnx_path if caps.precision_flags or explicit else _explicit_precision_onnx(
+                onnx_path, decision, options, contract, tmp)
+            network = builder.create_network(api.network_flags())
+            parser = trt.OnnxParser(network, logger)
+            _parse(trt, parser, graph)
+            input_tensor = network.get_input(0)
+            height, width = contract.input_size
+            static = int(input_tensor.shape[0])
+            if static > 0 and (profile.min, profile.max) != (static, static):  # exported with --batch N
+                log("{} has a static batch of {}: profile {}..{} replaced by it".format(
+                    onnx_path, static, profile.min, profile.max))
+                profile = BatchProfile(static, static, static)
+            output = output or default_engine_path(contract, decision.effective, profile.as_dict(),
+                                                   caps.tensorrt_version, caps.gpu_name)
+            calib_cache = options.calib_cache or os.path.splitext(output)[0] + ".calib"
+            config = builder.create_builder_config()
+            api.set_workspace(config, options.workspace_mib << 20)
+            trt_profile = builder.create_optimization_profile()
+            trt_profile.set_shape(input_tensor.name, (profile.min, 3, height, width), (profile.opt, 3, height, width),
+                                  (profile.max, 3, height, width))
+            config.add_optimization_profile(trt_profile)
+            calibrator, calib_record = None, None
+            if caps.precision_flags:
+                if "fp16" in decision.flags:
+                    config.set_flag(trt.BuilderFlag.FP16)
+                if "int8" in decision.flags:
+                    config.set_flag(trt.BuilderFlag.INT8)
+                if "int8" in decision.flags and explicit:
+                    calib_record = {"method": "qdq", "source": onnx_path}
+                elif "int8" in decision.flags:
+                    calibrator, calib_record = _calibrator(trt, cuda_context, options, contract, input_tensor.name,
+                                                           calib_cache, height, width)
+                    config.int8_calibrator = calibrator
+                    config.set_calibration_profile(trt_profile)
+            if options.dla_core is not None:
+                config.default_device_type = trt.DeviceType.DLA
+                config.DLA_core = options.dla_core
+                config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+            timing_cache = None
+            if options.timing_cache:
+                blob = b""
+                if os.path.isfile(options.timing_cache):
+                    with open(options.timing_cache, "rb") as f:
+                        blob = f.read()
+                timing_cache = config.create_timing_cache(blob)
+                config.set_timing_cache(timing_cache, False)
+            log("building {} engine for {} (batch {}..{}) on {} ...".format(
+                decision.effective.upper(), contract.name, profile.min, profile.max, caps.describe()))
+            try:
+                plan = builder.build_serialized_network(network, config)
+            finally:
+                if calibrator is not None:
+                    calibrator.free()
+            if plan is None:
+                raise EngineBuildError("TensorRT could not build an engine from {} (its log above says why)".format(
+                    onnx_path))
+            sidecar = EngineSidecar(
+                contract=contract.to_dict(), requested_precision=decision.requested,
+                effective_precision=decision.effective, builder_flags=list(decision.flags),
+                tensorrt_version=caps.tensorrt_version, gpu_name=caps.gpu_name,
+                compute_capability=list(caps.compute_capability), batch_profile=profile.as_dict(),
+                onnx_path=onnx_path, onnx_sha256=sha256_of(onnx_path), calibration=calib_record,
+                dla_core=options.dla_core, build_seconds=round(time.time() - started, 1), built_at=utc_now(),
+                precision_note=decision.note)
+            with atomic_output(output) as tmp_path:
+                with open(tmp_path, "wb") as f:
+                    f.write(plan)
+                write_sidecar(output, sidecar)
+            if timing_cache is not None:
+                with atomic_output(options.timing_cache) as tmp_path:
+                    with open(tmp_path, "wb") as f:
+                        f.write(timing_cache.serialize())
+    return BuildResult(output, sidecar, decision, caps)
+
+
+def _calibrator(trt, cuda_context, options, contract, input_name, cache_path, height, width):
+    reuse = os.path.isfile(cache_path)
+    if reuse:
+        batches = iter(())  # TensorRT reads the cache and asks for no batch
+        count = 0
+    else:
+        crops = calibration.calibration_crops(options.calib_sources, contract, options.calib_count)
+        batches = calibration.batches(crops, options.calib_batch)
+        count = len(crops)
+    calibrator = make_entropy_calibrator(trt, cuda_context.cuda, batches, options.calib_batch, input_name, cache_path)
+    record = {"method": "entropy2", "count": count, "cache": cache_path, "reused_cache": reuse,
+              "source": options.calib_label}
+    return calibrator, record
+
+
+__all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "probe_platform",
+           "trtexec_command"]

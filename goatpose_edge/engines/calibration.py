@@ -1,0 +1,65 @@
+"""INT8 calibration data: real person crops through the project's own preprocessing (numpy + OpenCV).
+
+Sources: a folder of person images (each image is one person, whole image as the box), or COCO keypoint annotations
+with their images (every non-crowd person box with at least one labelled keypoint). Crops come out exactly as the
+runtime pipeline makes them (``codec.crops_from_boxes``), so INT8 ranges are measured on the inputs the engine sees.
+"""
+
+import json
+import os
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from goatpose_edge.codec import crops_from_boxes
+from goatpose_edge.contract import ModelContract
+from goatpose_edge.errors import GoatPoseError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class CalibrationError(GoatPoseError):
+    """No usable calibration images."""
+
+
+def person_boxes_from_folder(folder: str) -> List[Tuple[str, Optional[Sequence[float]]]]:
+    if not os.path.isdir(folder):
+        raise CalibrationError("calibration folder not found: {}".format(folder))
+    files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))
+    return [(os.path.join(folder, f), None) for f in files]
+
+
+def person_boxes_from_coco(annotations: str, image_dir: str) -> List[Tuple[str, Optional[Sequence[float]]]]:
+    try:
+        with open(annotations) as f:
+            data = json.load(f)
+        files = {image["id"]: os.path.join(image_dir, image["file_name"]) for image in data["images"]}
+        return [(files[a["image_id"]], a["bbox"]) for a in data["annotations"]
+                if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0 and a["bbox"][2] > 1 and a["bbox"][3] > 1]
+    except (OSError, IOError, ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError("cannot read COCO annotations {}: {}".format(annotations, exc)) from exc
+
+
+def calibration_crops(sources: Sequence[Tuple[str, Optional[Sequence[float]]]], contract: ModelContract,
+                      count: int) -> np.ndarray:
+    """Up to ``count`` network inputs [M, 3, H, W] float32 from (image, box or None) pairs; unreadable images skipped."""
+    crops = []
+    for path, box in sources:
+        if len(crops) >= count:
+            break
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        box = box if box is not None else (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
+        crops.append(crops_from_boxes(image, [box], contract)[0])
+    if not crops:
+        raise CalibrationError("no readable calibration images among {} candidates".format(len(sources)))
+    return np.stack(crops)
+
+
+def batches(crops: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Full batches [batch_size, 3, H, W]; the last one is completed by wrapping around to the first crops."""
+    for start in range(0, len(crops), batch_size):
+        chunk = np.take(crops, np.arange(start, start + batch_size), axis=0, mode="wrap")
+        yield np.ascontiguousarray(chunk, dtype=np.float32)

@@ -1,0 +1,125 @@
+"""The engine's sidecar JSON: everything the plan itself does not say, beside it as ``<engine>.json``.
+
+The plan stays the untouched serialized engine (trtexec and DeepStream load it); the sidecar carries the model
+contract, precision, where it was built (TensorRT version, GPU, compute capability), the batch profile, the ONNX it
+came from and the calibration. A runner checks it before deserialising, so a foreign engine fails with one line.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+from goatpose_edge.contract import ModelContract
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import atomic_output
+
+SIDECAR_FORMAT = "goatpose-edge-engine/1"
+
+
+class EngineMismatchError(GoatPoseError):
+    """An engine built by another TensorRT version or on another GPU, or without a readable sidecar."""
+
+
+@dataclass
+class EngineSidecar:
+    contract: Dict[str, Any]  # ModelContract.to_dict()
+    requested_precision: str  # fp32 | fp16 | int8
+    effective_precision: str
+    builder_flags: List[str]  # precision flags actually set
+    tensorrt_version: str  # tensorrt.__version__ of the build
+    gpu_name: str
+    compute_capability: List[int]  # [major, minor]
+    batch_profile: Dict[str, int]  # {"min", "opt", "max"}
+    onnx_path: str
+    onnx_sha256: str
+    calibration: Optional[Dict[str, Any]] = None  # {"method", "source", "count", "cache"} for INT8
+    dla_core: Optional[int] = None
+    build_seconds: float = 0.0
+    built_at: str = ""  # ISO 8601, UTC
+    precision_note: str = ""
+    format: str = SIDECAR_FORMAT
+
+    @property
+    def model_contract(self) -> ModelContract:
+        return ModelContract.from_dict(self.contract)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def sidecar_path(engine_path: str) -> str:
+    return os.path.splitext(engine_path)[0] + ".json"
+
+
+def write_sidecar(engine_path: str, sidecar: EngineSidecar) -> str:
+    path = sidecar_path(engine_path)
+    with atomic_output(path) as tmp_path:
+        with open(tmp_path, "w") as f:
+            f.write(sidecar.to_json() + "\n")
+    return path
+
+
+def read_sidecar(engine_path: str) -> EngineSidecar:
+    path = sidecar_path(engine_path)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, IOError) as exc:
+        raise EngineMismatchError("{} has no readable sidecar {} ({}); engines need the JSON that `goatpose build` "
+                                  "writes beside them".format(engine_path, path, exc.strerror or exc)) from exc
+    except ValueError as exc:
+        raise EngineMismatchError("sidecar {} is not valid JSON: {}".format(path, exc)) from exc
+    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
+        raise EngineMismatchError("{} is not a goatpose-edge engine sidecar (format {!r})".format(
+            path, data.get("format") if isinstance(data, dict) else None))
+    try:
+        sidecar = EngineSidecar(**data)
+        sidecar.contract = sidecar.model_contract.to_dict()  # validated, and with tuples again
+    except TypeError as exc:
+        raise EngineMismatchError("sidecar {} does not have the expected fields: {}".format(path, exc)) from exc
+    return sidecar
+
+
+def check_compatible(engine_path: str, sidecar: EngineSidecar, tensorrt_version: str, gpu_name: str,
+                     compute_capability) -> None:
+    """Refuse, in one line, an engine built by another TensorRT version or for another GPU."""
+    built = (sidecar.tensorrt_version, sidecar.gpu_name, tuple(sidecar.compute_capability))
+    here = (tensorrt_version, gpu_name, tuple(compute_capability))
+    if built != here:
+        raise EngineMismatchError(
+            "{} was built with TensorRT {} on {} (compute {}.{}); this machine has TensorRT {} on {} (compute {}.{}): "
+            "engines only run where they were built, rebuild it here with `goatpose build {}`".format(
+                engine_path, built[0], built[1], built[2][0], built[2][1], here[0], here[1], here[2][0], here[2][1],
+                sidecar.onnx_path))
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+
+
+def _slug(text: str) -> str:
+    text = re.sub(r"^nvidia\s+", "", text.strip(), flags=re.I)
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-") or "gpu"
+
+
+def default_engine_path(contract: ModelContract, precision: str, batch_profile: Dict[str, int], tensorrt_version: str,
+                        gpu_name: str, folder: str = "engines") -> str:
+    """``engines/<model>_<H>x<W>[_flip]_<precision>_b<min>-<max>_trt<version>_<gpu>.engine``."""
+    batch = "b{}".format(batch_profile["max"]) if batch_profile["min"] == batch_profile["max"] else "b{}-{}".format(
+        batch_profile["min"], batch_profile["max"])
+    name = "{}_{}x{}{}_{}_{}_trt{}_{}".format(contract.name, contract.input_size[0], contract.input_size[1],
+                                              "_flip" if contract.flip_merged else "", precision, batch,
+                                              tensorrt_version, _slug(gpu_name))
+    return os.path.join(folder, name + ".engine")

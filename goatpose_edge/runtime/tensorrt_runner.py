@@ -1,0 +1,101 @@
+"""TensorRT runner (pycuda): the engine's sidecar is checked before the plan is deserialised, buffers for the
+largest batch of the profile are allocated once, and each ``infer`` is copy-in, execute, copy-out on one stream.
+
+The CUDA context is the device's primary context, pushed only around our own calls (``CudaContext.active``), so a
+runner can be created in one thread and used from another (the video pipeline's worker).
+"""
+
+
+
+import numpy as np
+
+from goatpose_edge.engines.sidecar import check_compatible, read_sidecar
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.runtime.base import Runner
+from goatpose_edge.runtime.cuda import CudaContext, HostDeviceBuffers, cuda_call
+from goatpose_edge.runtime.trt_api import import_tensorrt, make_logger, trt_api
+
+
+class EngineLoadError(GoatPoseError):
+    """A plan TensorRT refuses to deserialise."""
+
+
+class TensorRTRunner(Runner):
+    """Runs a ``goatpose build`` engine; ``pose=False`` for a detector engine (contract from the sidecar only)."""
+
+    backend = "tensorrt"
+
+    def __init__(self, path: str, device: int = 0, pose: bool = True):
+        super().__init__(path)
+        self.trt = import_tensorrt()
+        self.sidecar = read_sidecar(path)
+        self.cuda_context = CudaContext(device)
+        check_compatible(path, self.sidecar, self.trt.__version__, self.cuda_context.gpu_name,
+                         self.cuda_context.compute_capability)
+        self.contract = self.sidecar.model_contract if pose else None
+        profile = self.sidecar.batch_profile
+        self.min_batch, self.max_batch = profile["min"], profile["max"]
+        self.api = trt_api(self.trt)
+        self.engine = self.context = self.stream = self.buffers = None
+
+    def _activate(self) -> None:
+        cuda = self.cuda_context.cuda
+        logger = make_logger(self.trt)
+        with open(self.path, "rb") as f:
+            plan = f.read()
+        with self.cuda_context.active():
+            runtime = self.trt.Runtime(logger)
+            self.engine = runtime.deserialize_cuda_engine(plan)
+            if self.engine is None:
+                raise EngineLoadError("TensorRT could not load {} (see its log above); rebuild it with "
+                                      "`goatpose build`".format(self.path))
+            self.context = self.engine.create_execution_context()
+            self.tensors = self.api.io_tensors(self.engine)
+            self.input = next(t for t in self.tensors if t.is_input)
+            self.outputs = [t for t in self.tensors if not t.is_input]
+            max_input = (self.max_batch,) + tuple(self.input.profile[2][1:])
+            self.input_shape = (None,) + max_input[1:]
+            self.api.set_input_shape(self.context, self.input, max_input)
+            shapes = {self.input.name: max_input}
+            shapes.update({t.name: self.api.output_shape(self.context, t) for t in self.outputs})
+            self.buffers = HostDeviceBuffers(shapes, {t.name: t.dtype for t in self.tensors})
+            self.stream = cuda_call("create a stream", cuda.Stream)
+            self.events = [cuda_call("create a CUDA event", cuda.Event) for _ in range(4)]
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        cuda = self.cuda_context.cuda
+        count = batch.shape[0]
+        host, device = self.buffers.host, self.buffers.device
+        host_in = host[self.input.name]
+        host_in[:count] = batch
+        output = self.outputs[0]
+        with self.cuda_context.active():
+            self.api.set_input_shape(self.context, self.input, batch.shape)
+            out_shape = self.api.output_shape(self.context, output)
+            start, copied_in, executed, copied_out = self.events
+            start.record(self.stream)
+            cuda_call("copy the batch to the GPU", cuda.memcpy_htod_async, device[self.input.name],
+                      host_in[:count], self.stream)
+            copied_in.record(self.stream)
+            addresses = {name: int(allocation) for name, allocation in device.items()}
+            if not self.api.execute(self.context, self.tensors, addresses, self.stream.handle):
+                raise GoatPoseError("TensorRT failed to run {} on a batch of {}".format(self.path, count))
+            executed.record(self.stream)
+            size = int(np.prod(out_shape))
+            host_out = host[output.name].reshape(-1)[:size]
+            cuda_call("copy the heatmaps back", cuda.memcpy_dtoh_async, host_out, device[output.name], self.stream)
+            copied_out.record(self.stream)
+            cuda_call("finish the stream", self.stream.synchronize)
+            # event times are milliseconds on the GPU's clock, exact for work on this stream
+            self.last_stages = {"copy_in": copied_in.time_since(start) / 1e3,
+                                "infer": executed.time_since(copied_in) / 1e3,
+                                "copy_out": copied_out.time_since(executed) / 1e3}
+        return host_out.reshape(out_shape).copy()
+
+    def _deactivate(self) -> None:
+        with self.cuda_context.active():
+            if self.buffers is not None:
+                self.buffers.free()
+            self.context = self.engine = self.stream = self.buffers = self.events = None
+
+

@@ -1,0 +1,114 @@
+"""TensorRT's two Python API generations behind one interface, chosen in one place (``trt_api``) by capability.
+
+    BindingsApi   TensorRT 8.0 - 8.6 (JetPack 4.6: 8.0/8.2): explicit-batch network flag, ``max_workspace_size``,
+                  bindings by index, ``set_binding_shape``, ``execute_async_v2``
+    TensorsApi    TensorRT >= 10: networks are always explicit batch (the old flag bit now means STRONGLY_TYPED),
+                  memory pools, named I/O tensors, ``set_input_shape`` / ``set_tensor_address``, ``execute_async_v3``
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+
+@dataclass
+class IOTensor:
+    name: str
+    is_input: bool
+    dtype: np.dtype
+    index: int  # binding index (BindingsApi) or I/O position (TensorsApi)
+    profile: Optional[Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...]]] = None  # (min, opt, max) for inputs
+
+
+class BindingsApi:
+    name = "bindings (TensorRT 8)"
+
+    def __init__(self, trt):
+        self.trt = trt
+
+    def network_flags(self) -> int:
+        return 1 << int(self.trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+
+    def set_workspace(self, config, size: int) -> None:
+        config.max_workspace_size = size
+
+    def io_tensors(self, engine) -> List[IOTensor]:
+        tensors = []
+        for index in range(engine.num_bindings):
+            name = engine.get_binding_name(index)
+            is_input = engine.binding_is_input(index)
+            profile = None
+            if is_input:
+                profile = tuple(tuple(int(d) for d in dims) for dims in engine.get_profile_shape(0, name))
+            tensors.append(IOTensor(name, is_input, np.dtype(self.trt.nptype(engine.get_binding_dtype(index))),
+                                    index, profile))
+        return tensors
+
+    def set_input_shape(self, context, tensor: IOTensor, shape: Tuple[int, ...]) -> None:
+        context.set_binding_shape(tensor.index, tuple(shape))
+
+    def output_shape(self, context, tensor: IOTensor) -> Tuple[int, ...]:
+        return tuple(int(d) for d in context.get_binding_shape(tensor.index))
+
+    def execute(self, context, tensors: List[IOTensor], addresses: Dict[str, int], stream_handle: int) -> bool:
+        bindings = [0] * len(tensors)
+        for tensor in tensors:
+            bindings[tensor.index] = addresses[tensor.name]
+        return context.execute_async_v2(bindings=bindings, stream_handle=stream_handle)
+
+
+class TensorsApi:
+    name = "named tensors (TensorRT 10)"
+
+    def __init__(self, trt):
+        self.trt = trt
+
+    def network_flags(self) -> int:
+        return 0
+
+    def set_workspace(self, config, size: int) -> None:
+        config.set_memory_pool_limit(self.trt.MemoryPoolType.WORKSPACE, size)
+
+    def io_tensors(self, engine) -> List[IOTensor]:
+        tensors = []
+        for index in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(index)
+            is_input = engine.get_tensor_mode(name) == self.trt.TensorIOMode.INPUT
+            profile = None
+            if is_input:
+                profile = tuple(tuple(int(d) for d in dims) for dims in engine.get_tensor_profile_shape(name, 0))
+            tensors.append(IOTensor(name, is_input, np.dtype(self.trt.nptype(engine.get_tensor_dtype(name))),
+                                    index, profile))
+        return tensors
+
+    def set_input_shape(self, context, tensor: IOTensor, shape: Tuple[int, ...]) -> None:
+        context.set_input_shape(tensor.name, tuple(shape))
+
+    def output_shape(self, context, tensor: IOTensor) -> Tuple[int, ...]:
+        return tuple(int(d) for d in context.get_tensor_shape(tensor.name))
+
+    def execute(self, context, tensors: List[IOTensor], addresses: Dict[str, int], stream_handle: int) -> bool:
+        for tensor in tensors:
+            context.set_tensor_address(tensor.name, addresses[tensor.name])
+        return context.execute_async_v3(stream_handle)
+
+
+def trt_api(trt):
+    """The API generation of the imported ``tensorrt`` module: the single switch point."""
+    return BindingsApi(trt) if hasattr(trt.ICudaEngine, "get_binding_name") else TensorsApi(trt)
+
+
+def import_tensorrt():
+    from goatpose_edge.errors import DependencyError
+
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise DependencyError("TensorRT is not installed here (JetPack ships it as python3-libnvinfer; on x86: "
+                              "pip install tensorrt)") from exc
+    return tensorrt
+
+
+def make_logger(trt, verbose: bool = False):
+    return trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)

@@ -1,0 +1,174 @@
+"""Builder and runner end to end under strict fakes of TensorRT 8.0.1 / 8.2.1 (TX2) and 10.x (desktop) + pycuda.
+
+The fakes (../shared/tools/trtfake) prove API names, argument counts and call order; their outputs mean nothing, so
+these tests assert on our own behaviour (files, sidecars, decisions, errors) and on shapes, never on values.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from goatpose_edge.contract import METADATA_KEY
+from goatpose_edge.variants import VARIANTS
+from tests.conftest import SHARED_DATA
+
+TRTFAKE = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake")
+GENERATIONS = [("8.0.1", "tx2", "8.0.1.6"), ("8.2.1", "tx2", "8.2.1.8"), ("10.x", "desktop", "10.16.0.72")]
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(TRTFAKE), reason="../shared/tools/trtfake is not beside the checkout")
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    """A one-conv stand-in with GoatPose-BL's I/O and contract: input [batch, 3, 256, 192] -> [batch, 17, 64, 48]."""
+    weight = numpy_helper.from_array(np.full((17, 3, 4, 4), 0.01, np.float32), "w")
+    node = helper.make_node("Conv", ["input", "w"], ["heatmaps"], strides=[4, 4])
+    graph = helper.make_graph([node], "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                               ["batch", 3, 256, 192])],
+                              [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["batch", 17, 64, 48])],
+                              [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    helper.set_model_props(model, {METADATA_KEY: VARIANTS["goatpose-bl"].contract.to_json()})
+    path = str(tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+    onnx.save(model, path)
+    return path
+
+
+def fake_env(version, platform, **extra):
+    env = dict(os.environ, PYTHONPATH=os.path.join(TRTFAKE, "shim"), TRTFAKE_VERSION=version,
+               TRTFAKE_PLATFORM=platform, TRTFAKE_QUIET="1")
+    env.update(extra)
+    return env
+
+
+def goatpose(env, *args):
+    return subprocess.run([sys.executable, "-m", "goatpose_edge"] + list(args), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+
+
+RUN_SCRIPT = """
+import sys, threading, numpy as np
+from goatpose_edge.runtime import load_runner, RunnerError
+runner = load_runner(sys.argv[1])
+with runner:
+    out = runner.infer(np.zeros((3, 3, 256, 192), np.float32))
+    assert out.shape == (3, 17, 64, 48) and out.dtype == np.float32, out.shape
+    result = []
+    worker = threading.Thread(target=lambda: result.append(runner.infer(np.zeros((1, 3, 256, 192), np.float32)).shape))
+    worker.start(); worker.join()
+    assert result == [(1, 17, 64, 48)], result
+    try:
+        runner.infer(np.zeros((5, 3, 256, 192), np.float32))
+    except RunnerError as exc:
+        print("refused:", exc)
+print("ran", runner.sidecar.effective_precision)
+"""
+
+
+@pytest.mark.parametrize("version, platform, full_version", GENERATIONS)
+def test_build_then_run_with_strict_fakes(version, platform, full_version, tiny_onnx, tmp_path):
+    engine = str(tmp_path / "bl.engine")
+    build = subprocess.run(
+        [sys.executable, os.path.join(TRTFAKE, "run_with_fake.py"), "--trt", version, "--platform", platform,
+         "--strict", "--quiet-trt", "--show", "0", "-m", "goatpose_edge", "build", tiny_onnx, "--min-batch", "1",
+         "--opt-batch", "2", "--max-batch", "4", "--timing-cache", str(tmp_path / "timing.cache"), "-o", engine],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    sidecar = json.load(open(str(tmp_path / "bl.json")))
+    assert sidecar["tensorrt_version"] == full_version and sidecar["effective_precision"] == "fp16"
+    assert sidecar["batch_profile"] == {"min": 1, "opt": 2, "max": 4} and sidecar["contract"]["name"] == "goatpose-bl"
+    assert os.path.isfile(str(tmp_path / "timing.cache"))
+    script = str(tmp_path / "run.py")
+    with open(script, "w") as f:
+        f.write(RUN_SCRIPT)
+    run = subprocess.run(
+        [sys.executable, os.path.join(TRTFAKE, "run_with_fake.py"), "--trt", version, "--platform", platform,
+         "--strict", "--quiet-trt", "--show", "0", script, engine],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "refused: batch of 5 is outside {}'s profile 1..4".format(engine) in run.stdout
+    assert "ran fp16" in run.stdout
+
+
+def test_old_pycuda_without_primary_context_retain(tiny_onnx, tmp_path):
+    env = fake_env("8.2.1", "tx2", TRTFAKE_PYCUDA_VERSION="2019.1.2")
+    engine = str(tmp_path / "e.engine")
+    assert goatpose(env, "build", tiny_onnx, "--max-batch", "4", "-o", engine).returncode == 0
+    script = str(tmp_path / "run.py")
+    with open(script, "w") as f:
+        f.write(RUN_SCRIPT)
+    run = subprocess.run([sys.executable, script, engine], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+
+
+def test_engine_from_another_tensorrt_is_refused_before_loading(tiny_onnx, tmp_path, coco_persons):
+    engine = str(tmp_path / "e.engine")
+    assert goatpose(fake_env("8.2.1", "tx2"), "build", tiny_onnx, "-o", engine).returncode == 0
+    result = goatpose(fake_env("10.x", "desktop"), "pose", coco_persons[0][0], "--pose", engine, "--detector", "whole")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "goatpose: error: {} was built with TensorRT 8.2.1.8 on NVIDIA Tegra X2 (compute 6.2); this machine has "
+        "TensorRT 10.16.0.72 on NVIDIA GeForce RTX 3080 (compute 8.6): engines only run where they were built, "
+        "rebuild it here with `goatpose build {}`".format(engine, tiny_onnx))
+
+
+def test_int8_on_tx2_is_refused_and_leaves_nothing(tiny_onnx, tmp_path):
+    folder = os.path.join(SHARED_DATA, "coco_sample")
+    result = goatpose(fake_env("8.2.1", "tx2"), "build", tiny_onnx, "--precision", "int8", "--calib-coco",
+                      os.path.join(folder, "test_coco.json"), folder, "-o", str(tmp_path / "e.engine"))
+    assert result.returncode == 1 and "goatpose: error: INT8 refused: NVIDIA Tegra X2" in result.stderr
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_int8_calibration_cache_is_written_then_reused(tiny_onnx, tmp_path):
+    folder = os.path.join(SHARED_DATA, "coco_sample")
+    env = fake_env("8.2.1", "desktop")
+    for attempt in range(2):
+        engine = str(tmp_path / "e{}.engine".format(attempt))
+        result = goatpose(env, "build", tiny_onnx, "--precision", "int8", "--max-batch", "4", "--calib-coco",
+                          os.path.join(folder, "test_coco.json"), folder, "-o", engine)
+        assert result.returncode == 0, result.stderr
+        calibration = json.load(open(engine[:-len(".engine")] + ".json"))["calibration"]
+        assert calibration["method"] == "entropy2" and calibration["reused_cache"] == (attempt == 1)
+        if attempt == 0:
+            cache = calibration["cache"]
+            assert calibration["count"] == 12 and os.path.isfile(cache)
+            os.rename(cache, str(tmp_path / "e1.calib"))  # the second build finds it under its own name
+
+
+def test_int8_without_calibration_images(tiny_onnx, tmp_path):
+    result = goatpose(fake_env("8.2.1", "desktop"), "build", tiny_onnx, "--precision", "int8",
+                      "-o", str(tmp_path / "e.engine"))
+    assert result.returncode == 1 and "INT8 needs calibration images" in result.stderr
+
+
+def test_parser_errors_are_shown_and_no_engine_is_left(tmp_path):
+    node = helper.make_node("NonZero", ["input"], ["heatmaps"], name="nz")
+    graph = helper.make_graph([node], "bad", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                             ["batch", 3, 256, 192])],
+                              [helper.make_tensor_value_info("heatmaps", TensorProto.INT64, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    helper.set_model_props(model, {METADATA_KEY: VARIANTS["goatpose-bl"].contract.to_json()})
+    path = str(tmp_path / "bad.onnx")
+    onnx.save(model, path)
+    result = goatpose(fake_env("8.2.1", "tx2", TRTFAKE_ONNX_OPS_STRICT="1"), "build", path,
+                      "-o", str(tmp_path / "out" / "e.engine"))
+    assert result.returncode == 1 and "goatpose: error: TensorRT 8.2.1.8 could not parse {}: ".format(path) in \
+        result.stderr and "NonZero" in result.stderr
+    assert not os.path.exists(str(tmp_path / "out" / "e.engine"))
+
+
+def test_without_tensorrt_one_line(tiny_onnx, tmp_path):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    result = goatpose(env, "build", tiny_onnx, "-o", str(tmp_path / "e.engine"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("goatpose: error: TensorRT is not installed here")
