@@ -34,7 +34,7 @@ def _read(path: str) -> Optional[str]:
 def package_version(dist: str) -> Optional[str]:
     """Installed version of a distribution without importing it (None when absent)."""
     try:
-        from importlib import metadata  # Python 3.8+
+        from importlib import metadata  # novm (Python 3.8+; the fallback below serves 3.6)
     except ImportError:
         metadata = None
     if metadata is not None:
