@@ -210,6 +210,65 @@ def cmd_quantize(args) -> int:
     return 0
 
 
+def _int_list(text: str):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated integers, e.g. 1,4,8, got {!r}".format(text))
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("expected positive sizes, e.g. 1,4,8, got {!r}".format(text))
+    return values
+
+
+def cmd_bench(args) -> int:
+    from goatpose_edge.bench.report import to_markdown, write_bench
+    from goatpose_edge.bench.suite import BenchOptions, run_bench
+
+    options = BenchOptions(batches=args.batch, warmup=args.warmup, iters=args.iters, threads=args.threads,
+                           video=args.video, max_frames=args.max_frames, detector=args.detector,
+                           detect_every=args.detect_every, flip=args.flip, person_batching=args.person_batching,
+                           batching_frames=args.batching_frames, profile_ops=args.profile_ops,
+                           baseline=args.baseline, title=args.title or "")
+    command = "goatpose " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
+    record = run_bench(args.artefacts, options, command, log=lambda line: print(line, file=sys.stderr))
+    for warning in record["environment"]["warnings"]:
+        print("WARNING: " + warning, file=sys.stderr)
+    print(to_markdown(record))
+    if args.out:
+        for path in write_bench(args.out, record):
+            print("wrote " + path)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from goatpose_edge.bench.coco_eval import evaluate_runner, write_results
+    from goatpose_edge.bench.env import environment
+    from goatpose_edge.bench.report import EVAL_FORMAT, utc_now, write_text
+    from goatpose_edge.bench.suite import open_runner
+
+    if args.det_json and args.gt_boxes:
+        raise GoatPoseError("give either --det-json FILE or --gt-boxes, not both")
+    if args.det_json and not os.path.isfile(args.det_json):
+        raise GoatPoseError("detection results not found: {}".format(args.det_json))
+    post_process = None if args.post_process == "none" else args.post_process
+    with open_runner(args.artefact, args.threads) as runner:
+        result = evaluate_runner(runner, args.coco_root, args.ann, args.det_json, flip=args.flip, limit=args.limit,
+                                 post_process=post_process, progress=not args.no_progress)
+        artefact = os.path.basename(runner.path)
+        backend, model = runner.backend, runner.contract.name
+    print("{} ({} {}): {} on {} images, {} boxes -> {} persons, {:.1f} s".format(
+        artefact, backend, model, result.line(), result.images, result.boxes, result.persons, result.seconds))
+    if args.out:
+        record = {"format": EVAL_FORMAT, "created": utc_now(), "artefact": artefact, "backend": backend,
+                  "model": model, "command": "goatpose " + " ".join(sys.argv[1:]), "environment": environment(
+                      args.threads)}
+        record.update(result.to_dict())
+        write_results(args.out + "_results.json", result.results)
+        write_text(args.out + ".json", json.dumps(record, indent=2) + "\n")
+        print("wrote {0}.json and {0}_results.json".format(args.out))
+    return 0
+
+
 def _add_calibration_options(parser):
     calib = parser.add_mutually_exclusive_group()
     calib.add_argument("--calib-images", metavar="DIR", help="folder of person images (one person each)")
@@ -300,6 +359,45 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calibration_options(quantize)
     quantize.add_argument("-o", "--output", metavar="FILE.onnx", help="default: <MODEL>_qdq.onnx")
     quantize.set_defaults(func=cmd_quantize)
+
+    bench = sub.add_parser("bench", help="latency/throughput per batch, per-stage video timing, side by side")
+    bench.add_argument("artefacts", nargs="+", metavar="ARTEFACT", help=".onnx, .engine or .pth files")
+    bench.add_argument("--batch", type=_int_list, default=[1, 8], metavar="1,8", help="batch sizes (default 1,8)")
+    bench.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed calls per batch size (5)")
+    bench.add_argument("--iters", type=int, default=30, metavar="N", help="timed calls per batch size (30)")
+    bench.add_argument("--threads", type=int, metavar="N", help="CPU threads for onnxruntime/torch (default: all)")
+    bench.add_argument("--video", metavar="FILE", help="also time the whole pipeline, per stage, on this video")
+    bench.add_argument("--max-frames", type=int, metavar="N", help="frames of --video to use (default: all)")
+    bench.add_argument("--detector", default="hog", metavar="hog|whole|FILE.onnx", help="person detector (hog)")
+    bench.add_argument("--detect-every", type=int, default=1, metavar="N",
+                       help="run the detector every N frames, follow keypoints in between (1)")
+    bench.add_argument("--flip", action="store_true", help="flip test in the video pipeline")
+    bench.add_argument("--person-batching", action="store_true",
+                       help="persons/s of the batched pipeline vs a per-crop loop on frames of --video")
+    bench.add_argument("--batching-frames", type=int, default=10, metavar="N", help="frames for --person-batching")
+    bench.add_argument("--profile-ops", action="store_true", help="onnxruntime per-op-type profile of each .onnx")
+    bench.add_argument("--baseline", metavar="ARTEFACT|MODEL",
+                       help="artefact the ratios are taken against (default: the first HRNet per backend)")
+    bench.add_argument("--title", help="heading of the Markdown report")
+    bench.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json and NAME.md (+ NAME_ap_fps.png)")
+    bench.set_defaults(func=cmd_bench)
+
+    evaluate = sub.add_parser("eval", help="COCO keypoint AP of an artefact with HRNet's protocol (pycocotools)")
+    evaluate.add_argument("artefact", metavar="ARTEFACT", help=".onnx, .engine or .pth")
+    evaluate.add_argument("--coco-root", required=True, metavar="DIR",
+                          help="COCO folder (images in DIR/val2017, DIR/images/val2017 or DIR)")
+    evaluate.add_argument("--ann", metavar="FILE", help="default: DIR/annotations/person_keypoints_val2017.json")
+    boxes = evaluate.add_mutually_exclusive_group()
+    boxes.add_argument("--det-json", metavar="FILE", help="person detections (COCO results), e.g. HRNet's AP 56 boxes")
+    boxes.add_argument("--gt-boxes", action="store_true", help="ground-truth person boxes (the default)")
+    evaluate.add_argument("--flip", dest="flip", action="store_true", default=True, help="flip test (default on)")
+    evaluate.add_argument("--no-flip", dest="flip", action="store_false")
+    evaluate.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter")
+    evaluate.add_argument("--limit", type=int, metavar="N", help="first N images only, for quick runs")
+    evaluate.add_argument("--threads", type=int, metavar="N", help="CPU threads for onnxruntime/torch")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json (AP) and NAME_results.json")
+    evaluate.set_defaults(func=cmd_eval)
 
     lint_cmd = sub.add_parser("lint", help="check that TensorRT 8 (or 10) can parse an ONNX file")
     lint_cmd.add_argument("onnx", metavar="FILE.onnx")

@@ -7,6 +7,7 @@ reader touches a few bytes of even a large model.
 """
 
 import io
+import json
 from typing import BinaryIO, Dict
 
 from goatpose_edge.contract import METADATA_KEY, ModelContract
@@ -90,3 +91,13 @@ def read_contract(path: str) -> ModelContract:
         raise ContractError("{} carries no goatpose model contract in its metadata; export it with "
                             "`goatpose export` (or add the '{}' entry)".format(path, METADATA_KEY))
     return ModelContract.from_json(metadata[METADATA_KEY])
+
+
+#: Key of the complexity record (``models.complexity.complexity_record``) that ``goatpose export`` stores.
+COMPLEXITY_KEY = "goatpose_complexity"
+
+
+def read_complexity(path: str):
+    """The exported model's complexity record (params, conv MACs, the paper's figures), None if not recorded."""
+    value = read_metadata(path).get(COMPLEXITY_KEY)
+    return json.loads(value) if value else None

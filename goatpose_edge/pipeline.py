@@ -24,6 +24,10 @@ from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
 
 
+#: persons per runner call when neither the caller nor the artefact bounds it (the default engine profile's max)
+DEFAULT_MAX_BATCH = 8
+
+
 class FrameError(GoatPoseError, ValueError):
     """Something that is not an image was given as a frame."""
 
@@ -70,7 +74,9 @@ class TopDownPoseEstimator:
 
     ``flip`` averages in the mirrored crops (skipped when the artefact merges the flip in its graph);
     ``post_process`` is the heatmap decoding ("quarter", "dark" or None); ``oks_nms_threshold`` (None: off) removes
-    duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's);
+    duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's
+    largest batch, or ``DEFAULT_MAX_BATCH`` for a dynamic-batch artefact: memory stays bounded in a crowd, and on a
+    CPU batches beyond ~8 run no faster per person);
     ``timer`` (a ``bench.timing.StageTimer``) receives the time of each stage: detect, preprocess, infer (or the
     runner's copy_in / infer / copy_out when it splits its call), postprocess.
     """
@@ -88,7 +94,7 @@ class TopDownPoseEstimator:
 
     def infer_chunked(self, batch: np.ndarray) -> np.ndarray:
         """Network input [N, 3, H, W] -> heatmaps [N, K, h, w], in chunks the runner's batch profile takes."""
-        limit = self.max_batch or self.runner.max_batch or len(batch)
+        limit = self.max_batch or self.runner.max_batch or DEFAULT_MAX_BATCH
         static = self.runner.max_batch is not None and self.runner.min_batch == self.runner.max_batch
         outputs = []
         for start in range(0, len(batch), limit):

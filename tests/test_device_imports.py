@@ -35,6 +35,15 @@ DEVICE_MODULES = [
     "goatpose_edge.runtime.base",
     "goatpose_edge.runtime.onnxruntime_runner",
     "goatpose_edge.runtime.torch_runner",
+    "goatpose_edge.draw",
+    "goatpose_edge.bench",
+    "goatpose_edge.bench.env",
+    "goatpose_edge.bench.timing",
+    "goatpose_edge.bench.runs",
+    "goatpose_edge.bench.profile",
+    "goatpose_edge.bench.report",
+    "goatpose_edge.bench.suite",
+    "goatpose_edge.bench.coco_eval",
 ]
 
 _PROBE = """

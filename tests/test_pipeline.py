@@ -77,6 +77,35 @@ def test_static_batch_artefacts_get_padded_chunks():
     assert len(persons) == 5 and runner.calls == [2, 2, 2]
 
 
+def test_dynamic_batch_artefacts_run_in_chunks_of_eight():
+    boxes = [[10 + 18 * i, 100, 16, 40] for i in range(20)]
+    with BrightSpotRunner() as runner:
+        persons = TopDownPoseEstimator(Boxes(boxes), runner, oks_nms_threshold=None)(np.zeros((300, 400, 3), np.uint8))
+    assert len(persons) == 20 and runner.calls == [8, 8, 4]
+
+
+class SplitStageRunner(BrightSpotRunner):
+    """Reports a device split of each call, as the TensorRT runner does with CUDA events."""
+
+    def _infer(self, batch):
+        self.last_stages = {"copy_in": 0.001, "infer": 0.004, "copy_out": 0.002}
+        return super()._infer(batch)
+
+
+def test_stage_timer_gets_every_stage():
+    from goatpose_edge.bench.timing import StageTimer
+
+    boxes = [[150, 60, 100, 200], [430, 250, 110, 160]]
+    for runner_type, network in [(BrightSpotRunner, ["infer"]), (SplitStageRunner, ["copy_in", "infer", "copy_out"])]:
+        timer = StageTimer()
+        with runner_type() as runner:
+            TopDownPoseEstimator(Boxes(boxes), runner, flip=True, timer=timer)(_frame_with_spots([(200, 150)]))
+        assert list(timer.samples) == ["detect", "preprocess"] + network + ["postprocess"]
+        assert len(timer.samples["infer"]) == 2  # the plain and the mirrored batch
+        if runner_type is SplitStageRunner:
+            assert timer.samples["copy_in"] == [0.001, 0.001] and timer.samples["copy_out"] == [0.002, 0.002]
+
+
 def test_flip_is_not_done_twice_for_a_flip_merged_artefact():
     with BrightSpotRunner(flip_merged=True) as runner:
         estimator = TopDownPoseEstimator(Boxes([[10, 10, 50, 100]]), runner, flip=True)

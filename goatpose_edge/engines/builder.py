@@ -20,7 +20,7 @@ from goatpose_edge.engines.sidecar import EngineSidecar, default_engine_path, sh
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import atomic_output
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
-from goatpose_edge.onnx_meta import read_contract, read_metadata
+from goatpose_edge.onnx_meta import read_complexity, read_contract, read_metadata
 from goatpose_edge.runtime.cuda import CudaContext
 from goatpose_edge.runtime.trt_api import import_tensorrt, make_logger, trt_api
 
@@ -225,7 +225,7 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
                 compute_capability=list(caps.compute_capability), batch_profile=profile.as_dict(),
                 onnx_path=onnx_path, onnx_sha256=sha256_of(onnx_path), calibration=calib_record,
                 dla_core=options.dla_core, build_seconds=round(time.time() - started, 1), built_at=utc_now(),
-                precision_note=decision.note)
+                precision_note=decision.note, complexity=read_complexity(onnx_path))
             with atomic_output(output) as tmp_path:
                 with open(tmp_path, "wb") as f:
                     f.write(plan)

@@ -41,6 +41,7 @@ class EngineSidecar:
     build_seconds: float = 0.0
     built_at: str = ""  # ISO 8601, UTC
     precision_note: str = ""
+    complexity: Optional[Dict[str, Any]] = None  # the ONNX's complexity record (params, conv MACs), when it has one
     format: str = SIDECAR_FORMAT
 
     @property

@@ -11,6 +11,7 @@
 """
 
 import inspect
+import json
 import os
 import tempfile
 import warnings
@@ -25,6 +26,8 @@ from goatpose_edge.export.lint import MAX_IR_VERSION_TRT8, LintReport, lint
 from goatpose_edge.export.parity import (FLIP_TOLERANCE, FP32_TOLERANCE, ParityReport, check, compare,
                                          flip_merged_reference, parity_inputs)
 from goatpose_edge.fileio import atomic_output
+from goatpose_edge.onnx_meta import COMPLEXITY_KEY
+from goatpose_edge.variants import get_variant
 
 OPSET_RANGE = {"trt8": (11, 13), "trt10": (11, 17)}
 INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
@@ -99,6 +102,7 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
     import torch
 
     from goatpose_edge.models import build_model, load_checkpoint
+    from goatpose_edge.models.complexity import complexity_record, measure
     from goatpose_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
     if weights:
@@ -128,7 +132,9 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
     onnx_model.ir_version = min(onnx_model.ir_version, MAX_IR_VERSION_TRT8)
     onnx_model.producer_name, onnx_model.producer_version = "goatpose-edge", __version__
     del onnx_model.metadata_props[:]
-    onnx.helper.set_model_props(onnx_model, {METADATA_KEY: contract.to_json()})
+    onnx.helper.set_model_props(onnx_model, {METADATA_KEY: contract.to_json(),
+                                             COMPLEXITY_KEY: json.dumps(complexity_record(measure(
+                                                 get_variant(model_name), build_model(model_name))))})
     try:
         onnx.checker.check_model(onnx_model)
         onnx.shape_inference.infer_shapes(onnx_model, check_type=True, strict_mode=True)

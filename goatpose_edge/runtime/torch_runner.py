@@ -13,7 +13,8 @@ class TorchRunner(Runner):
 
     backend = "torch"
 
-    def __init__(self, path: str, model_name: Optional[str] = None, device: str = "cpu", trusted: bool = False):
+    def __init__(self, path: str, model_name: Optional[str] = None, device: str = "cpu", trusted: bool = False,
+                 threads: Optional[int] = None):
         super().__init__(path)
         try:
             from goatpose_edge.models import load_checkpoint
@@ -22,8 +23,13 @@ class TorchRunner(Runner):
         self.model = load_checkpoint(path, model_name, deploy=True, trusted=trusted)
         self.contract = self.model.contract
         self.device = device
+        self.threads = threads
 
     def _activate(self) -> None:
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
         self.model.to(self.device)
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:

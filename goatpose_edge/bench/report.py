@@ -1,0 +1,223 @@
+"""Benchmark records: one JSON (everything, with the environment) and one Markdown table file per run, written
+atomically under ``benchmarks/``; speedup ratios between artefacts on the same backend; the AP-vs-fps plot.
+
+Formats: ``goatpose-edge-bench/1`` (``goatpose bench``) and ``goatpose-edge-eval/1`` (``goatpose eval``).
+"""
+
+import datetime
+import glob
+import json
+import os
+from typing import Dict, List, Optional
+
+from goatpose_edge.fileio import atomic_output
+
+BENCH_FORMAT = "goatpose-edge-bench/1"
+EVAL_FORMAT = "goatpose-edge-eval/1"
+STAGE_ORDER = ("decode", "detect", "preprocess", "copy_in", "infer", "copy_out", "postprocess", "draw")
+
+
+def utc_now() -> str:
+    return datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+
+
+def choose_baseline(models: List[dict], backend: str, name: Optional[str] = None) -> Optional[dict]:
+    """The row other artefacts on ``backend`` are compared with: the artefact called ``name`` (file name or model),
+    else the first HRNet, else None (no ratios)."""
+    same = [m for m in models if m["backend"] == backend]
+    if name:
+        return next((m for m in same if name in (m["artefact"], m["model"], m["path"])), None)
+    return next((m for m in same if m["model"].startswith("hrnet")), None)
+
+
+def speedups(models: List[dict], baseline_name: Optional[str] = None) -> List[dict]:
+    """images/s of each artefact / its backend's baseline, per batch size measured by both."""
+    rows = []
+    for model in models:
+        base = choose_baseline(models, model["backend"], baseline_name)
+        if base is None or base is model:
+            continue
+        for row in model["latency"]:
+            ref = next((r for r in base["latency"] if r["batch"] == row["batch"]), None)
+            if ref:
+                rows.append({"backend": model["backend"], "batch": row["batch"], "artefact": model["artefact"],
+                             "baseline": base["artefact"], "throughput_ratio": round(
+                                 row["images_per_s"] / ref["images_per_s"], 3)})
+    return rows
+
+
+def _fmt(value, digits=2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return "{:.{}f}".format(value, digits)
+    return str(value)
+
+
+def environment_lines(env: dict) -> List[str]:
+    packages = ", ".join("{} {}".format(k, v) for k, v in sorted(env.get("packages", {}).items()) if v)
+    gpu = env.get("gpu")
+    lines = ["- CPU: {} ({} logical cores), {}; Python {}".format(env.get("cpu"), env.get("cpu_count"),
+                                                                  env.get("machine"), env.get("python")),
+             "- threads: {} (OMP_NUM_THREADS={}, OpenCV {})".format(env.get("threads") or "library default",
+                                                                     env.get("omp_num_threads"),
+                                                                     env.get("opencv_threads")),
+             "- GPU: {}".format("{} (compute {})".format(gpu["name"], ".".join(map(str, gpu["compute_capability"])))
+                                if gpu else "none used / none found"),
+             "- packages: {}".format(packages)]
+    jetson = env.get("jetson")
+    if jetson:
+        lines.append("- Jetson: {} L4T {}, nvpmodel {}, jetson_clocks {}, power {}".format(
+            jetson.get("model"), jetson.get("l4t"), jetson.get("nvpmodel"), jetson.get("jetson_clocks"),
+            jetson.get("power_mw")))
+    lines += ["- **warning**: " + w for w in env.get("warnings", [])]
+    return lines
+
+
+def to_markdown(record: dict) -> str:
+    models = record["models"]
+    out = ["# {}".format(record.get("title") or "goatpose bench"), "",
+           "Measured {} with `{}`.".format(record["created"], record["command"]), ""]
+    out += environment_lines(record["environment"]) + [""]
+    settings = record["settings"]
+    out += ["## Model only", "",
+            "Random input, {} warm-up and {} timed calls per batch size; each call ends with the runner's device "
+            "synchronisation. Ratio: throughput vs the baseline on the same backend.".format(
+                settings["warmup"], settings["iters"]), "",
+            "| artefact | model | backend | precision | GFLOPs | batch | p50 ms | p90 ms | p99 ms | mean ms | img/s "
+            "| ratio |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    ratios = {(r["artefact"], r["backend"], r["batch"]): r for r in record.get("speedups", [])}
+    for m in models:
+        gflops = (m.get("complexity") or {}).get("gflops")
+        for row in m["latency"]:
+            ratio = ratios.get((m["artefact"], m["backend"], row["batch"]))
+            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                m["artefact"], m["model"], m["backend"], m["precision"], _fmt(gflops), row["batch"],
+                _fmt(row["p50_ms"]), _fmt(row["p90_ms"]), _fmt(row["p99_ms"]), _fmt(row["mean_ms"]),
+                _fmt(row["images_per_s"]), "{:.2f}x vs {}".format(ratio["throughput_ratio"], ratio["baseline"])
+                if ratio else "–"))
+        for skip in m.get("skipped", []):
+            out.append("| {} | {} | {} | {} | {} | {} | skipped: {} | | | | | |".format(
+                m["artefact"], m["model"], m["backend"], m["precision"], _fmt(gflops), skip["batch"], skip["reason"]))
+    videos = [m for m in models if m.get("video")]
+    if videos:
+        stages = [s for s in STAGE_ORDER if any(s in m["video"]["stages"] for m in videos)]
+        out += ["", "## Pipeline on {} ({} detector{})".format(
+            videos[0]["video"]["video"], settings.get("detector"),
+            ", every {} frames".format(settings["detect_every"]) if settings.get("detect_every", 1) > 1 else ""), "",
+            "Mean ms per frame and stage; network = {}; overhead = everything but network and detector.".format(
+                " + ".join(s for s in ("copy_in", "infer", "copy_out") if s in stages)), "",
+            "| artefact | frames | persons/frame | fps | persons/s | " + " | ".join(stages)
+            + " | network % | detect % | overhead % |",
+            "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in stages) + " | ---: | ---: | ---: |"]
+        for m in videos:
+            v = m["video"]
+            per_frame = [_fmt(1e3 * v["stages"][s]["total_s"] / v["frames"] if s in v["stages"] else None)
+                         for s in stages]
+            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                m["artefact"], v["frames"], _fmt(v["persons_per_frame"]), _fmt(v["fps"]), _fmt(v["persons_per_s"]),
+                " | ".join(per_frame), _fmt(v["network_pct"], 1), _fmt(v["detect_pct"], 1), _fmt(v["overhead_pct"], 1)))
+    batching = [m for m in models if m.get("batching")]
+    if batching:
+        out += ["", "## Person batching", "",
+                "The same frames and detector boxes through the batched pipeline and through a per-crop loop "
+                "(batch 1 per person); detection not timed.", "",
+                "| artefact | frames | persons | per-crop persons/s | batched persons/s | speedup |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for m in batching:
+            b = m["batching"]
+            out.append("| {} | {} | {} | {} | {} | {:.2f}x |".format(
+                m["artefact"], b["frames"], b["persons"], _fmt(b["per_crop"]["persons_per_s"]),
+                _fmt(b["batched"]["persons_per_s"]), b["speedup"]))
+    for m in models:
+        if m.get("profile"):
+            out += ["", "## onnxruntime op profile: {} (batch {}, CPU provider)".format(
+                m["artefact"], settings.get("profile_batch", 1)), "",
+                "| op type (after ORT fusion) | ms per run | % | kernels |", "| --- | ---: | ---: | ---: |"]
+            out += ["| {} | {} | {} | {} |".format(r["op_type"], _fmt(r["ms_per_run"], 3), _fmt(r["pct"], 1),
+                                                   r["kernels"]) for r in m["profile"]]
+    complexity = [m["complexity"] for m in models if m.get("complexity")]
+    if complexity:
+        seen, rows = set(), []
+        for c in complexity:
+            if c["model"] not in seen:
+                seen.add(c["model"])
+                rows.append(c)
+        out += ["", "## Complexity (goatpose info)", "", "| model | params | GFLOPs (conv MACs/2^30) | paper params M "
+                "| paper GFLOPs |", "| --- | ---: | ---: | ---: | ---: |"]
+        out += ["| {} | {:,} | {:.2f} | {} | {} |".format(c["model"], c["params"], c["gflops"], c["paper_params_m"],
+                                                         c["paper_gflops"]) for c in rows]
+    if record.get("plot"):
+        out += ["", "![AP vs fps]({})".format(os.path.basename(record["plot"]))]
+    return "\n".join(out) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
+    with atomic_output(path) as tmp_path:
+        with open(tmp_path, "w") as f:
+            f.write(text)
+
+
+def write_bench(out: str, record: dict) -> List[str]:
+    """``out``.json and ``out``.md (and ``out``_ap_fps.png when AP results for these artefacts exist beside it)."""
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    points = ap_fps_points(record["models"], load_eval_records(folder))
+    written = []
+    if points:
+        plot_path = out + "_ap_fps.png"
+        if ap_fps_plot(points, plot_path):
+            record["plot"] = plot_path
+            written.append(plot_path)
+    write_text(out + ".json", json.dumps(record, indent=2, sort_keys=False) + "\n")
+    write_text(out + ".md", to_markdown(record))
+    return [out + ".json", out + ".md"] + written
+
+
+def load_eval_records(folder: str) -> List[dict]:
+    records = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("format") == EVAL_FORMAT:
+            records.append(data)
+    return records
+
+
+def ap_fps_points(models: List[dict], evals: List[dict]) -> List[Dict[str, object]]:
+    """(label, batch-1 images/s, AP) for each benched artefact that has an eval record (matched by file name)."""
+    points = []
+    for m in models:
+        ev = next((e for e in evals if e.get("artefact") == m["artefact"]), None)
+        row = next((r for r in m["latency"] if r["batch"] == 1), None)
+        if ev and row:
+            points.append({"label": "{} ({} {})".format(m["model"], m["backend"], m["precision"]),
+                           "fps": row["images_per_s"], "ap": ev["stats"]["AP"]})
+    return points
+
+
+def ap_fps_plot(points: List[Dict[str, object]], path: str) -> bool:
+    """Scatter of AP vs model fps (the paper's Fig. 1); False (nothing written) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for point in points:
+        axes.scatter(point["fps"], 100 * point["ap"])
+        axes.annotate(point["label"], (point["fps"], 100 * point["ap"]), textcoords="offset points", xytext=(4, 4),
+                      fontsize=8)
+    axes.set_xlabel("model fps (batch 1)")
+    axes.set_ylabel("COCO keypoint AP (%)")
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    with atomic_output(path) as tmp_path:
+        figure.savefig(tmp_path, format="png", dpi=120)
+    plt.close(figure)
+    return True

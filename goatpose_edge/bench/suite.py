@@ -1,0 +1,100 @@
+"""``goatpose bench`` as a library call: every artefact through the same measurements, one record.
+
+    record = run_bench(["export/goatpose-bl_256x192.onnx", "export/hrnet-w32_256x192.onnx"], BenchOptions())
+"""
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Callable, List, Optional
+
+from goatpose_edge.bench import runs
+from goatpose_edge.bench.env import environment
+from goatpose_edge.bench.report import BENCH_FORMAT, speedups, utc_now
+from goatpose_edge.errors import GoatPoseError
+
+
+@dataclass
+class BenchOptions:
+    batches: List[int] = field(default_factory=lambda: [1, 8])
+    warmup: int = 5
+    iters: int = 30
+    threads: Optional[int] = None  # onnxruntime intra-op / torch threads (None: the library's default)
+    video: Optional[str] = None
+    max_frames: Optional[int] = None
+    detector: str = "hog"
+    detect_every: int = 1
+    flip: bool = False
+    person_batching: bool = False
+    batching_frames: int = 10
+    profile_ops: bool = False
+    profile_batch: int = 1
+    profile_runs: int = 20
+    baseline: Optional[str] = None
+    title: str = ""
+
+
+def check_options(options: BenchOptions) -> None:
+    if not options.batches or any(b < 1 for b in options.batches):
+        raise GoatPoseError("--batch needs positive sizes, e.g. --batch 1,8")
+    if options.iters < 1 or options.warmup < 0:
+        raise GoatPoseError("--iters must be >= 1 and --warmup >= 0")
+    if options.video and not os.path.isfile(options.video):
+        raise GoatPoseError("video not found: {}".format(options.video))
+    if options.person_batching and not options.video:
+        raise GoatPoseError("--person-batching needs --video (frames with persons)")
+
+
+def open_runner(path: str, threads: Optional[int]):
+    from goatpose_edge.runtime import load_runner
+
+    suffix = os.path.splitext(path)[1].lower()
+    options = {"threads": threads} if threads and suffix in (".onnx", ".pth", ".pt") else {}
+    return load_runner(path, **options)
+
+
+def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
+              log: Callable[[str], None] = lambda line: None) -> dict:
+    """Measure every artefact (see ``runs``); returns the ``goatpose-edge-bench/1`` record."""
+    from goatpose_edge.detection import make_detector
+
+    check_options(options)
+    for path in artefacts:  # every path checked before the first slow measurement
+        if not os.path.isfile(path):
+            raise GoatPoseError("artefact not found: {}".format(path))
+    frames = detections = None
+    models = []
+    for path in artefacts:
+        with open_runner(path, options.threads) as runner:
+            if runner.contract is None:
+                raise GoatPoseError("{} is not a pose model".format(path))
+            entry = runs.artefact_info(runner)
+            log("{}: model-only latency, batch {} ...".format(entry["artefact"], ",".join(map(str, options.batches))))
+            entry.update(runs.bench_model(runner, options.batches, options.warmup, options.iters))
+            if options.video:
+                log("{}: pipeline on {} ...".format(entry["artefact"], os.path.basename(options.video)))
+                with make_detector(options.detector, every=options.detect_every) as detector:
+                    entry["video"] = runs.bench_video(runner, options.video, detector, options.max_frames,
+                                                      options.flip).to_dict()
+            if options.person_batching:
+                if frames is None:  # one set of frames and boxes for every artefact
+                    frames = runs.read_frames(options.video, options.batching_frames)
+                    with make_detector(options.detector) as detector:
+                        detections = [detector.detect(frame) for frame in frames]
+                log("{}: person batching on {} frames ...".format(entry["artefact"], len(frames)))
+                entry["batching"] = runs.person_batching(runner, frames, detections)
+        if options.profile_ops:
+            if path.lower().endswith(".onnx"):
+                from goatpose_edge.bench.profile import onnxruntime_op_profile
+
+                log("{}: onnxruntime op profile ...".format(entry["artefact"]))
+                entry["profile"] = onnxruntime_op_profile(path, options.profile_batch, options.profile_runs,
+                                                          options.threads)
+            else:
+                entry["profile_skipped"] = "the op profile uses onnxruntime: give the .onnx"
+        models.append(entry)
+    settings = asdict(options)
+    settings["video"] = os.path.basename(options.video) if options.video else None
+    return {"format": BENCH_FORMAT, "title": options.title, "created": utc_now(),
+            "command": command or "goatpose bench " + " ".join(artefacts), "settings": settings,
+            "environment": environment(options.threads),
+            "models": models, "speedups": speedups(models, options.baseline)}

@@ -1,0 +1,79 @@
+"""``goatpose bench`` end to end on a real exported GoatPose-BL and the shared pedestrian video, and the op profile."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from goatpose_edge.bench.profile import onnxruntime_op_profile, summarise_profile
+
+
+@pytest.fixture(scope="module")
+def bl_onnx():
+    from tests.export.conftest import exported
+
+    return exported("goatpose-bl").path
+
+
+def test_profile_summary_sums_kernels_per_op_type():
+    events = [{"cat": "Node", "name": "conv_1_kernel_time", "dur": 300, "args": {"op_name": "Conv"}},
+              {"cat": "Node", "name": "conv_2_kernel_time", "dur": 500, "args": {"op_name": "Conv"}},
+              {"cat": "Node", "name": "conv_1_kernel_time", "dur": 200, "args": {"op_name": "Conv"}},
+              {"cat": "Node", "name": "cat_kernel_time", "dur": 250, "args": {"op_name": "Concat"}},
+              {"cat": "Node", "name": "cat_fence_before", "dur": 5000, "args": {"op_name": "Concat"}},
+              {"cat": "Session", "name": "model_run", "dur": 9999}]
+    rows = summarise_profile(events, runs=2)
+    assert rows == [{"op_type": "Conv", "ms_per_run": 0.5, "pct": 80.0, "kernels": 2},
+                    {"op_type": "Concat", "ms_per_run": 0.125, "pct": 20.0, "kernels": 1}]
+
+
+def test_real_profile_of_goatpose_bl_is_mostly_convolution(bl_onnx):
+    rows = onnxruntime_op_profile(bl_onnx, batch=1, runs=2, threads=2, warmup=1)
+    ops = {r["op_type"]: r for r in rows}
+    assert "Conv" in ops and "Concat" in ops  # LiteConv's concat survives as its own kernel
+    assert sum(r["pct"] for r in rows) == pytest.approx(100.0, abs=0.1)
+    assert ops["Conv"]["pct"] > 50 and ops["Conv"]["kernels"] > 200
+
+
+def test_bench_command_writes_json_and_markdown(bl_onnx, shared_data, tmp_path):
+    video = os.path.join(shared_data, "video", "pedestrians_overhead.avi")
+    out = str(tmp_path / "bench")
+    run = subprocess.run([sys.executable, "-m", "goatpose_edge", "bench", bl_onnx, "--batch", "1,2", "--warmup", "1",
+                          "--iters", "2", "--threads", "2", "--video", video, "--max-frames", "2", "--person-batching",
+                          "--batching-frames", "1", "--out", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert run.returncode == 0, run.stderr
+    record = json.load(open(out + ".json"))
+    assert record["format"] == "goatpose-edge-bench/1" and record["environment"]["threads"] == 2
+    (model,) = record["models"]
+    assert model["model"] == "goatpose-bl" and model["backend"] == "onnxruntime"
+    assert model["complexity"]["params"] == 15546753  # carried by the ONNX metadata
+    assert [r["batch"] for r in model["latency"]] == [1, 2]
+    assert all(r["iters"] == 2 and 0 < r["min_ms"] <= r["p50_ms"] <= r["p99_ms"] for r in model["latency"])
+    video_run = model["video"]
+    assert video_run["frames"] == 2 and video_run["persons"] > 0
+    assert list(video_run["stages"]) == ["decode", "detect", "preprocess", "infer", "postprocess", "draw"]
+    stage_sum = sum(s["total_s"] for s in video_run["stages"].values())
+    assert stage_sum <= video_run["total_s"] * 1.001 and stage_sum > 0.9 * video_run["total_s"]
+    assert video_run["overhead_pct"] + video_run["network_pct"] + video_run["detect_pct"] == pytest.approx(100, abs=0.1)
+    batching = model["batching"]
+    assert batching["per_crop"]["max_batch"] == 1 and batching["batched"]["max_batch"] == 8
+    assert batching["speedup"] == pytest.approx(
+        batching["batched"]["persons_per_s"] / batching["per_crop"]["persons_per_s"], rel=1e-2)
+    markdown = open(out + ".md").read()
+    assert "## Model only" in markdown and "## Pipeline on pedestrians_overhead.avi" in markdown
+    assert "## Person batching" in markdown and "| goatpose-bl | 15,546,753 | 3.82 |" in markdown
+    assert run.stdout.startswith("# goatpose bench")
+
+
+def test_bench_refuses_bad_input_in_one_line(tmp_path, bl_onnx):
+    for args, message in [(["missing.onnx"], "artefact not found"),
+                          ([bl_onnx, "--batch", "0"], "positive sizes"),
+                          ([bl_onnx, "--person-batching"], "needs --video"),
+                          ([bl_onnx, "--video", str(tmp_path / "none.avi")], "video not found")]:
+        run = subprocess.run([sys.executable, "-m", "goatpose_edge", "bench"] + args, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, universal_newlines=True)
+        assert run.returncode in (1, 2) and message in run.stderr, (args, run.stderr)
+        assert not os.path.exists(str(tmp_path / "bench.json"))

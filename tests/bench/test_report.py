@@ -1,0 +1,56 @@
+"""Records: speedup ratios, the Markdown tables, atomic JSON/MD files and the AP-vs-fps plot."""
+
+import json
+
+import pytest
+
+from goatpose_edge.bench import report
+
+
+def _model(artefact, model, images_per_s, backend="onnxruntime"):
+    return {"artefact": artefact, "path": "export/" + artefact, "model": model, "backend": backend,
+            "precision": "fp32", "input_size": [256, 192], "complexity": None,
+            "latency": [{"batch": b, "iters": 3, "warmup": 1, "mean_ms": 1e3 * b / ips, "p50_ms": 1e3 * b / ips,
+                         "p90_ms": 1.0, "p99_ms": 1.0, "min_ms": 1.0, "images_per_s": ips}
+                        for b, ips in images_per_s.items()], "skipped": []}
+
+
+def _record(models):
+    return {"format": report.BENCH_FORMAT, "title": "t", "created": "2026-12-01T00:00:00Z", "command": "goatpose bench",
+            "settings": {"warmup": 1, "iters": 3}, "environment": {"cpu": "x", "packages": {}, "warnings": []},
+            "models": models, "speedups": report.speedups(models)}
+
+
+def test_speedups_are_per_backend_against_the_first_hrnet():
+    models = [_model("bl.onnx", "goatpose-bl", {1: 30.0, 8: 40.0}), _model("w32.onnx", "hrnet-w32", {1: 20.0, 8: 25.0}),
+              _model("bl.engine", "goatpose-bl", {1: 100.0}, backend="tensorrt")]
+    rows = report.speedups(models)
+    assert rows == [{"backend": "onnxruntime", "batch": 1, "artefact": "bl.onnx", "baseline": "w32.onnx",
+                     "throughput_ratio": 1.5},
+                    {"backend": "onnxruntime", "batch": 8, "artefact": "bl.onnx", "baseline": "w32.onnx",
+                     "throughput_ratio": 1.6}]  # no TensorRT HRNet: no TensorRT ratio
+    assert report.speedups(models, baseline_name="goatpose-bl")[0]["throughput_ratio"] == pytest.approx(20 / 30, abs=1e-3)
+
+
+def test_bench_files_are_written_and_parse(tmp_path):
+    record = _record([_model("bl.onnx", "goatpose-bl", {1: 30.0}), _model("w32.onnx", "hrnet-w32", {1: 20.0})])
+    out = str(tmp_path / "cpu")
+    written = report.write_bench(out, record)
+    assert written == [out + ".json", out + ".md"]  # no eval records beside it: no plot
+    assert json.load(open(out + ".json"))["models"][0]["latency"][0]["images_per_s"] == 30.0
+    markdown = open(out + ".md").read()
+    assert "| bl.onnx | goatpose-bl | onnxruntime | fp32 | – | 1 | 33.33 |" in markdown
+    assert "1.50x vs w32.onnx" in markdown
+
+
+def test_ap_fps_plot_made_when_eval_records_match(tmp_path):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "eval_bl.json").write_text(json.dumps({"format": report.EVAL_FORMAT, "artefact": "bl.onnx",
+                                                        "stats": {"AP": 0.72}}))
+    record = _record([_model("bl.onnx", "goatpose-bl", {1: 30.0}), _model("w32.onnx", "hrnet-w32", {1: 20.0})])
+    points = report.ap_fps_points(record["models"], report.load_eval_records(str(tmp_path)))
+    assert points == [{"label": "goatpose-bl (onnxruntime fp32)", "fps": 30.0, "ap": 0.72}]
+    written = report.write_bench(str(tmp_path / "cpu"), record)
+    png = tmp_path / "cpu_ap_fps.png"
+    assert str(png) in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![AP vs fps](cpu_ap_fps.png)" in (tmp_path / "cpu.md").read_text()
