@@ -12,10 +12,19 @@ EXPORT_FLAGS ?=
 MAX_BATCH ?= 8
 CALIB ?=
 
-.PHONY: help venv test test-gpu lint demo info export clean
+# make demo / make bench: what is benchmarked and how. VIDEO is used when the file exists.
+HRNET_WEIGHTS ?=
+VIDEO ?= ../shared/data/video/pedestrians_overhead.avi
+BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10 --max-frames 10
+BENCH_OUT ?= benchmarks/$(shell uname -m)-$(shell hostname -s)
+
+.PHONY: help venv test test-gpu lint demo info export bench video clean
 
 help:
-	@echo "make demo   - the main job on the embedded default (currently: model table, goatpose info --all)"
+	@echo "make demo   - export GoatPose-BL and HRNet-W32 (random weights unless WEIGHTS= / HRNET_WEIGHTS=), build"
+	@echo "              their FP16 engines where TensorRT is installed, benchmark them side by side"
+	@echo "make bench  - goatpose bench on the exported MODELS (and their newest FP16 engines) into BENCH_OUT"
+	@echo "make video IN=file|0|csi://0 [OUT=out.mp4] - pose on a video with the newest GoatPose-BL engine (else ONNX)"
 	@echo "make test   - lint for Python 3.6 (vermin) and run the test suite"
 	@echo "make export - ONNX for MODELS (default: $(MODELS)) into export/; WEIGHTS=ckpt.pth with one model"
 	@echo "make venv   - create $(VENV) and install the project with its host and dev extras"
@@ -34,8 +43,42 @@ lint: venv
 test: lint
 	$(BIN)/python -m pytest -q
 
-info demo: venv
+info: venv
 	$(BIN)/goatpose info --all
+
+# The artefacts of MODELS: each ONNX from `make export`, plus its newest FP16 engine when one was built here.
+ARTEFACTS = for model in $(MODELS); do \
+		onnx=$$($(BIN)/python -c "from goatpose_edge.export import default_output_path; from goatpose_edge.variants import get_variant; print(default_output_path(get_variant('$$model').contract))"); \
+		artefacts="$$artefacts $$onnx"; \
+		engine=$$(ls -t engines/$$(basename $$onnx .onnx)_fp16_*.engine 2>/dev/null | head -1); \
+		if [ -n "$$engine" ]; then artefacts="$$artefacts $$engine"; fi; \
+	done
+
+demo: venv
+	@$(MAKE) --no-print-directory export MODELS=goatpose-bl WEIGHTS="$(WEIGHTS)"
+	@$(MAKE) --no-print-directory export MODELS=hrnet-w32 WEIGHTS="$(HRNET_WEIGHTS)"
+	@$(MAKE) --no-print-directory bench MODELS="goatpose-bl hrnet-w32" BENCH_OUT=runs/demo/bench
+	@if [ -z "$(WEIGHTS)" ] || [ -z "$(HRNET_WEIGHTS)" ]; then \
+		echo "!!! RANDOM WEIGHTS were exported (WEIGHTS=goatpose-bl.pth / HRNET_WEIGHTS=pose_hrnet_w32_256x192.pth"; \
+		echo "!!! not given): the speed numbers above are real, the poses would be noise."; fi
+
+# make video: the newest FP16 engine of POSE_MODEL if one was built here, else its ONNX (make export first).
+IN ?=
+OUT ?= runs/video/out.mp4
+POSE_MODEL ?= goatpose-bl
+VIDEO_FLAGS ?=
+video: MODELS = $(POSE_MODEL)
+video: venv
+	@if [ -z "$(IN)" ]; then echo "make video: give IN=file.mp4, IN=0 (camera) or IN=csi://0"; exit 2; fi
+	@artefacts=""; $(ARTEFACTS); pose=$$(echo $$artefacts | tr ' ' '\n' | tail -1); \
+	[ -f "$$pose" ] || { echo "make video: $$pose is missing: run make export MODELS=$(POSE_MODEL) first"; exit 2; }; \
+	mkdir -p $(dir $(OUT)); \
+	$(BIN)/goatpose video "$(IN)" --pose $$pose -o $(OUT) --jsonl $(basename $(OUT)).jsonl $(VIDEO_FLAGS)
+
+bench: venv
+	@artefacts=""; $(ARTEFACTS); \
+	for a in $$artefacts; do [ -f "$$a" ] || { echo "make bench: $$a is missing: run make export first"; exit 2; }; done; \
+	$(BIN)/goatpose bench $$artefacts $(BENCH_FLAGS) $(if $(wildcard $(VIDEO)),--video $(VIDEO)) --out $(BENCH_OUT)
 
 # make export: ONNX for each model, then (where TensorRT is installed) an FP16 engine and, where the GPU has fast
 # INT8 and CALIB is given (e.g. CALIB="--calib-images DIR"), an INT8 engine; the reason is printed when skipped.

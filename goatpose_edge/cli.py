@@ -7,6 +7,7 @@ else is a bug and is reported in one line too (``GOATPOSE_DEBUG=1`` shows the tr
 import argparse
 import json
 import os
+import shlex
 import sys
 import traceback
 
@@ -37,6 +38,23 @@ def cmd_info(args) -> int:
     else:
         print(complexity_table(rows))
         print("\nparams: all parameter elements; conv MACs at batch 1; dev: ours vs the paper (Tables 2-3), in %.")
+    return 0
+
+
+def cmd_init(args) -> int:
+    from goatpose_edge.variants import get_variant
+
+    get_variant(args.model)
+    _require_torch("goatpose init")
+    import torch
+
+    from goatpose_edge.models import build_model
+    from goatpose_edge.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(args.seed)
+    save_checkpoint(build_model(args.model), args.output)
+    print("wrote {} ({} with RANDOM weights, seed {}: for speed tests and as a training start)".format(
+        args.output, args.model, args.seed))
     return 0
 
 
@@ -229,7 +247,7 @@ def cmd_bench(args) -> int:
                            detect_every=args.detect_every, flip=args.flip, person_batching=args.person_batching,
                            batching_frames=args.batching_frames, profile_ops=args.profile_ops,
                            baseline=args.baseline, title=args.title or "")
-    command = "goatpose " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
+    command = "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
     record = run_bench(args.artefacts, options, command, log=lambda line: print(line, file=sys.stderr))
     for warning in record["environment"]["warnings"]:
         print("WARNING: " + warning, file=sys.stderr)
@@ -260,12 +278,32 @@ def cmd_eval(args) -> int:
         artefact, backend, model, result.line(), result.images, result.boxes, result.persons, result.seconds))
     if args.out:
         record = {"format": EVAL_FORMAT, "created": utc_now(), "artefact": artefact, "backend": backend,
-                  "model": model, "command": "goatpose " + " ".join(sys.argv[1:]), "environment": environment(
+                  "model": model, "command": "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "environment": environment(
                       args.threads)}
         record.update(result.to_dict())
         write_results(args.out + "_results.json", result.results)
         write_text(args.out + ".json", json.dumps(record, indent=2) + "\n")
         print("wrote {0}.json and {0}_results.json".format(args.out))
+    return 0
+
+
+def cmd_video(args) -> int:
+    from goatpose_edge.video.app import VideoOptions, run_video
+    from goatpose_edge.video.sources import CsiOptions
+
+    options = VideoOptions(source=args.source, pose=args.pose, detector=args.detector, detect_every=args.detect_every,
+                           flip=args.flip, output=args.output, jsonl=args.jsonl, show=args.show,
+                           max_frames=args.max_frames, max_persons=args.max_persons, threads=args.threads,
+                           encoder=args.encoder, progress=not args.no_progress,
+                           csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
+    summary = run_video(options, log=lambda line: print(line, file=sys.stderr))
+    print(summary.line())
+    if not (args.output or args.jsonl or args.show):
+        print("note: no -o, --jsonl or --show: poses were computed and counted only", file=sys.stderr)
+    if args.summary_json:
+        from goatpose_edge.bench.report import write_text
+
+        write_text(args.summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
     return 0
 
 
@@ -287,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--all", action="store_true", help="every model in the table")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=cmd_info)
+
+    init = sub.add_parser("init", help="write a randomly initialised checkpoint (.pth) in the toolkit's format")
+    init.add_argument("model", metavar="MODEL")
+    init.add_argument("-o", "--output", required=True, metavar="FILE.pth")
+    init.add_argument("--seed", type=int, default=0)
+    init.set_defaults(func=cmd_init)
 
     export = sub.add_parser("export", help="export a model to a TensorRT-ready ONNX file, checked against PyTorch")
     export.add_argument("model", metavar="MODEL", help="model name, e.g. goatpose-bl (see goatpose info --all)")
@@ -398,6 +442,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json (AP) and NAME_results.json")
     evaluate.set_defaults(func=cmd_eval)
+
+    video = sub.add_parser("video", help="pose on a video file, camera, URL, Jetson CSI camera or GStreamer pipeline")
+    video.add_argument("source", metavar="SOURCE",
+                       help="file, camera index (0), rtsp:// or http:// URL, csi://N, or a GStreamer pipeline")
+    video.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .engine, .onnx or .pth")
+    video.add_argument("--detector", default="hog", metavar="hog|hog:W|whole|FILE.onnx",
+                       help="person detector (default hog; hog:640 is faster and misses small persons)")
+    video.add_argument("--detect-every", type=int, default=1, metavar="N",
+                       help="run the detector every N frames, follow keypoints in between (1)")
+    video.add_argument("--max-persons", type=int, metavar="N", help="pose at most the N best-scoring boxes per frame")
+    video.add_argument("--flip", action="store_true", help="flip test (twice the pose work)")
+    video.add_argument("-o", "--output", metavar="OUT.mp4", help="overlay video (.mp4/.avi/.mkv), input size and fps")
+    video.add_argument("--jsonl", metavar="OUT.jsonl", help="one JSON line per frame: persons, track ids, keypoints")
+    video.add_argument("--show", action="store_true", help="show the overlay in a window (q or Esc stops)")
+    video.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    video.add_argument("--threads", type=int, metavar="N", help="CPU threads for onnxruntime/torch")
+    video.add_argument("--encoder", choices=("auto", "opencv", "gstreamer"), default="auto",
+                       help="video writer: auto = the Jetson's hardware H.264 encoder when available, else OpenCV")
+    video.add_argument("--csi-width", type=int, default=1280, help="CSI capture width (1280)")
+    video.add_argument("--csi-height", type=int, default=720, help="CSI capture height (720)")
+    video.add_argument("--csi-fps", type=int, default=30, help="CSI capture frame rate (30)")
+    video.add_argument("--csi-flip", type=int, default=0, metavar="0..7", help="nvvidconv flip-method (0)")
+    video.add_argument("--no-progress", action="store_true", help="no progress bar")
+    video.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
+    video.set_defaults(func=cmd_video)
 
     lint_cmd = sub.add_parser("lint", help="check that TensorRT 8 (or 10) can parse an ONNX file")
     lint_cmd.add_argument("onnx", metavar="FILE.onnx")

@@ -44,6 +44,12 @@ DEVICE_MODULES = [
     "goatpose_edge.bench.report",
     "goatpose_edge.bench.suite",
     "goatpose_edge.bench.coco_eval",
+    "goatpose_edge.video",
+    "goatpose_edge.video.app",
+    "goatpose_edge.video.capture",
+    "goatpose_edge.video.outputs",
+    "goatpose_edge.video.sources",
+    "goatpose_edge.video.tracking",
 ]
 
 _PROBE = """

@@ -14,16 +14,32 @@ import numpy as np
 from goatpose_edge.errors import DependencyError
 
 
+def conv_kind(args: dict) -> str:
+    """Split convolutions by their weight [C_out, C_in/group, kh, kw] (from the event's ``input_type_shape``):
+    dense, depthwise, or per-channel 1x1 (a BatchNorm or scale ORT could not fold, run as a grouped conv)."""
+    try:
+        weight = list(args["input_type_shape"][1].values())[0]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    if len(weight) != 4 or weight[1] != 1:
+        return " (dense)"
+    return " (per-channel 1x1: unfolded BN/scale)" if weight[2] * weight[3] == 1 else " (depthwise)"
+
+
 def summarise_profile(events: List[dict], runs: int) -> List[Dict[str, object]]:
     """onnxruntime trace events -> [{op_type, ms_per_run, pct, kernels}] sorted by time, for ``runs`` timed runs.
 
-    Kernel events are ``{"cat": "Node", "name": "<node>_kernel_time", "dur": µs, "args": {"op_name": ...}}``."""
+    Kernel events are ``{"cat": "Node", "name": "<node>_kernel_time", "dur": µs, "args": {"op_name": ...}}``;
+    convolutions are split by kind (``conv_kind``)."""
     totals = defaultdict(float)
     nodes = defaultdict(set)
     for event in events:
         if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
             continue
-        op = event.get("args", {}).get("op_name", "?")
+        args = event.get("args", {})
+        op = args.get("op_name", "?")
+        if op in ("Conv", "FusedConv", "NchwcConv"):
+            op += conv_kind(args)
         totals[op] += float(event.get("dur", 0))
         nodes[op].add(event["name"])
     grand = sum(totals.values()) or 1.0

@@ -33,6 +33,13 @@ def artefact_info(runner) -> Dict[str, object]:
     if runner.backend == "onnxruntime":
         info["complexity"] = read_complexity(runner.path)
         info["providers"] = list(getattr(runner, "providers", None) or [])
+    elif runner.backend == "torch":  # torch is already loaded by this runner: measure as `goatpose info` does
+        from goatpose_edge.models import build_model
+        from goatpose_edge.models.complexity import complexity_record, measure
+        from goatpose_edge.variants import get_variant
+
+        info["complexity"] = complexity_record(measure(get_variant(runner.contract.name),
+                                                       build_model(runner.contract.name)))
     elif runner.backend == "tensorrt":
         info["precision"] = runner.sidecar.effective_precision
         info["complexity"] = runner.sidecar.complexity

@@ -1,6 +1,7 @@
 """Person detection for the top-down pipeline (device side: numpy + OpenCV; models through the runners).
 
-    hog          OpenCV's HOG people detector, the embedded default (no files)
+    hog          OpenCV's HOG people detector, the embedded default (no files); hog:W runs it on frames scaled
+                 to W pixels wide (default 1280: faster when smaller, but small persons are missed)
     FILE.onnx    a YOLOX / YOLOv5 / YOLOv8 detector (``YoloDetector``), engines once [engines] lands
     whole        the whole frame as one person
     COCO JSON    boxes from detection results, for evaluation (``load_coco_detections``)
@@ -20,13 +21,18 @@ __all__ = ["Detections", "Detector", "DetectorError", "HOGDetector", "KeypointBo
 
 
 def make_detector(spec: str = "hog", every: int = 1, **options) -> Detector:
-    """'hog', 'whole' or a detector file path -> a Detector (wrapped to run every ``every`` frames when > 1)."""
+    """'hog', 'hog:W', 'whole' or a detector file path -> a Detector (run every ``every`` frames when > 1)."""
     if spec == "hog":
         detector = HOGDetector()
+    elif spec.startswith("hog:"):
+        width = spec[4:]
+        if not width.isdigit() or int(width) < 64:
+            raise DetectorError("detector {!r}: hog:W needs a width of at least 64 pixels, e.g. hog:640".format(spec))
+        detector = HOGDetector(max_width=int(width))
     elif spec == "whole":
         detector = WholeFrame()
     elif os.path.isfile(spec):
         detector = YoloDetector(spec, **options)
     else:
-        raise DetectorError("detector {!r} is neither 'hog', 'whole' nor an existing model file".format(spec))
+        raise DetectorError("detector {!r} is neither 'hog', 'hog:W', 'whole' nor an existing model file".format(spec))
     return KeypointBoxReuse(detector, every) if every > 1 else detector

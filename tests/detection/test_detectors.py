@@ -139,5 +139,8 @@ def test_reuse_runs_the_detector_every_n_frames_and_follows_keypoints():
 def test_make_detector():
     assert isinstance(make_detector("whole"), WholeFrame)
     assert isinstance(make_detector("hog", every=4), KeypointBoxReuse)
-    with pytest.raises(DetectorError, match="neither 'hog', 'whole' nor an existing model file"):
+    with pytest.raises(DetectorError, match="neither 'hog', 'hog:W', 'whole' nor an existing model file"):
         make_detector("/nonexistent/yolo.onnx")
+    with pytest.raises(DetectorError, match="hog:W needs a width"):
+        make_detector("hog:wide")
+    assert make_detector("hog:640").max_width == 640

@@ -1,0 +1,115 @@
+"""The capture thread: reads a source into a bounded queue so decoding overlaps inference.
+
+Files never drop a frame (the reader waits for room); live sources keep only the newest frames (when the queue is
+full the oldest frame is dropped and counted), so the output follows the camera instead of lagging behind it.
+"""
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+
+_END = object()
+
+
+@dataclass
+class Frame:
+    index: int  # position in the source (frames dropped before it included)
+    timestamp: float  # seconds: the frame's position in a file, wall-clock time for live sources
+    image: np.ndarray  # BGR [H, W, 3] uint8
+
+
+class FrameReader:
+    """``for frame in reader:`` yields ``Frame``s read by a background thread; ``close()`` stops it.
+
+    After the iteration ends, ``ended`` says why: "end" (a file's last frame), "lost" (a live source stopped
+    delivering), "stopped" (``close`` or ``max_frames``), or "error: ..." (an exception in OpenCV)."""
+
+    def __init__(self, capture, live: bool, queue_size: int = 4, max_frames: Optional[int] = None):
+        self.capture = capture
+        self.live = live
+        self.max_frames = max_frames
+        self.queue = queue.Queue(maxsize=max(1, queue_size))
+        self.dropped = 0
+        self.read_count = 0
+        self.ended = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="goatpose-capture", daemon=True)
+        self._last_time = 0.0
+
+    def start(self) -> "FrameReader":
+        self._thread.start()
+        return self
+
+    def _put(self, item) -> None:
+        if self.live:
+            while True:
+                try:
+                    self.queue.put_nowait(item)
+                    return
+                except queue.Full:
+                    try:
+                        stale = self.queue.get_nowait()
+                        if stale is not _END:
+                            self.dropped += 1
+                    except queue.Empty:
+                        pass
+        while not self._stop.is_set():  # a file: wait for room, never drop
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        import cv2
+
+        try:
+            while not self._stop.is_set():
+                if self.max_frames is not None and self.read_count >= self.max_frames:
+                    self.ended = "stopped"
+                    break
+                # a file's position before the read is this frame's time (after it, OpenCV reports the next one's)
+                position = None if self.live else self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1e3
+                ok, image = self.capture.read()
+                if not ok or image is None:
+                    self.ended = "lost" if self.live else "end"
+                    break
+                timestamp = time.time() if self.live else max(position, self._last_time)
+                self._last_time = timestamp
+                self._put(Frame(self.read_count, timestamp, image))
+                self.read_count += 1
+            else:
+                self.ended = self.ended or "stopped"
+        except Exception as exc:  # noqa: BLE001 - reported by the consumer as one line
+            self.ended = "error: {}: {}".format(type(exc).__name__, exc)
+        finally:
+            self._put_end()
+
+    def _put_end(self) -> None:
+        while True:
+            try:
+                self.queue.put(_END, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop.is_set():  # the consumer is gone: make room for the end marker
+                    try:
+                        self.queue.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.capture.release()

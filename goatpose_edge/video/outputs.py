@@ -1,0 +1,126 @@
+"""Outputs of ``goatpose video`` that are never left half-written: each is written to a temporary file beside its
+target and moved into place by ``close()``, which the video loop calls on every exit path (end, Ctrl-C, a lost
+camera), so what is there is always a finalised, playable video and a JSONL complete to the last processed frame.
+
+On a Jetson the overlay video goes through the hardware H.264 encoder (GStreamer ``nvv4l2h264enc``) when OpenCV has
+GStreamer and the element exists; everywhere else through OpenCV's own writer (mp4v in .mp4, MJPG in .avi).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from typing import Optional
+
+from goatpose_edge.errors import GoatPoseError
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+class OutputError(GoatPoseError):
+    """An output that cannot be created."""
+
+
+def _temporary(path: str) -> str:
+    folder, name = os.path.split(os.path.abspath(path))
+    stem, ext = os.path.splitext(name)
+    return os.path.join(folder, ".{}.partial-{}{}".format(stem, os.getpid(), ext))
+
+
+def check_output_path(path: str, input_path: Optional[str] = None) -> None:
+    """The folder must exist and the output must not be the input."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError("output folder {} does not exist".format(folder))
+    if input_path and os.path.exists(input_path) and os.path.abspath(path) == os.path.abspath(input_path):
+        raise OutputError("refusing to overwrite the input video {}: choose another -o".format(input_path))
+    if input_path and os.path.exists(path) and os.path.exists(input_path) and os.path.samefile(path, input_path):
+        raise OutputError("refusing to overwrite the input video {}: choose another -o".format(input_path))
+
+
+def hardware_encoder_available(cv2) -> bool:
+    """OpenCV with GStreamer and the Jetson's nvv4l2h264enc element installed."""
+    from goatpose_edge.video.sources import gstreamer_available
+
+    if not gstreamer_available(cv2) or not shutil.which("gst-inspect-1.0"):
+        return False
+    try:
+        return subprocess.run(["gst-inspect-1.0", "nvv4l2h264enc"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def hardware_pipeline(path: str) -> str:
+    muxer = "qtmux" if path.lower().endswith((".mp4", ".mov", ".m4v")) else "matroskamux"
+    return ("appsrc ! video/x-raw, format=BGR ! queue ! videoconvert ! video/x-raw, format=BGRx ! nvvidconv ! "
+            "nvv4l2h264enc ! h264parse ! {} ! filesink location={}".format(muxer, path))
+
+
+class VideoSink:
+    """Overlay video with the input's size and fps. ``encoder``: "auto" (hardware on a Jetson, else OpenCV),
+    "opencv" or "gstreamer"."""
+
+    def __init__(self, path: str, fps: float, size, encoder: str = "auto"):
+        import cv2
+
+        ext = os.path.splitext(path)[1].lower()
+        if ext not in FOURCC:
+            raise OutputError("cannot write {}: use one of {}".format(path, ", ".join(sorted(FOURCC))))
+        self.path, self.tmp = path, _temporary(path)
+        self.size = (int(size[0]), int(size[1]))  # (width, height)
+        fps = fps if fps and 0 < fps < 1000 else 30.0
+        use_gst = encoder == "gstreamer" or (encoder == "auto" and hardware_encoder_available(cv2))
+        if use_gst:
+            self.writer = cv2.VideoWriter(hardware_pipeline(self.tmp), cv2.CAP_GSTREAMER, 0, fps, self.size)
+            self.encoder = "gstreamer nvv4l2h264enc"
+        else:
+            self.writer = cv2.VideoWriter(self.tmp, cv2.VideoWriter_fourcc(*FOURCC[ext]), fps, self.size)
+            self.encoder = "opencv " + FOURCC[ext]
+        if not self.writer.isOpened():
+            self._discard()
+            raise OutputError("cannot open a video writer for {} ({})".format(path, self.encoder))
+        self.frames = 0
+
+    def write(self, frame) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:  # a source that changed size mid-stream
+            import cv2
+
+            frame = cv2.resize(frame, self.size)
+        self.writer.write(frame)
+        self.frames += 1
+
+    def _discard(self) -> None:
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+    def close(self) -> Optional[str]:
+        """Finalise (container trailer written) and move into place; None when no frame was written."""
+        self.writer.release()
+        if self.frames == 0 or not os.path.exists(self.tmp):
+            self._discard()
+            return None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+
+class JsonlSink:
+    """One JSON object per processed frame, flushed as it is written."""
+
+    def __init__(self, path: str):
+        self.path, self.tmp = path, _temporary(path)
+        try:
+            self.file = open(self.tmp, "w")
+        except OSError as exc:
+            raise OutputError("cannot write {}: {}".format(path, exc.strerror)) from exc
+        self.lines = 0
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.file.flush()
+        self.lines += 1
+
+    def close(self) -> str:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        return self.path

@@ -1,0 +1,128 @@
+"""``goatpose video`` on the real pedestrian video with a GoatPose-BL ONNX (random weights: the machinery, not poses):
+every frame out, a playable video, parseable JSONL inside the frame, flat memory, clean stops and clear errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.video import app
+from goatpose_edge.video.app import VideoOptions, run_video
+
+HEADER_FRAMES = 682  # what pedestrians_overhead.avi's container claims; OpenCV decodes fewer (counted below)
+
+
+@pytest.fixture(scope="module")
+def video(shared_data):
+    return os.path.join(shared_data, "video", "pedestrians_overhead.avi")
+
+
+@pytest.fixture(scope="module")
+def bl_onnx():
+    from tests.export.conftest import exported
+
+    return exported("goatpose-bl").path
+
+
+def _frame_count(path):
+    capture = cv2.VideoCapture(path)
+    assert capture.isOpened()
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count, (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+
+def test_whole_file(video, bl_onnx, tmp_path):
+    FRAMES, size = _frame_count(video)  # frames in: every frame OpenCV decodes from the input
+    assert size == (1280, 720) and 300 < FRAMES <= HEADER_FRAMES
+    out, jsonl = str(tmp_path / "out.mp4"), str(tmp_path / "out.jsonl")
+    summary = run_video(VideoOptions(video, bl_onnx, detector="hog:640", output=out, jsonl=jsonl, threads=2,
+                                     progress=False))
+    assert summary.frames == FRAMES and summary.frame_count == HEADER_FRAMES and summary.dropped == 0
+    assert summary.ended == "end" and summary.outputs == [out, jsonl] and summary.persons > 0
+    assert _frame_count(out) == (FRAMES, (1280, 720))
+    lines = [json.loads(line) for line in open(jsonl)]
+    assert [line["frame"] for line in lines] == list(range(FRAMES))
+    assert lines[0]["time"] == 0.0 and all(b["time"] > a["time"] for a, b in zip(lines, lines[1:]))
+    persons = [p for line in lines for p in line["persons"]]
+    assert len(persons) == summary.persons
+    points = np.array([p["keypoints"] for p in persons])  # [P, 17, 3]
+    assert points.shape[1:] == (17, 3)
+    assert (points[..., 0] >= 0).all() and (points[..., 0] <= 1279).all()
+    assert (points[..., 1] >= 0).all() and (points[..., 1] <= 719).all()
+    assert all(isinstance(p["id"], int) and len(p["box"]) == 4 for p in persons)
+    rss = dict((int(f), mb) for f, mb in summary.rss_mb)
+    assert rss[FRAMES] - rss[100] < 50, summary.rss_mb  # resident memory flat from frame 100 to the end
+    assert set(os.listdir(str(tmp_path))) == {"out.mp4", "out.jsonl"}  # no temporary files left
+
+
+def test_ctrl_c_leaves_playable_outputs(video, bl_onnx, tmp_path):
+    out, jsonl = str(tmp_path / "out.mp4"), str(tmp_path / "out.jsonl")
+    process = subprocess.Popen([sys.executable, "-m", "goatpose_edge", "video", video, "--pose", bl_onnx,
+                                "--detector", "whole", "-o", out, "--jsonl", jsonl, "--no-progress", "--threads", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    partial = os.path.join(str(tmp_path), ".out.partial-{}.jsonl".format(process.pid))
+    deadline = time.time() + 120
+    while time.time() < deadline and (not os.path.exists(partial) or sum(1 for _ in open(partial)) < 5):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "ended: interrupted" in stdout
+    lines = [json.loads(line) for line in open(jsonl)]
+    assert 5 <= len(lines) < 300
+    assert _frame_count(out)[0] == len(lines)  # every processed frame is in the finalised video
+    assert set(os.listdir(str(tmp_path))) == {"out.mp4", "out.jsonl"}
+
+
+class LostCamera:
+    """A camera that delivers ``count`` frames and then fails, as an unplugged USB camera does."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def read(self):
+        if self.count == 0:
+            return False, None
+        self.count -= 1
+        return True, np.zeros((120, 160, 3), np.uint8)
+
+    def get(self, prop):
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def isOpened(self):
+        return True
+
+    def release(self):
+        pass
+
+
+def test_lost_camera_is_an_error_after_finalising(bl_onnx, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "open_capture", lambda source: LostCamera(7))
+    out, jsonl = str(tmp_path / "cam.avi"), str(tmp_path / "cam.jsonl")
+    with pytest.raises(GoatPoseError, match="camera 0 stopped delivering frames after 7 frames"):
+        run_video(VideoOptions("0", bl_onnx, detector="whole", output=out, jsonl=jsonl, progress=False,
+                               queue_size=16))  # room for all 7: a live source would drop frames it cannot hold
+    assert _frame_count(out)[0] == 7 and len(open(jsonl).readlines()) == 7
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda d, v, m: ["/no/such.mp4", "--pose", m], "video not found"),
+    (lambda d, v, m: [os.path.join(d, "broken.avi"), "--pose", m], "cannot open file"),
+    (lambda d, v, m: [v, "--pose", m, "-o", v], "refusing to overwrite the input video"),
+    (lambda d, v, m: [v, "--pose", os.path.join(d, "none.onnx")], "artefact not found"),
+])
+def test_bad_input_one_line(video, bl_onnx, tmp_path, make_args, message):
+    (tmp_path / "broken.avi").write_bytes(b"not a video at all" * 100)
+    run = subprocess.run([sys.executable, "-m", "goatpose_edge", "video"] + make_args(str(tmp_path), video, bl_onnx),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert run.returncode == 1 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert os.path.getsize(video) > 1000000  # the input is untouched
