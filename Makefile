@@ -18,7 +18,7 @@ VIDEO ?= ../shared/data/video/pedestrians_overhead.avi
 BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10 --max-frames 10
 BENCH_OUT ?= benchmarks/$(shell uname -m)-$(shell hostname -s)
 
-.PHONY: help venv test test-gpu lint demo info export bench video clean
+.PHONY: help venv test test-gpu lint demo info export bench video clean docker-l4t jetson-info
 
 help:
 	@echo "make demo   - export GoatPose-BL and HRNet-W32 (random weights unless WEIGHTS= / HRNET_WEIGHTS=), build"
@@ -27,13 +27,28 @@ help:
 	@echo "make video IN=file|0|csi://0 [OUT=out.mp4] - pose on a video with the newest GoatPose-BL engine (else ONNX)"
 	@echo "make test   - lint for Python 3.6 (vermin) and run the test suite"
 	@echo "make export - ONNX for MODELS (default: $(MODELS)) into export/; WEIGHTS=ckpt.pth with one model"
-	@echo "make venv   - create $(VENV) and install the project with its host and dev extras"
+	@echo "make venv   - create $(VENV) and install the project (host + dev extras; device requirements on a Jetson)"
+	@echo "make jetson-info - L4T release, power mode, clocks, TensorRT version, GPU, fast FP16/INT8"
+	@echo "make docker-l4t  - build the JetPack 4.6 (L4T R32.7.1) image from Dockerfile.l4t"
 
-# Development install: torch pinned to the local CPU wheel (constraints-dev.txt).
+# On a Jetson (L4T): a venv that sees JetPack's TensorRT and OpenCV (--system-site-packages), the device
+# requirements for Python 3.6 aarch64 and pycuda built against CUDA 10.2; no torch (export ONNX on the host).
+# Elsewhere, the development install: torch pinned to the local CPU wheel (constraints-dev.txt).
+ON_JETSON := $(shell test -f /etc/nv_tegra_release && echo yes)
+ifeq ($(ON_JETSON),yes)
+$(STAMP): pyproject.toml requirements-jetson.txt requirements-jetson-build.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(BIN)/python -m pip install -q pip==21.3.1
+	PATH=/usr/local/cuda/bin:$$PATH $(BIN)/python -m pip install -q -r requirements-jetson.txt \
+		-r requirements-jetson-build.txt pytest==7.0.1
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+else
 $(STAMP): pyproject.toml constraints-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c constraints-dev.txt -e '.[host,dev]'
 	touch $(STAMP)
+endif
 
 venv: $(STAMP)
 
@@ -88,7 +103,10 @@ export: venv
 		exit 2; fi
 	@for model in $(MODELS); do \
 		onnx=$$($(BIN)/python -c "from goatpose_edge.export import default_output_path; from goatpose_edge.variants import get_variant; print(default_output_path(get_variant('$$model').contract))"); \
-		$(BIN)/goatpose export $$model $(if $(WEIGHTS),--weights $(WEIGHTS)) --opset $(OPSET) -o $$onnx $(EXPORT_FLAGS) || exit 1; \
+		if [ -f "$$onnx" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+			echo "using $$onnx (no PyTorch here: exported on the host)"; \
+		else $(BIN)/goatpose export $$model $(if $(WEIGHTS),--weights $(WEIGHTS)) --opset $(OPSET) -o $$onnx \
+			$(EXPORT_FLAGS) || { echo "make export: on a device without PyTorch, run make export on the host and copy export/*.onnx here"; exit 1; }; fi; \
 		if ! $(BIN)/python -c "import tensorrt, pycuda.driver" 2>/dev/null; then \
 			echo "engines skipped: TensorRT and pycuda are not installed here (ONNX only)"; continue; fi; \
 		$(BIN)/goatpose build $$onnx --precision fp16 --max-batch $(MAX_BATCH) --timing-cache engines/timing.cache || exit 1; \
@@ -101,6 +119,16 @@ export: venv
 
 test-gpu: venv
 	$(BIN)/python -m pytest -q -m gpu -p no:cacheprovider
+
+L4T_TAG ?= r32.7.1
+docker-l4t:
+	docker build -f Dockerfile.l4t -t goatpose-edge:l4t-$(L4T_TAG) --build-arg BASE_IMAGE=nvcr.io/nvidia/l4t-base:$(L4T_TAG) .
+	@echo "run: docker run --rm -it --runtime nvidia --network host --device /dev/video0 \\"
+	@echo "       -v /tmp/argus_socket:/tmp/argus_socket -v \$$PWD/export:/app/export -v \$$PWD/engines:/app/engines \\"
+	@echo "       -v \$$PWD/benchmarks:/app/benchmarks goatpose-edge:l4t-$(L4T_TAG) env"
+
+jetson-info: venv
+	$(BIN)/goatpose env
 
 clean:
 	rm -rf $(VENV) .pytest_cache

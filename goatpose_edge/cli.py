@@ -211,6 +211,19 @@ def cmd_platform(args) -> int:
     return 0
 
 
+def cmd_env(args) -> int:
+    from goatpose_edge.bench.env import describe, environment, tensorrt_record
+
+    record = environment(gpu=False)
+    trt = tensorrt_record()
+    if args.json:
+        record["tensorrt"] = trt
+        print(json.dumps(record, indent=2))
+    else:
+        print("\n".join(describe(record, trt)))
+    return 0
+
+
 def cmd_quantize(args) -> int:
     from goatpose_edge.engines.calibration import calibration_crops
     from goatpose_edge.engines.qdq import qdq_accuracy, quantize_qdq
@@ -397,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     platform.add_argument("--require", action="append", choices=("fp16", "int8"), default=[],
                           help="exit 1 unless the GPU has this fast precision")
     platform.set_defaults(func=cmd_platform)
+
+    env = sub.add_parser("env", help="where this runs: Jetson L4T, power mode, clocks, TensorRT, fast FP16/INT8")
+    env.add_argument("--json", action="store_true", help="the full environment record as JSON")
+    env.set_defaults(func=cmd_env)
 
     quantize = sub.add_parser("quantize", help="INT8 Q/DQ ONNX with onnxruntime, and its measured accuracy cost")
     quantize.add_argument("onnx", metavar="MODEL.onnx")

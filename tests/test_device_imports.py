@@ -44,6 +44,7 @@ DEVICE_MODULES = [
     "goatpose_edge.bench.report",
     "goatpose_edge.bench.suite",
     "goatpose_edge.bench.coco_eval",
+    "goatpose_edge.export",  # only for default_output_path (make export on a device without torch)
     "goatpose_edge.video",
     "goatpose_edge.video.app",
     "goatpose_edge.video.capture",

@@ -17,9 +17,10 @@ PACKAGES = ("goatpose-edge", "numpy", "opencv-python", "onnxruntime", "onnxrunti
 
 TEGRA_RELEASE = "/etc/nv_tegra_release"
 JETSON_MODEL = "/proc/device-tree/model"
-#: the TX2's GPU devfreq node (L4T R32); other Jetsons are found by globbing /sys/devices/*/devfreq
-GPU_DEVFREQ_GLOB = "/sys/devices/gpu.0/devfreq"
+#: the TX2's GPU devfreq folder (L4T R32)
+GPU_DEVFREQ_DIR = "/sys/devices/gpu.0/devfreq"
 #: TX2 INA3221 power monitors (L4T R32): in_power<N>_input in mW, rail_name_<N>
+CPU_FREQ_DIR = "/sys/devices/system/cpu/cpu0/cpufreq"
 INA_DIRS = ("/sys/bus/i2c/drivers/ina3221x/0-0040/iio:device0", "/sys/bus/i2c/drivers/ina3221x/0-0041/iio:device1")
 
 
@@ -92,9 +93,10 @@ def clocks_locked(min_freq: Optional[str], max_freq: Optional[str]) -> Optional[
 
 
 def _gpu_devfreq() -> Optional[str]:
-    if os.path.isdir(GPU_DEVFREQ_GLOB):
-        for entry in sorted(os.listdir(GPU_DEVFREQ_GLOB)):
-            return os.path.join(GPU_DEVFREQ_GLOB, entry)
+    """The GPU's devfreq node, e.g. /sys/devices/gpu.0/devfreq/17000000.gp10b on a TX2."""
+    if os.path.isdir(GPU_DEVFREQ_DIR):
+        for entry in sorted(os.listdir(GPU_DEVFREQ_DIR)):
+            return os.path.join(GPU_DEVFREQ_DIR, entry)
     return None
 
 
@@ -110,7 +112,7 @@ def jetson_record() -> Optional[Dict[str, object]]:
     except (OSError, subprocess.SubprocessError):
         out = ""
     record["nvpmodel"] = parse_nvpmodel(out)
-    cpu = "/sys/devices/system/cpu/cpu0/cpufreq/"
+    cpu = CPU_FREQ_DIR + "/"
     gpu = _gpu_devfreq()
     record["cpu_clock_locked"] = clocks_locked(_read(cpu + "scaling_min_freq"), _read(cpu + "scaling_max_freq"))
     record["gpu_clock_locked"] = clocks_locked(_read(gpu + "/min_freq"), _read(gpu + "/max_freq")) if gpu else None
@@ -185,3 +187,44 @@ def environment(threads: Optional[int] = None, gpu: bool = True) -> Dict[str, ob
         record["opencv_threads"] = None
     record["warnings"] = jetson_warnings(record["jetson"])
     return record
+
+
+def tensorrt_record() -> Dict[str, object]:
+    """TensorRT version, GPU and fast FP16/INT8 as the builder sees them, or {"error": why not}."""
+    from goatpose_edge.errors import GoatPoseError
+
+    try:
+        from goatpose_edge.engines.builder import platform_caps
+
+        caps = platform_caps()
+    except (GoatPoseError, ImportError, OSError) as exc:
+        return {"error": str(exc)}
+    return {"tensorrt": caps.tensorrt_version, "gpu": caps.gpu_name,
+            "compute_capability": list(caps.compute_capability), "fast_fp16": caps.fast_fp16,
+            "fast_int8": caps.fast_int8, "dla_cores": caps.dla_cores}
+
+
+def describe(record: Dict[str, object], trt: Dict[str, object]) -> List[str]:
+    """Human-readable lines of an environment record and a ``tensorrt_record``."""
+    lines = ["machine: {} ({} cores), {}, Python {}".format(record["cpu"], record["cpu_count"], record["machine"],
+                                                            record["python"])]
+    jetson = record.get("jetson")
+    if jetson:
+        mode = jetson.get("nvpmodel") or {}
+        lines += ["jetson: {} L4T {}".format(jetson.get("model"), jetson.get("l4t")),
+                  "power mode: {} (nvpmodel {})".format(mode.get("name", "unknown"), mode.get("id", "?")),
+                  "clocks pinned (jetson_clocks): {} (CPU {}, GPU {})".format(
+                      jetson.get("jetson_clocks"), jetson.get("cpu_clock_locked"), jetson.get("gpu_clock_locked")),
+                  "power (mW): {}".format(jetson.get("power_mw") or "not readable")]
+    else:
+        lines.append("jetson: no (/etc/nv_tegra_release not found)")
+    if "error" in trt:
+        lines.append("tensorrt: unavailable: {}".format(trt["error"]))
+    else:
+        lines.append("tensorrt: {} on {} (compute {}), fast FP16: {}, fast INT8: {}, DLA cores: {}".format(
+            trt["tensorrt"], trt["gpu"], ".".join(map(str, trt["compute_capability"])),
+            "yes" if trt["fast_fp16"] else "no", "yes" if trt["fast_int8"] else "no", trt["dla_cores"]))
+    packages = record.get("packages", {})
+    lines.append("packages: " + ", ".join("{} {}".format(k, v) for k, v in sorted(packages.items()) if v))
+    lines += ["WARNING: " + w for w in record.get("warnings", [])]
+    return lines
