@@ -211,6 +211,18 @@ def cmd_platform(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    _require_torch("goatpose train")
+    from goatpose_edge.train.options import options_from_args
+    from goatpose_edge.train.trainer import train
+
+    result = train(options_from_args(args))
+    print("trained {} epoch(s); best AP {}; checkpoints in {}".format(
+        result["epochs_run"], "{:.4f}".format(result["best_ap"]) if result["best_ap"] >= 0 else "not validated",
+        result["out"]))
+    return 0
+
+
 def cmd_env(args) -> int:
     from goatpose_edge.bench.env import describe, environment, tensorrt_record
 
@@ -283,6 +295,8 @@ def cmd_eval(args) -> int:
         raise GoatPoseError("detection results not found: {}".format(args.det_json))
     post_process = None if args.post_process == "none" else args.post_process
     with open_runner(args.artefact, args.threads) as runner:
+        if runner.contract is None:
+            raise GoatPoseError("{} is not a pose model (no model contract)".format(args.artefact))
         result = evaluate_runner(runner, args.coco_root, args.ann, args.det_json, flip=args.flip, limit=args.limit,
                                  post_process=post_process, progress=not args.no_progress)
         artefact = os.path.basename(runner.path)
@@ -309,14 +323,31 @@ def cmd_video(args) -> int:
                            max_frames=args.max_frames, max_persons=args.max_persons, threads=args.threads,
                            encoder=args.encoder, progress=not args.no_progress,
                            csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
-    summary = run_video(options, log=lambda line: print(line, file=sys.stderr))
+    from goatpose_edge.video.app import VideoRunError
+    from goatpose_edge.video.outputs import check_output_path
+    from goatpose_edge.video.sources import parse_source
+
+    if args.summary_json:
+        source = parse_source(args.source)
+        check_output_path(args.summary_json, source.target if source.kind == "file" else None)
+        if any(p and os.path.abspath(p) == os.path.abspath(args.summary_json) for p in (args.output, args.jsonl)):
+            raise GoatPoseError("--summary-json must differ from -o and --jsonl")
+
+    def write_summary(summary):
+        if args.summary_json:
+            from goatpose_edge.bench.report import write_text
+
+            write_text(args.summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
+
+    try:
+        summary = run_video(options, log=lambda line: print(line, file=sys.stderr))
+    except VideoRunError as exc:  # the run got somewhere: its summary is worth keeping
+        write_summary(exc.summary)
+        raise
     print(summary.line())
     if not (args.output or args.jsonl or args.show):
         print("note: no -o, --jsonl or --show: poses were computed and counted only", file=sys.stderr)
-    if args.summary_json:
-        from goatpose_edge.bench.report import write_text
-
-        write_text(args.summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
+    write_summary(summary)
     return 0
 
 
@@ -410,6 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     platform.add_argument("--require", action="append", choices=("fp16", "int8"), default=[],
                           help="exit 1 unless the GPU has this fast precision")
     platform.set_defaults(func=cmd_platform)
+
+    train_cmd = sub.add_parser("train", help="train a model on COCO keypoints with the paper's recipe (host, torch)")
+    from goatpose_edge.train.options import add_train_arguments
+
+    add_train_arguments(train_cmd)
+    train_cmd.set_defaults(func=cmd_train)
 
     env = sub.add_parser("env", help="where this runs: Jetson L4T, power mode, clocks, TensorRT, fast FP16/INT8")
     env.add_argument("--json", action="store_true", help="the full environment record as JSON")

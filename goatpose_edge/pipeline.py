@@ -93,15 +93,17 @@ class TopDownPoseEstimator:
         self.timer = timer if timer is not None else NullTimer()
 
     def infer_chunked(self, batch: np.ndarray) -> np.ndarray:
-        """Network input [N, 3, H, W] -> heatmaps [N, K, h, w], in chunks the runner's batch profile takes."""
-        limit = self.max_batch or self.runner.max_batch or DEFAULT_MAX_BATCH
-        static = self.runner.max_batch is not None and self.runner.min_batch == self.runner.max_batch
+        """Network input [N, 3, H, W] -> heatmaps [N, K, h, w], in chunks the runner's batch profile takes: at most
+        the smaller of ``max_batch`` and the runner's largest batch, each padded (and the padding dropped after) up
+        to the runner's smallest batch, as a static-batch artefact or a TensorRT profile starting above 1 needs."""
+        limit = min(self.max_batch or DEFAULT_MAX_BATCH * 1024, self.runner.max_batch or DEFAULT_MAX_BATCH)
+        minimum = self.runner.min_batch or 1
         outputs = []
         for start in range(0, len(batch), limit):
             chunk = batch[start:start + limit]
             count = len(chunk)
-            if static and count < limit:  # a static-batch artefact: pad the last chunk, drop the padding after
-                chunk = np.concatenate([chunk, np.zeros((limit - count,) + chunk.shape[1:], chunk.dtype)])
+            if count < minimum:
+                chunk = np.concatenate([chunk, np.zeros((minimum - count,) + chunk.shape[1:], chunk.dtype)])
             outputs.append(self._timed_infer(chunk)[:count])
         return np.concatenate(outputs)
 

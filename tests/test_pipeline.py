@@ -84,6 +84,19 @@ def test_dynamic_batch_artefacts_run_in_chunks_of_eight():
     assert len(persons) == 20 and runner.calls == [8, 8, 4]
 
 
+def test_profiles_with_a_smallest_batch_above_one_get_padded():
+    boxes = [[10 + 18 * i, 100, 16, 40] for i in range(5)]
+    frame = np.zeros((300, 400, 3), np.uint8)
+    with BrightSpotRunner() as runner:  # a TensorRT-like profile 4..8
+        runner.min_batch, runner.max_batch = 4, 8
+        assert len(TopDownPoseEstimator(Boxes(boxes[:1]), runner, oks_nms_threshold=None)(frame)) == 1
+        assert len(TopDownPoseEstimator(Boxes(boxes), runner, oks_nms_threshold=None, max_batch=3)(frame)) == 5
+    assert runner.calls == [4, 4, 4]  # 1 person padded to 4; 5 persons as 3 + 2, each padded to 4
+    with BrightSpotRunner(static_batch=8) as runner:  # a per-crop loop over a static batch-8 artefact still runs
+        persons = TopDownPoseEstimator(Boxes(boxes[:2]), runner, oks_nms_threshold=None, max_batch=1)(frame)
+    assert len(persons) == 2 and runner.calls == [8, 8]
+
+
 class SplitStageRunner(BrightSpotRunner):
     """Reports a device split of each call, as the TensorRT runner does with CUDA events."""
 

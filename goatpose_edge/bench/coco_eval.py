@@ -57,12 +57,28 @@ def image_path(coco_root: str, file_name: str) -> str:
         file_name, coco_root))
 
 
+def clean_box(bbox, width: int, height: int):
+    """HRNet's ``clean_bbox``: (x, y, w, h) clipped to the image (inclusive pixel ends), None when nothing is left."""
+    x, y, w, h = bbox
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2, y2 = min(width - 1.0, x1 + max(0.0, w - 1)), min(height - 1.0, y1 + max(0.0, h - 1))
+    if x2 < x1 or y2 < y1:
+        return None
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
 def ground_truth_detections(coco, image_id: int):
-    """Person boxes of an image's non-crowd annotations with at least one labelled keypoint (HRNet's GT-box set)."""
+    """Clean person boxes of an image's non-crowd annotations with at least one labelled keypoint and a positive
+    area (HRNet's GT-box set), score 1."""
     from goatpose_edge.detection.base import Detections
 
-    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=False))
-    boxes = [a["bbox"] for a in anns if a.get("num_keypoints", 0) > 0 and a["bbox"][2] > 0 and a["bbox"][3] > 0]
+    info = coco.loadImgs([image_id])[0]
+    boxes = []
+    for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=False)):
+        box = clean_box(ann["bbox"], info["width"], info["height"])
+        if ann.get("num_keypoints", 0) > 0 and ann.get("area", 1) > 0 and box is not None and box[2] > 0 \
+                and box[3] > 0:
+            boxes.append(box)
     return Detections.sorted(boxes, [1.0] * len(boxes))
 
 

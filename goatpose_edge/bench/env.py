@@ -87,7 +87,7 @@ def parse_nvpmodel(text: str) -> Optional[Dict[str, object]]:
 
 def clocks_locked(min_freq: Optional[str], max_freq: Optional[str]) -> Optional[bool]:
     """jetson_clocks pins each clock's minimum to its maximum; None when the files are unreadable."""
-    if not min_freq or not max_freq:
+    if not min_freq or not max_freq or not min_freq.isdigit() or not max_freq.isdigit():
         return None
     return int(min_freq) == int(max_freq)
 
@@ -140,9 +140,10 @@ def jetson_warnings(jetson: Optional[Dict[str, object]]) -> List[str]:
         return []
     warnings = []
     mode = jetson.get("nvpmodel") or {}
-    if mode.get("id") not in (0, None) or (mode and mode.get("id") is None and mode.get("name") != "MAXN"):
-        warnings.append("nvpmodel is in mode {} ({}), not MAXN: run `sudo nvpmodel -m 0` for the device's best "
-                        "numbers".format(mode.get("id"), mode.get("name")))
+    # the name decides: MAXN is mode 0 on the TX2, Nano and AGX Xavier but has other numbers on other modules
+    if mode and not str(mode.get("name", "")).upper().startswith("MAXN"):
+        warnings.append("nvpmodel is in mode {} ({}), not MAXN: run `sudo nvpmodel -m 0` (MAXN on a TX2) for the "
+                        "device's best numbers".format(mode.get("id"), mode.get("name")))
     if jetson.get("nvpmodel") is None:
         warnings.append("could not read the power mode (nvpmodel -q): make sure it is MAXN (`sudo nvpmodel -m 0`)")
     if jetson.get("jetson_clocks") is False:

@@ -36,6 +36,8 @@ class BenchOptions:
 def check_options(options: BenchOptions) -> None:
     if not options.batches or any(b < 1 for b in options.batches):
         raise GoatPoseError("--batch needs positive sizes, e.g. --batch 1,8")
+    if (options.max_frames is not None and options.max_frames < 1) or options.batching_frames < 1:
+        raise GoatPoseError("--max-frames and --batching-frames must be >= 1")
     if options.iters < 1 or options.warmup < 0:
         raise GoatPoseError("--iters must be >= 1 and --warmup >= 0")
     if options.video and not os.path.isfile(options.video):
@@ -75,7 +77,10 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
                 with make_detector(options.detector, every=options.detect_every) as detector:
                     entry["video"] = runs.bench_video(runner, options.video, detector, options.max_frames,
                                                       options.flip).to_dict()
-            if options.person_batching:
+            if options.person_batching and runner.min_batch > 1:
+                entry["batching_skipped"] = "the artefact's smallest batch is {}: no per-crop loop to compare".format(
+                    runner.min_batch)
+            elif options.person_batching:
                 if frames is None:  # one set of frames and boxes for every artefact
                     frames = runs.read_frames(options.video, options.batching_frames)
                     with make_detector(options.detector) as detector:

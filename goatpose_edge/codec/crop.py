@@ -10,10 +10,11 @@ from goatpose_edge.contract import ModelContract
 
 
 def crop_person(image_bgr: np.ndarray, center: Sequence[float], scale: Sequence[float],
-                contract: ModelContract) -> np.ndarray:
-    """Warp one person to the contract's input size: uint8 BGR [H, W, 3] (bilinear, black outside the image)."""
+                contract: ModelContract, rotation: float = 0.0) -> np.ndarray:
+    """Warp one person to the contract's input size: uint8 BGR [H, W, 3] (bilinear, black outside the image);
+    ``rotation`` in degrees (training augmentation; inference uses 0)."""
     height, width = contract.input_size
-    trans = get_affine_transform(center, scale, 0, (width, height))
+    trans = get_affine_transform(center, scale, rotation, (width, height))
     return cv2.warpAffine(image_bgr, trans, (int(width), int(height)), flags=cv2.INTER_LINEAR)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.video.capture import FrameReader
-from goatpose_edge.video.outputs import JsonlSink, VideoSink, check_output_path
+from goatpose_edge.video.outputs import JsonlSink, VideoSink, check_output_path, check_video_extension
 from goatpose_edge.video.sources import CsiOptions, SourceError, open_capture, parse_source
 from goatpose_edge.video.tracking import IoUTracker
 
@@ -75,6 +75,14 @@ class VideoSummary:
         return record
 
 
+class VideoRunError(SourceError):
+    """A run that ended badly after its outputs were finalised; ``summary`` says how far it got."""
+
+    def __init__(self, summary: VideoSummary, message: str):
+        super().__init__(message)
+        self.summary = summary
+
+
 def resident_mb() -> Optional[float]:
     """This process's resident memory in MB (Linux /proc; None elsewhere)."""
     try:
@@ -117,13 +125,16 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
     from goatpose_edge.pipeline import TopDownPoseEstimator
     from goatpose_edge.runtime import load_runner
 
-    if options.detect_every < 1 or (options.max_frames is not None and options.max_frames < 1):
-        raise GoatPoseError("--detect-every and --max-frames must be >= 1")
+    if options.detect_every < 1 or (options.max_frames is not None and options.max_frames < 1) or (
+            options.max_persons is not None and options.max_persons < 1):
+        raise GoatPoseError("--detect-every, --max-frames and --max-persons must be >= 1")
     source = parse_source(options.source, options.csi)
     input_path = source.target if source.kind == "file" else None
     for path in (options.output, options.jsonl):
         if path:
             check_output_path(path, input_path)
+    if options.output:
+        check_video_extension(options.output)
     if options.output and options.jsonl and os.path.abspath(options.output) == os.path.abspath(options.jsonl):
         raise GoatPoseError("-o and --jsonl name the same file")
     if not os.path.isfile(options.pose):
@@ -136,7 +147,8 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
     runner_options = {"threads": options.threads} if options.threads and not options.pose.endswith(
         (".engine", ".plan", ".trt")) else {}
     video = jsonl = None
-    reader = FrameReader(capture, source.live, options.queue_size, options.max_frames)
+    reader = FrameReader(capture, source.live, options.queue_size, options.max_frames, fps)
+    completed = False
     try:
         with load_runner(options.pose, **runner_options) as runner, \
                 make_detector(options.detector, every=options.detect_every) as detector:
@@ -183,30 +195,37 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
                         summary.rss_mb.append([summary.frames, resident_mb()])
                     if bar is not None:
                         bar.update(1)
+                    if options.max_frames is not None and summary.frames >= options.max_frames:
+                        summary.ended = "stopped"
+                        break
             except KeyboardInterrupt:
                 summary.ended = "interrupted"
             finally:
                 if bar is not None:
                     bar.close()
+        completed = True
     finally:
-        reader.close()
+        failures = []
+        for step in ([reader.close] + [s.close for s in (video, jsonl) if s is not None]
+                     + ([cv2.destroyAllWindows] if options.show else [])):
+            try:  # every output is finalised even when another one fails
+                written = step()
+                if isinstance(written, str):
+                    summary.outputs.append(written)
+            except Exception as exc:  # noqa: BLE001 - reported after the others are closed
+                failures.append(exc)
         summary.dropped = reader.dropped
         summary.ended = summary.ended or reader.ended
         summary.rss_mb.append([summary.frames, resident_mb()])
-        for sink in (video, jsonl):
-            if sink is not None:
-                written = sink.close()
-                if written:
-                    summary.outputs.append(written)
-        if options.show:
-            cv2.destroyAllWindows()
+        if failures and completed:
+            raise GoatPoseError("finalising the outputs failed: {}".format(failures[0])) from failures[0]
     if summary.frames == 0 and summary.ended in ("end", "lost"):
-        raise SourceError("no frame could be decoded from {} (a codec this OpenCV cannot decode?)".format(
+        raise VideoRunError(summary, "no frame could be decoded from {} (a codec this OpenCV cannot decode?)".format(
             summary.source))
     if summary.ended == "lost":
-        raise SourceError("{} stopped delivering frames after {} frames (camera or stream lost); outputs "
+        raise VideoRunError(summary, "{} stopped delivering frames after {} frames (camera or stream lost); outputs "
                           "finalised: {}".format(summary.source, summary.frames, ", ".join(summary.outputs) or "none"))
     if summary.ended.startswith("error"):
-        raise SourceError("reading {} failed after {} frames ({}); outputs finalised: {}".format(
+        raise VideoRunError(summary, "reading {} failed after {} frames ({}); outputs finalised: {}".format(
             summary.source, summary.frames, summary.ended[7:], ", ".join(summary.outputs) or "none"))
     return summary

@@ -18,17 +18,19 @@ _END = object()
 @dataclass
 class Frame:
     index: int  # position in the source (frames dropped before it included)
-    timestamp: float  # seconds: the frame's position in a file, wall-clock time for live sources
+    timestamp: float  # seconds: index / fps for files (the container's nominal rate), wall-clock time for live sources
     image: np.ndarray  # BGR [H, W, 3] uint8
 
 
 class FrameReader:
-    """``for frame in reader:`` yields ``Frame``s read by a background thread; ``close()`` stops it.
+    """``for frame in reader:`` yields ``Frame``s read by a background thread; ``close()`` stops it. ``max_frames``
+    bounds the frames read from a file (a live source is bounded by its consumer, which counts processed frames).
 
     After the iteration ends, ``ended`` says why: "end" (a file's last frame), "lost" (a live source stopped
     delivering), "stopped" (``close`` or ``max_frames``), or "error: ..." (an exception in OpenCV)."""
 
-    def __init__(self, capture, live: bool, queue_size: int = 4, max_frames: Optional[int] = None):
+    def __init__(self, capture, live: bool, queue_size: int = 4, max_frames: Optional[int] = None,
+                 fps: Optional[float] = None):
         self.capture = capture
         self.live = live
         self.max_frames = max_frames
@@ -38,7 +40,9 @@ class FrameReader:
         self.ended = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="goatpose-capture", daemon=True)
-        self._last_time = 0.0
+        # OpenCV's CAP_PROP_POS_MSEC is the current, the previous or the next frame's time depending on the
+        # container and OpenCV version: a file's frame time is its index at the container's nominal rate instead
+        self.fps = fps if fps and 0 < fps < 1000 else None
 
     def start(self) -> "FrameReader":
         self._thread.start()
@@ -69,17 +73,19 @@ class FrameReader:
 
         try:
             while not self._stop.is_set():
-                if self.max_frames is not None and self.read_count >= self.max_frames:
+                if not self.live and self.max_frames is not None and self.read_count >= self.max_frames:
                     self.ended = "stopped"
                     break
-                # a file's position before the read is this frame's time (after it, OpenCV reports the next one's)
-                position = None if self.live else self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1e3
                 ok, image = self.capture.read()
                 if not ok or image is None:
                     self.ended = "lost" if self.live else "end"
                     break
-                timestamp = time.time() if self.live else max(position, self._last_time)
-                self._last_time = timestamp
+                if self.live:
+                    timestamp = time.time()
+                elif self.fps:
+                    timestamp = self.read_count / self.fps
+                else:
+                    timestamp = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1e3
                 self._put(Frame(self.read_count, timestamp, image))
                 self.read_count += 1
             else:
@@ -87,6 +93,7 @@ class FrameReader:
         except Exception as exc:  # noqa: BLE001 - reported by the consumer as one line
             self.ended = "error: {}: {}".format(type(exc).__name__, exc)
         finally:
+            self.capture.release()  # here, in the thread that reads: never while a read() is under way
             self._put_end()
 
     def _put_end(self) -> None:
@@ -109,7 +116,12 @@ class FrameReader:
             yield item
 
     def close(self) -> None:
+        """Stop the thread; it releases the capture itself. A read() that hangs (a dead network camera) is left to
+        the daemon thread rather than releasing the capture under it."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self.capture.release()
+            if self._thread.is_alive():
+                self.ended = self.ended or "stopped"
+        elif self._thread.ident is None:  # never started
+            self.capture.release()

@@ -28,14 +28,21 @@ def _temporary(path: str) -> str:
 
 
 def check_output_path(path: str, input_path: Optional[str] = None) -> None:
-    """The folder must exist and the output must not be the input."""
+    """The folder must exist, the output must not be a folder, nor the input."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise OutputError("output folder {} does not exist".format(folder))
+    if os.path.isdir(path):
+        raise OutputError("{} is a folder: give a file name".format(path))
     if input_path and os.path.exists(input_path) and os.path.abspath(path) == os.path.abspath(input_path):
         raise OutputError("refusing to overwrite the input video {}: choose another -o".format(input_path))
     if input_path and os.path.exists(path) and os.path.exists(input_path) and os.path.samefile(path, input_path):
         raise OutputError("refusing to overwrite the input video {}: choose another -o".format(input_path))
+
+
+def check_video_extension(path: str) -> None:
+    if os.path.splitext(path)[1].lower() not in FOURCC:
+        raise OutputError("cannot write {}: use one of {}".format(path, ", ".join(sorted(FOURCC))))
 
 
 def hardware_encoder_available(cv2) -> bool:
@@ -52,9 +59,11 @@ def hardware_encoder_available(cv2) -> bool:
 
 
 def hardware_pipeline(path: str) -> str:
-    muxer = "qtmux" if path.lower().endswith((".mp4", ".mov", ".m4v")) else "matroskamux"
+    lower = path.lower()
+    muxer = "qtmux" if lower.endswith((".mp4", ".mov", ".m4v")) else "avimux" if lower.endswith(".avi") else \
+        "matroskamux"
     return ("appsrc ! video/x-raw, format=BGR ! queue ! videoconvert ! video/x-raw, format=BGRx ! nvvidconv ! "
-            "nvv4l2h264enc ! h264parse ! {} ! filesink location={}".format(muxer, path))
+            "nvv4l2h264enc ! h264parse ! {} ! filesink location=\"{}\"".format(muxer, path.replace('"', '\\"')))
 
 
 class VideoSink:
@@ -64,9 +73,8 @@ class VideoSink:
     def __init__(self, path: str, fps: float, size, encoder: str = "auto"):
         import cv2
 
+        check_video_extension(path)
         ext = os.path.splitext(path)[1].lower()
-        if ext not in FOURCC:
-            raise OutputError("cannot write {}: use one of {}".format(path, ", ".join(sorted(FOURCC))))
         self.path, self.tmp = path, _temporary(path)
         self.size = (int(size[0]), int(size[1]))  # (width, height)
         fps = fps if fps and 0 < fps < 1000 else 30.0

@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import pytest
 
 from goatpose_edge.video.capture import FrameReader
 
@@ -42,6 +43,13 @@ def test_file_never_drops_even_with_a_slow_consumer():
     seen = _consume(reader, pause=0.005)
     reader.close()
     assert seen == list(range(30)) and reader.dropped == 0 and reader.ended == "end" and capture.released
+
+
+def test_file_timestamps_are_index_over_fps():
+    reader = FrameReader(FakeCapture(5), live=False, queue_size=8, fps=25.0).start()
+    times = [f.timestamp for f in reader]
+    reader.close()
+    assert times == pytest.approx([0.0, 0.04, 0.08, 0.12, 0.16])
 
 
 def test_live_source_drops_stale_frames_and_counts_them():

@@ -119,6 +119,9 @@ def test_lost_camera_is_an_error_after_finalising(bl_onnx, tmp_path, monkeypatch
     (lambda d, v, m: [os.path.join(d, "broken.avi"), "--pose", m], "cannot open file"),
     (lambda d, v, m: [v, "--pose", m, "-o", v], "refusing to overwrite the input video"),
     (lambda d, v, m: [v, "--pose", os.path.join(d, "none.onnx")], "artefact not found"),
+    (lambda d, v, m: [v, "--pose", m, "--summary-json", v], "refusing to overwrite the input video"),
+    (lambda d, v, m: [v, "--pose", m, "-o", os.path.join(d, "out.webm")], "use one of"),
+    (lambda d, v, m: [v, "--pose", m, "-o", d], "is a folder"),
 ])
 def test_bad_input_one_line(video, bl_onnx, tmp_path, make_args, message):
     (tmp_path / "broken.avi").write_bytes(b"not a video at all" * 100)

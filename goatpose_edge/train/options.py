@@ -1,0 +1,68 @@
+"""Options of ``goatpose train`` (torch-free, so the CLI can build its parser on the device)."""
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class TrainOptions:
+    model: str
+    coco_root: str = ""
+    train_ann: Optional[str] = None  # default ROOT/annotations/person_keypoints_train2017.json
+    train_images: Optional[str] = None  # default ROOT/train2017
+    val_ann: Optional[str] = None  # default ROOT/annotations/person_keypoints_val2017.json (if present)
+    epochs: int = 280
+    batch_size: int = 32
+    workers: int = 4
+    amp: bool = False
+    resume: Optional[str] = None
+    init_from: Optional[str] = None
+    val_every: int = 10
+    val_limit: Optional[int] = None
+    out: str = ""
+    lr: float = 1e-3
+    nam_penalty: float = 1e-4
+    max_iters: Optional[int] = None  # per epoch (quick runs and tests)
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+
+    def resolve(self) -> "TrainOptions":
+        root = self.coco_root
+        self.train_ann = self.train_ann or os.path.join(root, "annotations", "person_keypoints_train2017.json")
+        self.train_images = self.train_images or os.path.join(root, "train2017")
+        default_val = os.path.join(root, "annotations", "person_keypoints_val2017.json")
+        self.val_ann = self.val_ann or (default_val if os.path.isfile(default_val) else None)
+        self.out = self.out or os.path.join("runs", self.model)
+        return self
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="e.g. goatpose-bl (see goatpose info --all)")
+    parser.add_argument("--coco-root", default="", metavar="DIR",
+                        help="COCO folder with annotations/, train2017/ and val2017/")
+    parser.add_argument("--train-ann", metavar="FILE", help="default DIR/annotations/person_keypoints_train2017.json")
+    parser.add_argument("--train-images", metavar="DIR", help="default DIR/train2017")
+    parser.add_argument("--val-ann", metavar="FILE", help="default DIR/annotations/person_keypoints_val2017.json")
+    parser.add_argument("--epochs", type=int, default=280)
+    parser.add_argument("--batch-size", type=int, default=32, help="per process (GPU)")
+    parser.add_argument("--workers", type=int, default=4, help="data loader processes per GPU")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
+    parser.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pth")
+    parser.add_argument("--init-from", metavar="HRNET.pth", help="start from an official HRNet checkpoint")
+    parser.add_argument("--val-every", type=int, default=10, metavar="N", help="validate every N epochs (10)")
+    parser.add_argument("--val-limit", type=int, metavar="N", help="validate on the first N images only")
+    parser.add_argument("--out", metavar="runs/NAME", help="checkpoints and log (default runs/MODEL)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--nam-penalty", type=float, default=1e-4, help="NAM L1 sparsity coefficient (1e-4)")
+    parser.add_argument("--max-iters", type=int, metavar="N", help="iterations per epoch at most (quick runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--log-every", type=int, default=50, metavar="N", help="log every N iterations")
+
+
+def options_from_args(args) -> TrainOptions:
+    names = [f for f in TrainOptions.__dataclass_fields__]
+    return TrainOptions(**{name: getattr(args, name) for name in names if hasattr(args, name)})
