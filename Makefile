@@ -61,9 +61,12 @@ test: lint
 info: venv
 	$(BIN)/goatpose info --all
 
+# The default ONNX path of a model (export/<model>_<H>x<W>.onnx), torch-free so it works on a device too.
+ONNX_OF = $(BIN)/python -c "import sys; from goatpose_edge.export import default_output_path; from goatpose_edge.variants import get_variant; print(default_output_path(get_variant(sys.argv[1]).contract))"
+
 # The artefacts of MODELS: each ONNX from `make export`, plus its newest FP16 engine when one was built here.
 ARTEFACTS = for model in $(MODELS); do \
-		onnx=$$($(BIN)/python -c "from goatpose_edge.export import default_output_path; from goatpose_edge.variants import get_variant; print(default_output_path(get_variant('$$model').contract))"); \
+		onnx=$$($(ONNX_OF) $$model); \
 		artefacts="$$artefacts $$onnx"; \
 		engine=$$(ls -t engines/$$(basename $$onnx .onnx)_fp16_*.engine 2>/dev/null | head -1); \
 		if [ -n "$$engine" ]; then artefacts="$$artefacts $$engine"; fi; \
@@ -102,7 +105,7 @@ export: venv
 		echo "make export: WEIGHTS=$(WEIGHTS) needs exactly one model, e.g. make export MODELS=goatpose-bl WEIGHTS=$(WEIGHTS)"; \
 		exit 2; fi
 	@for model in $(MODELS); do \
-		onnx=$$($(BIN)/python -c "from goatpose_edge.export import default_output_path; from goatpose_edge.variants import get_variant; print(default_output_path(get_variant('$$model').contract))"); \
+		onnx=$$($(ONNX_OF) $$model); \
 		if [ -f "$$onnx" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 			echo "using $$onnx (no PyTorch here: exported on the host)"; \
 		else $(BIN)/goatpose export $$model $(if $(WEIGHTS),--weights $(WEIGHTS)) --opset $(OPSET) -o $$onnx \

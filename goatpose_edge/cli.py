@@ -287,7 +287,7 @@ def cmd_eval(args) -> int:
     from goatpose_edge.bench.coco_eval import evaluate_runner, write_results
     from goatpose_edge.bench.env import environment
     from goatpose_edge.bench.report import EVAL_FORMAT, utc_now, write_text
-    from goatpose_edge.bench.suite import open_runner
+    from goatpose_edge.runtime import open_runner
 
     if args.det_json and args.gt_boxes:
         raise GoatPoseError("give either --det-json FILE or --gt-boxes, not both")

@@ -11,6 +11,7 @@ from goatpose_edge.bench import runs
 from goatpose_edge.bench.env import environment
 from goatpose_edge.bench.report import BENCH_FORMAT, speedups, utc_now
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.runtime import open_runner
 
 
 @dataclass
@@ -44,14 +45,6 @@ def check_options(options: BenchOptions) -> None:
         raise GoatPoseError("video not found: {}".format(options.video))
     if options.person_batching and not options.video:
         raise GoatPoseError("--person-batching needs --video (frames with persons)")
-
-
-def open_runner(path: str, threads: Optional[int]):
-    from goatpose_edge.runtime import load_runner
-
-    suffix = os.path.splitext(path)[1].lower()
-    options = {"threads": threads} if threads and suffix in (".onnx", ".pth", ".pt") else {}
-    return load_runner(path, **options)
 
 
 def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",

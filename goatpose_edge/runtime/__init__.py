@@ -9,7 +9,7 @@ import os
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime.base import Runner, RunnerError
 
-__all__ = ["Runner", "RunnerError", "load_runner", "ARTEFACT_SUFFIXES"]
+__all__ = ["Runner", "RunnerError", "load_runner", "open_runner", "ARTEFACT_SUFFIXES"]
 
 ARTEFACT_SUFFIXES = {".onnx": "onnxruntime", ".pth": "torch", ".pt": "torch", ".engine": "tensorrt",
                      ".plan": "tensorrt", ".trt": "tensorrt"}
@@ -37,3 +37,10 @@ def load_runner(path: str, **options) -> Runner:
         return TensorRTRunner(path, **options)
     raise GoatPoseError("cannot run {}: unknown artefact type {!r}; supported: {}".format(
         path, suffix, ", ".join(sorted(ARTEFACT_SUFFIXES))))
+
+
+def open_runner(path: str, threads=None, **options) -> Runner:
+    """``load_runner`` with a CPU thread count for the backends that take one (onnxruntime, torch)."""
+    if threads and ARTEFACT_SUFFIXES.get(os.path.splitext(path)[1].lower()) in ("onnxruntime", "torch"):
+        options["threads"] = threads
+    return load_runner(path, **options)

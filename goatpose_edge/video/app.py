@@ -123,7 +123,7 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
     from goatpose_edge.detection.base import Detections
     from goatpose_edge.draw import draw_persons
     from goatpose_edge.pipeline import TopDownPoseEstimator
-    from goatpose_edge.runtime import load_runner
+    from goatpose_edge.runtime import open_runner
 
     if options.detect_every < 1 or (options.max_frames is not None and options.max_frames < 1) or (
             options.max_persons is not None and options.max_persons < 1):
@@ -144,13 +144,11 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "file" else 0
     summary = VideoSummary(source.describe() if source.kind != "csi" else options.source,
                            frame_count=count if count > 0 else None)
-    runner_options = {"threads": options.threads} if options.threads and not options.pose.endswith(
-        (".engine", ".plan", ".trt")) else {}
     video = jsonl = None
     reader = FrameReader(capture, source.live, options.queue_size, options.max_frames, fps)
     completed = False
     try:
-        with load_runner(options.pose, **runner_options) as runner, \
+        with open_runner(options.pose, options.threads) as runner, \
                 make_detector(options.detector, every=options.detect_every) as detector:
             estimator = TopDownPoseEstimator(detector, runner, flip=options.flip)
             tracker = IoUTracker()
