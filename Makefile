@@ -121,7 +121,7 @@ export: venv
 	done
 
 test-gpu: venv
-	$(BIN)/python -m pytest -q -m gpu -p no:cacheprovider
+	$(BIN)/python -m pytest -q -m gpu -p no:cacheprovider tests/engines/test_gpu.py
 
 L4T_TAG ?= r32.7.1
 docker-l4t:

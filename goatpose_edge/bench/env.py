@@ -157,7 +157,9 @@ def gpu_record() -> Optional[Dict[str, object]]:
         from goatpose_edge.runtime.cuda import CudaContext
 
         context = CudaContext(0)
+        version = getattr(context.cuda, "get_version", lambda: None)()  # the CUDA pycuda was built against
         return {"name": context.gpu_name, "compute_capability": list(context.compute_capability),
+                "cuda": ".".join(str(v) for v in version) if version else None,
                 "cuda_driver": getattr(context.cuda, "get_driver_version", lambda: None)()}
     except Exception:  # noqa: BLE001 - no pycuda, no driver, no GPU: all mean "no GPU record"
         return None

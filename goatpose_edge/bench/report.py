@@ -62,8 +62,9 @@ def environment_lines(env: dict) -> List[str]:
              "- threads: {} (OMP_NUM_THREADS={}, OpenCV {})".format(env.get("threads") or "library default",
                                                                      env.get("omp_num_threads"),
                                                                      env.get("opencv_threads")),
-             "- GPU: {}".format("{} (compute {})".format(gpu["name"], ".".join(map(str, gpu["compute_capability"])))
-                                if gpu else "none used / none found"),
+             "- GPU: {}".format("{} (compute {}, CUDA {}, driver {})".format(
+                 gpu["name"], ".".join(map(str, gpu["compute_capability"])), gpu.get("cuda"), gpu.get("cuda_driver"))
+                 if gpu else "none used / none found"),
              "- packages: {}".format(packages)]
     jetson = env.get("jetson")
     if jetson:
