@@ -168,6 +168,9 @@ def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
                 epoch, "{:.6f}".format(record["loss"]) if record["loss"] is not None else "-", lr,
                 ", AP {:.4f}".format(record["val"]["AP"]) if "val" in record else "",
                 os.path.join(options.out, "last.pth")))
+    if world > 1:
+        torch.distributed.barrier()  # rank 0's last checkpoint is written before any process leaves
+        torch.distributed.destroy_process_group()
     return {"epochs_run": options.epochs - start_epoch, "losses": losses, "mse": mses, "best_ap": best_ap,
             "out": options.out, "model": unwrapped}
 

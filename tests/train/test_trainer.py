@@ -105,3 +105,19 @@ def test_train_command_and_bad_input(sample, tmp_path):
                             "--train-images", root, "--resume", str(tmp_path / "cli" / "last.pth"), "--epochs", "2"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert wrong.returncode == 1 and "is a goatpose-bl checkpoint, not hrnet-w32" in wrong.stderr
+
+
+def test_torchrun_two_processes(sample, tmp_path):
+    """DDP on the CPU (gloo): one DistributedSampler share per process, rank 0 alone logs and writes checkpoints."""
+    root, ann = sample
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.path.exists(torchrun):
+        pytest.skip("torchrun is not installed beside this Python")
+    run = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "goatpose_edge.train", "goatpose-bl",
+                          "--train-ann", ann, "--train-images", root, "--epochs", "1", "--batch-size", "2",
+                          "--workers", "0", "--max-iters", "1", "--out", str(tmp_path / "ddp")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "12 persons, 3 iterations/epoch x 2 process(es)" in run.stdout  # 6 persons per process, batch 2
+    assert run.stdout.count("epoch 0 done") == 1  # rank 0 only
+    assert load_checkpoint(str(tmp_path / "ddp" / "last.pth")).variant.name == "goatpose-bl"
