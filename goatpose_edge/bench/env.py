@@ -33,32 +33,29 @@ def _read(path: str) -> Optional[str]:
 
 
 def package_version(dist: str) -> Optional[str]:
-    """Installed version of a distribution without importing it (None when absent)."""
+    """Installed version of a distribution from its pip metadata; for JetPack's system packages, which have none
+    (cv2, tensorrt, pycuda from apt), the module's own ``__version__``. None when absent."""
     try:
-        from importlib import metadata  # novm (Python 3.8+; the fallback below serves 3.6)
+        from importlib import metadata  # novm (Python 3.8+; pkg_resources serves 3.6)
+
+        return metadata.version(dist)
     except ImportError:
-        metadata = None
-    if metadata is not None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    else:
         try:
             import pkg_resources
 
             return pkg_resources.get_distribution(dist).version
         except Exception:  # noqa: BLE001 - absent, or pkg_resources itself missing
             pass
+    except Exception:  # noqa: BLE001 - metadata.PackageNotFoundError
+        pass
     module = {"opencv-python": "cv2", "tensorrt": "tensorrt", "pycuda": "pycuda"}.get(dist)
-    if module and module in sys.modules:  # system packages without pip metadata (JetPack's cv2 and tensorrt)
-        return getattr(sys.modules[module], "__version__", None) or getattr(sys.modules[module], "VERSION", None)
-    if module in ("cv2", "tensorrt"):
-        try:
-            return __import__(module).__version__
-        except Exception:  # noqa: BLE001
-            return None
-    return None
+    if module is None:
+        return None
+    try:
+        imported = __import__(module)
+        return getattr(imported, "__version__", None) or getattr(imported, "VERSION_TEXT", None)  # pycuda's name
+    except Exception:  # noqa: BLE001 - not installed, or a broken install: no version to record
+        return None
 
 
 def cpu_name() -> str:

@@ -177,9 +177,5 @@ def person_batching(runner, frames: List[np.ndarray], detections: List, repeats:
     return result
 
 
-def latency_row(latency: List[dict], batch: int) -> Optional[dict]:
-    return next((row for row in latency if row["batch"] == batch), None)
-
-
-__all__ = ["LatencyStats", "VideoRun", "artefact_info", "bench_model", "bench_video", "latency_row", "person_batching",
+__all__ = ["LatencyStats", "VideoRun", "artefact_info", "bench_model", "bench_video", "person_batching",
            "read_frames"]
