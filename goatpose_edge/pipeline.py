@@ -39,10 +39,16 @@ class Person:
     box_score: float  # the detector's score
     keypoints: np.ndarray  # [K, 3] (x, y, score) in frame pixels
 
-    def to_dict(self) -> dict:
+    def to_dict(self, clamp_to=None) -> dict:
+        """JSON-ready fields; ``clamp_to`` (a frame shape) clamps the keypoints into that frame."""
+        points = self.keypoints
+        if clamp_to is not None:
+            points = points.copy()
+            np.clip(points[:, 0], 0, clamp_to[1] - 1, out=points[:, 0])
+            np.clip(points[:, 1], 0, clamp_to[0] - 1, out=points[:, 1])
         return {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4),
                 "box_score": round(self.box_score, 4),
-                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in self.keypoints]}
+                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in points]}
 
 
 def as_bgr(frame) -> np.ndarray:

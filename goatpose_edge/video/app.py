@@ -14,8 +14,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, List, Optional
 
-import numpy as np
-
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.video.capture import FrameReader
 from goatpose_edge.video.outputs import JsonlSink, VideoSink, check_output_path, check_video_extension
@@ -95,16 +93,7 @@ def resident_mb() -> Optional[float]:
 
 def frame_record(index: int, timestamp: float, persons, ids, shape) -> dict:
     """One JSONL line: frame index, timestamp (s), persons with track id, box, scores and 17 clamped keypoints."""
-    height, width = shape[:2]
-    people = []
-    for person, ident in zip(persons, ids):
-        item = person.to_dict()
-        points = np.asarray(person.keypoints, np.float64)
-        points[:, 0] = np.clip(points[:, 0], 0, width - 1)
-        points[:, 1] = np.clip(points[:, 1], 0, height - 1)
-        item["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in points]
-        item["id"] = int(ident)
-        people.append(item)
+    people = [dict(person.to_dict(clamp_to=shape), id=int(ident)) for person, ident in zip(persons, ids)]
     return {"frame": index, "time": round(float(timestamp), 3), "persons": people}
 
 
