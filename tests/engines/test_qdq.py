@@ -7,14 +7,12 @@ import re
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from goatpose_edge.cli import main
-from goatpose_edge.contract import METADATA_KEY
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
 from goatpose_edge.export.lint import lint
 from goatpose_edge.onnx_meta import read_contract, read_metadata
-from goatpose_edge.variants import VARIANTS
+from tests.engines.conftest import stand_in_pose_onnx
 from tests.engines.test_trtfake import TRTFAKE, fake_env, goatpose
 
 
@@ -23,20 +21,8 @@ def small_pose_onnx(tmp_path_factory):
     """Two seeded convs with GoatPose-BL's I/O and contract (the quantizer's cost grows with the graph: the real
     networks take minutes here, see benchmarks/)."""
     rs = np.random.RandomState(0)
-    w1 = numpy_helper.from_array((rs.randn(16, 3, 3, 3) * 0.3).astype(np.float32), "w1")
-    w2 = numpy_helper.from_array((rs.randn(17, 16, 4, 4) * 0.1).astype(np.float32), "w2")
-    nodes = [helper.make_node("Conv", ["input", "w1"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["a"], ["b"]),
-             helper.make_node("Conv", ["b", "w2"], ["heatmaps"], strides=[4, 4])]
-    graph = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                              ["batch", 3, 256, 192])],
-                              [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["batch", 17, 64, 48])],
-                              [w1, w2])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 7
-    helper.set_model_props(model, {METADATA_KEY: VARIANTS["goatpose-bl"].contract.to_json()})
-    path = str(tmp_path_factory.mktemp("qdq") / "small.onnx")
-    onnx.save(model, path)
-    return path
+    return stand_in_pose_onnx(str(tmp_path_factory.mktemp("qdq") / "small.onnx"), [
+        ((rs.randn(16, 3, 3, 3) * 0.3), {"pads": [1, 1, 1, 1]}), ((rs.randn(17, 16, 4, 4) * 0.1), {"strides": [4, 4]})])
 
 
 def test_quantize_command_writes_a_trt8_qdq_graph_and_reports_its_cost(small_pose_onnx, shared_data, capsys):

@@ -12,11 +12,12 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from goatpose_edge.contract import METADATA_KEY
 from goatpose_edge.variants import VARIANTS
 from tests.conftest import SHARED_DATA
+from tests.engines.conftest import stand_in_pose_onnx
 
 TRTFAKE = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake")
 GENERATIONS = [("8.0.1", "tx2", "8.0.1.6"), ("8.2.1", "tx2", "8.2.1.8"), ("10.x", "desktop", "10.16.0.72")]
@@ -27,18 +28,8 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(TRTFAKE), reason="../shared/to
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
     """A one-conv stand-in with GoatPose-BL's I/O and contract: input [batch, 3, 256, 192] -> [batch, 17, 64, 48]."""
-    weight = numpy_helper.from_array(np.full((17, 3, 4, 4), 0.01, np.float32), "w")
-    node = helper.make_node("Conv", ["input", "w"], ["heatmaps"], strides=[4, 4])
-    graph = helper.make_graph([node], "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                               ["batch", 3, 256, 192])],
-                              [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["batch", 17, 64, 48])],
-                              [weight])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 7
-    helper.set_model_props(model, {METADATA_KEY: VARIANTS["goatpose-bl"].contract.to_json()})
-    path = str(tmp_path_factory.mktemp("onnx") / "tiny.onnx")
-    onnx.save(model, path)
-    return path
+    return stand_in_pose_onnx(str(tmp_path_factory.mktemp("onnx") / "tiny.onnx"),
+                              [(np.full((17, 3, 4, 4), 0.01), {"strides": [4, 4]})])
 
 
 def fake_env(version, platform, **extra):
