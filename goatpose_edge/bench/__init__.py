@@ -1,5 +1,5 @@
 """Benchmarks: model-only latency, per-stage pipeline timing on a video, COCO keypoint AP, and where they ran.
 
-Device side: numpy, OpenCV and the runners only; torch is never imported here (a ``.pth`` artefact's runner imports
-it itself). Submodules are imported where used, so the pipeline can take ``bench.timing`` alone.
+Device side: numpy, OpenCV and the runners only; torch is imported only for a ``.pth`` artefact, whose runner has
+already loaded it (its complexity is then measured as ``goatpose info`` does). Submodules are imported where used, so the pipeline can take ``bench.timing`` alone.
 """

@@ -86,7 +86,7 @@ def test_bench_refuses_bad_input_in_one_line(tmp_path, bl_onnx):
                           ([bl_onnx, "--batch", "0"], "positive sizes"),
                           ([bl_onnx, "--person-batching"], "needs --video"),
                           ([bl_onnx, "--video", str(tmp_path / "none.avi")], "video not found")]:
-        run = subprocess.run([sys.executable, "-m", "goatpose_edge", "bench"] + args, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, universal_newlines=True)
+        run = subprocess.run([sys.executable, "-m", "goatpose_edge", "bench"] + args + [
+            "--out", str(tmp_path / "bench")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
         assert run.returncode in (1, 2) and message in run.stderr, (args, run.stderr)
-        assert not os.path.exists(str(tmp_path / "bench.json"))
+        assert os.listdir(str(tmp_path)) == []  # no record, not even a partial one
