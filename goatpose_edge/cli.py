@@ -5,14 +5,24 @@ else is a bug and is reported in one line too (``GOATPOSE_DEBUG=1`` shows the tr
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 import traceback
 
 from goatpose_edge import __version__
 from goatpose_edge.errors import DependencyError, GoatPoseError
+from goatpose_edge.fileio import IOPlan, clear_protected
+
+# What each command writes, by ending (``IOPlan.write``); sidecars and caches are derived from these.
+ONNX_SUFFIXES = (".onnx",)
+CHECKPOINT_SUFFIXES = (".pth", ".pt")
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+TIMING_CACHE_SUFFIXES = (".cache", ".timing")
 
 
 def _require_torch(step: str):
@@ -20,6 +30,43 @@ def _require_torch(step: str):
         import torch  # noqa: F401
     except ImportError as exc:
         raise DependencyError("{} needs PyTorch (host side): pip install 'goatpose-edge[host]'".format(step)) from exc
+
+
+def _artefact_input(plan: IOPlan, option: str, path) -> IOPlan:
+    """An artefact the command reads and, for a TensorRT engine, the sidecar JSON beside it."""
+    plan.read(option, path)
+    if path and path.lower().endswith(ENGINE_SUFFIXES):
+        from goatpose_edge.engines.sidecar import sidecar_path
+
+        plan.read("the sidecar of " + option, sidecar_path(path))
+    return plan
+
+
+def _image_inputs(plan: IOPlan, option: str, specs) -> IOPlan:
+    return plan.read(option, *(spec.partition("@")[0] for spec in specs or ()))
+
+
+def _detector_input(plan: IOPlan, spec) -> IOPlan:
+    return _artefact_input(plan, "--detector", spec) if spec and os.path.exists(spec) else plan
+
+
+def _calibration_inputs(plan: IOPlan, args) -> IOPlan:
+    if getattr(args, "calib_coco", None):
+        plan.read("--calib-coco", *args.calib_coco)
+    return plan.read("--calib-images", getattr(args, "calib_images", None))
+
+
+def _name_prefix(out: str, option: str = "--out") -> str:
+    """``--out NAME`` of bench/eval: a name the files' endings are added to, never a folder."""
+    if out.endswith(("/", os.sep)) or os.path.isdir(out) or not os.path.basename(out):
+        raise GoatPoseError("{} {} is a folder; give a name in it, e.g. {}".format(
+            option, out, os.path.join(out.rstrip("/" + os.sep) or ".", "bench")))
+    return out
+
+
+def io_none(args) -> IOPlan:
+    """A command that writes no file."""
+    return IOPlan()
 
 
 def cmd_info(args) -> int:
@@ -58,6 +105,10 @@ def cmd_init(args) -> int:
     return 0
 
 
+def io_init(args) -> IOPlan:  # random weights never replace a file, trained or not
+    return IOPlan().write(args.output, "-o", CHECKPOINT_SUFFIXES, exist_ok=False)
+
+
 def cmd_export(args) -> int:
     from goatpose_edge.export import export_onnx
     from goatpose_edge.variants import get_variant
@@ -82,6 +133,17 @@ def cmd_export(args) -> int:
         result.path, result.batch or "dynamic", result.opset, args.target,
         ", RANDOM weights" if result.random_weights else ""))
     return 0
+
+
+def io_export(args) -> IOPlan:
+    from goatpose_edge.export import default_output_path
+    from goatpose_edge.variants import get_variant
+
+    plan = _image_inputs(IOPlan().read("--weights", args.weights), "--image", args.image)
+    if args.output:
+        return plan.write(args.output, "-o", ONNX_SUFFIXES)
+    default = default_output_path(get_variant(args.model).contract, args.batch, args.fliptest)
+    return plan.write(default, "the default output", ONNX_SUFFIXES, create_parent=True)
 
 
 def cmd_verify(args) -> int:
@@ -149,6 +211,11 @@ def cmd_pose(args) -> int:
     return 0
 
 
+def io_pose(args) -> IOPlan:
+    plan = _detector_input(_artefact_input(IOPlan().read("IMAGE", *args.images), "--pose", args.pose), args.detector)
+    return plan.write(args.output, "-o", JSONL_SUFFIXES)
+
+
 def _calibration_sources(args):
     from goatpose_edge.engines.calibration import person_boxes_from_coco, person_boxes_from_folder
 
@@ -159,8 +226,24 @@ def _calibration_sources(args):
     return [], ""
 
 
+def io_build(args) -> IOPlan:
+    """The engine, its sidecar and (INT8) calibration cache when -o is given; the default name, derived from the
+    platform, is checked by ``build_engine`` against the same inputs before the build."""
+    from goatpose_edge.engines.builder import calibration_cache_path
+    from goatpose_edge.engines.sidecar import sidecar_path
+
+    plan = _image_inputs(_calibration_inputs(IOPlan().read("MODEL.onnx", args.onnx), args), "--image", args.image)
+    if args.output:
+        plan.write(args.output, "-o", ENGINE_SUFFIXES)
+        plan.write(sidecar_path(args.output), "the sidecar of -o")
+        if args.precision == "int8":
+            plan.write(calibration_cache_path(args.output), "the calibration cache of -o")
+    return plan.write(args.timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES)
+
+
 def cmd_build(args) -> int:
     from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine, trtexec_command
+    from goatpose_edge.engines.sidecar import sidecar_path
     from goatpose_edge.engines.verify import verify_engine
 
     if args.batch:
@@ -177,7 +260,7 @@ def cmd_build(args) -> int:
     result = build_engine(args.onnx, args.output, options, log=print)
     sidecar = result.sidecar
     print("wrote {} + {} ({} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(
-        result.engine_path, result.engine_path.rsplit(".", 1)[0] + ".json", sidecar.requested_precision,
+        result.engine_path, sidecar_path(result.engine_path), sidecar.requested_precision,
         sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, profile.min, profile.max,
         sidecar.build_seconds))
     if args.print_trtexec:
@@ -191,7 +274,7 @@ def cmd_build(args) -> int:
         report = verify_engine(args.onnx, result.engine_path, sources[:16], args.image)
         print(report.line())
         if not report.ok:  # an engine that failed its check is not left where a runner would pick it up
-            for path in (result.engine_path, os.path.splitext(result.engine_path)[0] + ".json"):
+            for path in (result.engine_path, sidecar_path(result.engine_path)):
                 os.remove(path)
             report.check()
     return 0
@@ -209,6 +292,23 @@ def cmd_platform(args) -> int:
         if missing:
             raise GoatPoseError("{} has no fast {}".format(caps.describe(), "/".join(m.upper() for m in missing)))
     return 0
+
+
+def io_train(args) -> IOPlan:
+    """Checkpoints and log in --out; resuming from --out's own last.pth is the run continuing, not a collision."""
+    from goatpose_edge.fileio import same_file
+    from goatpose_edge.train.options import options_from_args
+
+    options = options_from_args(args).resolve()
+    plan = IOPlan().read("--train-ann", options.train_ann).read("--val-ann", options.val_ann)
+    plan.read("--init-from", options.init_from)
+    last = os.path.join(options.out, "last.pth")
+    if options.resume and not same_file(options.resume, last):
+        plan.read("--resume", options.resume)
+    plan.write(options.out, "--out", folder=True)
+    for name in ("last.pth", "best.pth", "log.jsonl"):
+        plan.write(os.path.join(options.out, name), "--out", create_parent=True)
+    return plan
 
 
 def cmd_train(args) -> int:
@@ -236,6 +336,15 @@ def cmd_env(args) -> int:
     return 0
 
 
+def _qdq_output(args) -> str:
+    return args.output or os.path.splitext(args.onnx)[0] + "_qdq.onnx"
+
+
+def io_quantize(args) -> IOPlan:
+    plan = _calibration_inputs(IOPlan().read("MODEL.onnx", args.onnx), args)
+    return plan.write(_qdq_output(args), "-o" if args.output else "the default output", ONNX_SUFFIXES)
+
+
 def cmd_quantize(args) -> int:
     from goatpose_edge.engines.calibration import calibration_crops
     from goatpose_edge.engines.qdq import qdq_accuracy, quantize_qdq
@@ -245,7 +354,7 @@ def cmd_quantize(args) -> int:
     if not sources:
         raise GoatPoseError("quantization needs calibration images: --calib-images DIR or --calib-coco ANN IMGDIR")
     crops = calibration_crops(sources, read_contract(args.onnx), args.calib_count)
-    output = args.output or args.onnx.rsplit(".", 1)[0] + "_qdq.onnx"
+    output = _qdq_output(args)
     print("calibrating on {} person crops ...".format(len(crops)))
     quantize_qdq(args.onnx, crops, output)
     print(qdq_accuracy(args.onnx, output, crops).line())
@@ -263,6 +372,39 @@ def _int_list(text: str):
     return values
 
 
+def io_bench(args) -> IOPlan:
+    from goatpose_edge.bench.report import bench_outputs
+
+    plan = IOPlan()
+    for path in args.artefacts:
+        _artefact_input(plan, "ARTEFACT", path)
+    if args.baseline and os.path.exists(args.baseline):
+        _artefact_input(plan, "--baseline", args.baseline)
+    _detector_input(plan.read("--video", args.video), args.detector)
+    if args.out:
+        for path in bench_outputs(_name_prefix(args.out)):
+            plan.write(path, "--out")
+    return plan
+
+
+def _counted_int(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected {}, got {!r}".format(what, text))
+        if value < minimum:
+            raise argparse.ArgumentTypeError("expected {}, got {}".format(what, value))
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+_positive_int = _counted_int(1, "a positive integer")
+_non_negative_int = _counted_int(0, "an integer >= 0")
+
+
 def cmd_bench(args) -> int:
     from goatpose_edge.bench.report import to_markdown, write_bench
     from goatpose_edge.bench.suite import BenchOptions, run_bench
@@ -278,9 +420,18 @@ def cmd_bench(args) -> int:
         print("WARNING: " + warning, file=sys.stderr)
     print(to_markdown(record))
     if args.out:
-        for path in write_bench(args.out, record):
+        for path in write_bench(_name_prefix(args.out), record):
             print("wrote " + path)
     return 0
+
+
+def io_eval(args) -> IOPlan:
+    ann = args.ann or os.path.join(args.coco_root, "annotations", "person_keypoints_val2017.json")
+    plan = _artefact_input(IOPlan(), "ARTEFACT", args.artefact).read("--ann", ann).read("--det-json", args.det_json)
+    if args.out:
+        prefix = _name_prefix(args.out)
+        plan.write(prefix + ".json", "--out", (".json",)).write(prefix + "_results.json", "--out", (".json",))
+    return plan
 
 
 def cmd_eval(args) -> int:
@@ -308,10 +459,21 @@ def cmd_eval(args) -> int:
                   "model": model, "command": "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "environment": environment(
                       args.threads)}
         record.update(result.to_dict())
-        write_results(args.out + "_results.json", result.results)
-        write_text(args.out + ".json", json.dumps(record, indent=2) + "\n")
-        print("wrote {0}.json and {0}_results.json".format(args.out))
+        prefix = _name_prefix(args.out)
+        write_results(prefix + "_results.json", result.results)
+        write_text(prefix + ".json", json.dumps(record, indent=2) + "\n")
+        print("wrote {0}.json and {0}_results.json".format(prefix))
     return 0
+
+
+def io_video(args) -> IOPlan:
+    from goatpose_edge.video.outputs import FOURCC
+
+    plan = IOPlan().read("SOURCE", args.source if os.path.isfile(args.source) else None)
+    plan = _detector_input(_artefact_input(plan, "--pose", args.pose), args.detector)
+    plan.write(args.output, "-o", tuple(sorted(FOURCC)))
+    plan.write(args.jsonl, "--jsonl", JSONL_SUFFIXES)
+    return plan.write(args.summary_json, "--summary-json", (".json",))
 
 
 def cmd_video(args) -> int:
@@ -324,14 +486,6 @@ def cmd_video(args) -> int:
                            encoder=args.encoder, progress=not args.no_progress,
                            csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
     from goatpose_edge.video.app import VideoRunError
-    from goatpose_edge.video.outputs import check_output_path
-    from goatpose_edge.video.sources import parse_source
-
-    if args.summary_json:
-        source = parse_source(args.source)
-        check_output_path(args.summary_json, source.target if source.kind == "file" else None)
-        if any(p and os.path.abspath(p) == os.path.abspath(args.summary_json) for p in (args.output, args.jsonl)):
-            raise GoatPoseError("--summary-json must differ from -o and --jsonl")
 
     def write_summary(summary):
         if args.summary_json:
@@ -355,11 +509,11 @@ def _add_calibration_options(parser):
     calib = parser.add_mutually_exclusive_group()
     calib.add_argument("--calib-images", metavar="DIR", help="folder of person images (one person each)")
     calib.add_argument("--calib-coco", nargs=2, metavar=("ANN", "IMGDIR"), help="COCO keypoint annotations + images")
-    parser.add_argument("--calib-count", type=int, default=256, metavar="N", help="person crops to use (256)")
+    parser.add_argument("--calib-count", type=_positive_int, default=256, metavar="N", help="person crops to use (256)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="goatpose", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="goatpose", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version="goatpose-edge " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -368,13 +522,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("models", nargs="*", metavar="MODEL", help="model name(s), e.g. goatpose-bl hrnet-w32")
     info.add_argument("--all", action="store_true", help="every model in the table")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    info.set_defaults(func=cmd_info)
+    info.set_defaults(func=cmd_info, io=io_none)
 
     init = sub.add_parser("init", help="write a randomly initialised checkpoint (.pth) in the toolkit's format")
     init.add_argument("model", metavar="MODEL")
     init.add_argument("-o", "--output", required=True, metavar="FILE.pth")
     init.add_argument("--seed", type=int, default=0)
-    init.set_defaults(func=cmd_init)
+    init.set_defaults(func=cmd_init, io=io_init, output_flags=("-o",))
 
     export = sub.add_parser("export", help="export a model to a TensorRT-ready ONNX file, checked against PyTorch")
     export.add_argument("model", metavar="MODEL", help="model name, e.g. goatpose-bl (see goatpose info --all)")
@@ -382,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", metavar="FILE.onnx", help="default: export/<model>_<H>x<W>[_b<N>][_flip].onnx")
     export.add_argument("--opset", type=int, default=13, help="ONNX opset, 11..13 for trt8 (default 13)")
     batch = export.add_mutually_exclusive_group()
-    batch.add_argument("--batch", type=int, metavar="N", help="static batch size")
+    batch.add_argument("--batch", type=_positive_int, metavar="N", help="static batch size")
     batch.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (the default)")
     export.add_argument("--fliptest", action="store_true", help="merge the horizontally flipped input in the graph")
     export.add_argument("--target", choices=("trt8", "trt10"), default="trt8",
@@ -391,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="person photo (and box) for the parity check; repeatable")
     export.add_argument("--trust-checkpoint", action="store_true",
                         help="allow checkpoints that pickle Python objects (unpickling can run code)")
-    export.set_defaults(func=cmd_export)
+    export.set_defaults(func=cmd_export, io=io_export, output_flags=("-o",))
 
     verify = sub.add_parser("verify", help="compare the heatmaps of two artefacts (.pth, .onnx)")
     verify.add_argument("reference", metavar="A", help="reference artefact")
@@ -402,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--tolerance", type=float, default=1e-4, help="max abs error / max|A| (default 1e-4)")
     verify.add_argument("--trust-checkpoint", action="store_true",
                         help="allow checkpoints that pickle Python objects (unpickling can run code)")
-    verify.set_defaults(func=cmd_verify)
+    verify.set_defaults(func=cmd_verify, io=io_none)
 
     pose = sub.add_parser("pose", help="poses of the persons in images, as JSON lines")
     pose.add_argument("images", nargs="+", metavar="IMAGE")
@@ -413,20 +567,20 @@ def build_parser() -> argparse.ArgumentParser:
     pose.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crops)")
     pose.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter")
     pose.add_argument("-o", "--output", metavar="FILE.jsonl", help="write the JSON lines here instead of stdout")
-    pose.set_defaults(func=cmd_pose)
+    pose.set_defaults(func=cmd_pose, io=io_pose, output_flags=("-o",))
 
     build = sub.add_parser("build", help="build a TensorRT engine (+ sidecar JSON) from an exported ONNX file")
     build.add_argument("onnx", metavar="MODEL.onnx")
     build.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
     _add_calibration_options(build)
-    build.add_argument("--batch", type=int, metavar="N",
+    build.add_argument("--batch", type=_positive_int, metavar="N",
                        help="fixed batch size (else --min/--opt/--max-batch, default 1/4/8)")
-    build.add_argument("--min-batch", type=int, metavar="N")
-    build.add_argument("--opt-batch", type=int, metavar="N")
-    build.add_argument("--max-batch", type=int, metavar="N")
-    build.add_argument("--workspace", type=int, default=1024, metavar="MiB", help="builder workspace (1024)")
+    build.add_argument("--min-batch", type=_positive_int, metavar="N")
+    build.add_argument("--opt-batch", type=_positive_int, metavar="N")
+    build.add_argument("--max-batch", type=_positive_int, metavar="N")
+    build.add_argument("--workspace", type=_positive_int, default=1024, metavar="MiB", help="builder workspace (1024)")
     build.add_argument("--timing-cache", metavar="FILE", help="reuse and update a timing cache, e.g. engines/timing.cache")
-    build.add_argument("--dla-core", type=int, metavar="N", help="build for a DLA core (Xavier/Orin; the TX2 has none)")
+    build.add_argument("--dla-core", type=_non_negative_int, metavar="N", help="build for a DLA core (Xavier/Orin; the TX2 has none)")
     build.add_argument("--force", action="store_true", help="build a precision the GPU has no fast path for")
     build.add_argument("-o", "--output", metavar="FILE.engine",
                        help="default: engines/<model>_<HxW>_<precision>_b<min>-<max>_trt<version>_<gpu>.engine")
@@ -435,50 +589,50 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
                        help="person photo for --verify (besides the calibration crops)")
     build.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
-    build.set_defaults(func=cmd_build)
+    build.set_defaults(func=cmd_build, io=io_build, output_flags=("-o", "--timing-cache"))
 
     platform = sub.add_parser("platform", help="GPU, TensorRT version and fast FP16/INT8 of this machine (JSON)")
     platform.add_argument("--require", action="append", choices=("fp16", "int8"), default=[],
                           help="exit 1 unless the GPU has this fast precision")
-    platform.set_defaults(func=cmd_platform)
+    platform.set_defaults(func=cmd_platform, io=io_none)
 
     train_cmd = sub.add_parser("train", help="train a model on COCO keypoints with the paper's recipe (host, torch)")
     from goatpose_edge.train.options import add_train_arguments
 
     add_train_arguments(train_cmd)
-    train_cmd.set_defaults(func=cmd_train)
+    train_cmd.set_defaults(func=cmd_train, io=io_train, output_flags=("--out",))
 
     env = sub.add_parser("env", help="where this runs: Jetson L4T, power mode, clocks, TensorRT, fast FP16/INT8")
     env.add_argument("--json", action="store_true", help="the full environment record as JSON")
-    env.set_defaults(func=cmd_env)
+    env.set_defaults(func=cmd_env, io=io_none)
 
     quantize = sub.add_parser("quantize", help="INT8 Q/DQ ONNX with onnxruntime, and its measured accuracy cost")
     quantize.add_argument("onnx", metavar="MODEL.onnx")
     _add_calibration_options(quantize)
     quantize.add_argument("-o", "--output", metavar="FILE.onnx", help="default: <MODEL>_qdq.onnx")
-    quantize.set_defaults(func=cmd_quantize)
+    quantize.set_defaults(func=cmd_quantize, io=io_quantize, output_flags=("-o",))
 
     bench = sub.add_parser("bench", help="latency/throughput per batch, per-stage video timing, side by side")
     bench.add_argument("artefacts", nargs="+", metavar="ARTEFACT", help=".onnx, .engine or .pth files")
     bench.add_argument("--batch", type=_int_list, default=[1, 8], metavar="1,8", help="batch sizes (default 1,8)")
-    bench.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed calls per batch size (5)")
-    bench.add_argument("--iters", type=int, default=30, metavar="N", help="timed calls per batch size (30)")
-    bench.add_argument("--threads", type=int, metavar="N", help="CPU threads for onnxruntime/torch (default: all)")
+    bench.add_argument("--warmup", type=_non_negative_int, default=5, metavar="N", help="untimed calls per batch size (5)")
+    bench.add_argument("--iters", type=_positive_int, default=30, metavar="N", help="timed calls per batch size (30)")
+    bench.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for onnxruntime/torch (default: all)")
     bench.add_argument("--video", metavar="FILE", help="also time the whole pipeline, per stage, on this video")
-    bench.add_argument("--max-frames", type=int, metavar="N", help="frames of --video to use (default: all)")
+    bench.add_argument("--max-frames", type=_positive_int, metavar="N", help="frames of --video to use (default: all)")
     bench.add_argument("--detector", default="hog", metavar="hog|whole|FILE.onnx", help="person detector (hog)")
-    bench.add_argument("--detect-every", type=int, default=1, metavar="N",
+    bench.add_argument("--detect-every", type=_positive_int, default=1, metavar="N",
                        help="run the detector every N frames, follow keypoints in between (1)")
     bench.add_argument("--flip", action="store_true", help="flip test in the video pipeline")
     bench.add_argument("--person-batching", action="store_true",
                        help="persons/s of the batched pipeline vs a per-crop loop on frames of --video")
-    bench.add_argument("--batching-frames", type=int, default=10, metavar="N", help="frames for --person-batching")
+    bench.add_argument("--batching-frames", type=_positive_int, default=10, metavar="N", help="frames for --person-batching")
     bench.add_argument("--profile-ops", action="store_true", help="onnxruntime per-op-type profile of each .onnx")
     bench.add_argument("--baseline", metavar="ARTEFACT|MODEL",
                        help="artefact the ratios are taken against (default: the first HRNet per backend)")
     bench.add_argument("--title", help="heading of the Markdown report")
     bench.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json and NAME.md (+ NAME_ap_fps.png)")
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=cmd_bench, io=io_bench, output_flags=("--out",))
 
     evaluate = sub.add_parser("eval", help="COCO keypoint AP of an artefact with HRNet's protocol (pycocotools)")
     evaluate.add_argument("artefact", metavar="ARTEFACT", help=".onnx, .engine or .pth")
@@ -491,11 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--flip", dest="flip", action="store_true", default=True, help="flip test (default on)")
     evaluate.add_argument("--no-flip", dest="flip", action="store_false")
     evaluate.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter")
-    evaluate.add_argument("--limit", type=int, metavar="N", help="first N images only, for quick runs")
-    evaluate.add_argument("--threads", type=int, metavar="N", help="CPU threads for onnxruntime/torch")
+    evaluate.add_argument("--limit", type=_positive_int, metavar="N", help="first N images only, for quick runs")
+    evaluate.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for onnxruntime/torch")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json (AP) and NAME_results.json")
-    evaluate.set_defaults(func=cmd_eval)
+    evaluate.set_defaults(func=cmd_eval, io=io_eval, output_flags=("--out",))
 
     video = sub.add_parser("video", help="pose on a video file, camera, URL, Jetson CSI camera or GStreamer pipeline")
     video.add_argument("source", metavar="SOURCE",
@@ -503,48 +657,85 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .engine, .onnx or .pth")
     video.add_argument("--detector", default="hog", metavar="hog|hog:W|whole|FILE.onnx",
                        help="person detector (default hog; hog:640 is faster and misses small persons)")
-    video.add_argument("--detect-every", type=int, default=1, metavar="N",
+    video.add_argument("--detect-every", type=_positive_int, default=1, metavar="N",
                        help="run the detector every N frames, follow keypoints in between (1)")
-    video.add_argument("--max-persons", type=int, metavar="N", help="pose at most the N best-scoring boxes per frame")
+    video.add_argument("--max-persons", type=_positive_int, metavar="N", help="pose at most the N best-scoring boxes per frame")
     video.add_argument("--flip", action="store_true", help="flip test (twice the pose work)")
     video.add_argument("-o", "--output", metavar="OUT.mp4", help="overlay video (.mp4/.avi/.mkv), input size and fps")
     video.add_argument("--jsonl", metavar="OUT.jsonl", help="one JSON line per frame: persons, track ids, keypoints")
     video.add_argument("--show", action="store_true", help="show the overlay in a window (q or Esc stops)")
-    video.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    video.add_argument("--threads", type=int, metavar="N", help="CPU threads for onnxruntime/torch")
+    video.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
+    video.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for onnxruntime/torch")
     video.add_argument("--encoder", choices=("auto", "opencv", "gstreamer"), default="auto",
                        help="video writer: auto = the Jetson's hardware H.264 encoder when available, else OpenCV")
-    video.add_argument("--csi-width", type=int, default=1280, help="CSI capture width (1280)")
-    video.add_argument("--csi-height", type=int, default=720, help="CSI capture height (720)")
-    video.add_argument("--csi-fps", type=int, default=30, help="CSI capture frame rate (30)")
-    video.add_argument("--csi-flip", type=int, default=0, metavar="0..7", help="nvvidconv flip-method (0)")
+    video.add_argument("--csi-width", type=_positive_int, default=1280, help="CSI capture width (1280)")
+    video.add_argument("--csi-height", type=_positive_int, default=720, help="CSI capture height (720)")
+    video.add_argument("--csi-fps", type=_positive_int, default=30, help="CSI capture frame rate (30)")
+    video.add_argument("--csi-flip", type=int, default=0, choices=range(8), metavar="0..7", help="nvvidconv flip-method (0)")
     video.add_argument("--no-progress", action="store_true", help="no progress bar")
     video.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
-    video.set_defaults(func=cmd_video)
+    video.set_defaults(func=cmd_video, io=io_video, output_flags=("-o", "--jsonl", "--summary-json"))
 
     lint_cmd = sub.add_parser("lint", help="check that TensorRT 8 (or 10) can parse an ONNX file")
     lint_cmd.add_argument("onnx", metavar="FILE.onnx")
     lint_cmd.add_argument("--target", choices=("trt8", "trt10"), default="trt8")
-    lint_cmd.set_defaults(func=cmd_lint)
+    lint_cmd.set_defaults(func=cmd_lint, io=io_none)
     return parser
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, systemd, CI timeouts): unwinds like Ctrl-C, so every ``finally`` and ``atomic_output``
+    runs: video outputs are finalised, half-written artefacts and temporary folders are removed."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Turn the first SIGTERM into ``Terminated`` in the main thread; later ones are ignored while it unwinds."""
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): ``goatpose build: error: ... (see goatpose build --help)``."""
+
+    def error(self, message):
+        self.exit(2, "{}: error: {} (see {} --help)\n".format(self.prog, message, self.prog))
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except GoatPoseError as exc:
-        print("goatpose: error: {}".format(exc), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("goatpose: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: still one line unless asked for more
-        if os.environ.get("GOATPOSE_DEBUG"):
-            traceback.print_exc()
-        print("goatpose: internal error: {}: {} (set GOATPOSE_DEBUG=1 for the traceback and please report it)".format(
-            type(exc).__name__, exc), file=sys.stderr)
-        return 3
+    with sigterm_as_interrupt():
+        try:
+            args.io(args).check()  # outputs checked against inputs and the filesystem before any work
+            return args.func(args)
+        except GoatPoseError as exc:
+            print("goatpose: error: {}".format(exc), file=sys.stderr)
+            return 1
+        except Terminated:
+            print("goatpose: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+            return 143
+        except KeyboardInterrupt:
+            print("goatpose: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # a bug: still one line unless asked for more
+            if os.environ.get("GOATPOSE_DEBUG"):
+                traceback.print_exc()
+            print("goatpose: internal error: {}: {} (set GOATPOSE_DEBUG=1 for the traceback and please report "
+                  "it)".format(type(exc).__name__, exc), file=sys.stderr)
+            return 3
+        finally:
+            clear_protected()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,14 @@
-"""Atomic file output: an artefact appears complete under its name, or not at all.
+"""Files a command writes: checked against what it reads before any work, and written atomically.
+
+Two mechanisms every command shares:
+
+- ``IOPlan`` (``check_io``): the inputs and outputs of one command, checked before the work starts. An output that is
+  the same file as an input (resolved paths and ``os.path.samefile``, so relative spellings, symlinks and hard links
+  count), two outputs that are one file, an output that is a folder, has the wrong ending, or lies in a folder that
+  is missing or not writable: each is one line (``OutputPathError``). The inputs are then *protected* for the rest of
+  the process, so a name derived later (a default engine name, a sidecar) that hits one is refused by
+  ``atomic_output`` too, before anything is replaced.
+- ``atomic_output``: an artefact appears complete under its name, or not at all, with the user's umask.
 
 Stdlib only (device side, Python 3.6).
 """
@@ -6,29 +16,174 @@ Stdlib only (device side, Python 3.6).
 import contextlib
 import os
 import tempfile
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
 
 from goatpose_edge.errors import GoatPoseError
 
 
 class OutputPathError(GoatPoseError):
-    """An output path that cannot be written."""
+    """An output path that cannot be written, or that would replace an input."""
+
+
+@dataclass
+class Output:
+    """One file (or folder) a command will write.
+
+    ``option`` names it as the user gave it ("-o", "--jsonl", "the sidecar of -o"); ``suffixes`` are the accepted
+    endings (lower case, empty: any); ``folder``: the output is a folder (created when missing); ``create_parent``:
+    the parent folder is created when missing (the toolkit's own default locations), else it must exist.
+    """
+
+    path: str
+    option: str
+    suffixes: Tuple[str, ...] = ()
+    folder: bool = False
+    create_parent: bool = False
+    exist_ok: bool = True  # False: never replace an existing file (``goatpose init``)
+
+
+@dataclass
+class IOPlan:
+    """What one command reads (``(option, path)`` pairs; files or folders) and writes."""
+
+    inputs: List[Tuple[str, str]] = field(default_factory=list)
+    outputs: List[Output] = field(default_factory=list)
+
+    def read(self, option: str, *paths: Optional[str]) -> "IOPlan":
+        self.inputs.extend((option, p) for p in paths if p)
+        return self
+
+    def write(self, path: Optional[str], option: str, suffixes: Sequence[str] = (), **kwargs) -> "IOPlan":
+        if path is not None:
+            self.outputs.append(Output(path, option, tuple(suffixes), **kwargs))
+        return self
+
+    def check(self) -> "IOPlan":
+        check_io(self.outputs, self.inputs)
+        protect_inputs(p for _, p in self.inputs)
+        return self
+
+
+def same_file(a: str, b: str) -> bool:
+    """One file under two spellings: equal resolved paths, or (both existing) the same inode (hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _nearest_existing(folder: str) -> str:
+    while folder and not os.path.exists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
+
+
+def _check_writable_folder(folder: str, option: str, path: str, create: bool) -> None:
+    if os.path.isdir(folder):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputPathError("{} {}: cannot write in folder {} (permission denied)".format(option, path, folder))
+        return
+    existing = _nearest_existing(folder)
+    if os.path.exists(folder) or (existing and not os.path.isdir(existing)):
+        raise OutputPathError("{} {}: {} is a file, not a folder".format(option, path, existing or folder))
+    if not create:
+        raise OutputPathError("{} {}: folder {} does not exist (create it first, or choose another path)".format(
+            option, path, folder))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError("{} {}: cannot create folder {} (permission denied in {})".format(
+            option, path, folder, existing))
+
+
+def check_output(output: Output) -> None:
+    """One output on its own: its name, ending and folder."""
+    path, option = output.path, output.option
+    if not path:
+        raise OutputPathError("{} needs a file name".format(option))
+    name = os.path.basename(path.rstrip("/" + os.sep)) if output.folder else os.path.basename(path)
+    if output.folder:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise OutputPathError("{} {} is a file; give a folder".format(option, path))
+        target = os.path.abspath(path)
+        _check_writable_folder(target if os.path.isdir(target) else os.path.dirname(target), option, path, True)
+        return
+    if not name or path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise OutputPathError("{} {} is a folder; give a file name".format(option, path))
+    if output.suffixes and not name.lower().endswith(output.suffixes):
+        raise OutputPathError("{} {}: expected a {} file".format(option, path, " or ".join(output.suffixes)))
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise OutputPathError("{} {} exists and is not a regular file".format(option, path))
+    if os.path.exists(path) and not output.exist_ok:
+        raise OutputPathError("{} {} exists and would be replaced; delete it first or choose another name".format(
+            option, path))
+    _check_writable_folder(os.path.dirname(os.path.abspath(path)), option, path, output.create_parent)
+
+
+def check_io(outputs: Sequence[Output], inputs: Sequence[Tuple[str, str]] = ()) -> None:
+    """Refuse, in one line, any output that cannot be written or that would replace an input or another output."""
+    for index, output in enumerate(outputs):
+        for option, path in inputs:
+            if same_file(output.path, path):
+                raise OutputPathError("refusing to write {} {}: it is the input {} {}; choose another name".format(
+                    output.option, output.path, option, path))
+        for other in outputs[:index]:
+            if same_file(output.path, other.path):
+                raise OutputPathError("{} and {} both name {}; give them different names".format(
+                    other.option, output.option, output.path))
+        check_output(output)
+
+
+#: inputs of the running command (``IOPlan.check``); ``atomic_output`` never replaces one of them
+_PROTECTED = []  # type: List[str]
+
+
+def protect_inputs(paths) -> None:
+    _PROTECTED.extend(os.path.abspath(p) for p in paths if p)
+
+
+def clear_protected() -> None:
+    del _PROTECTED[:]
+
+
+def refuse_if_input(path: str, what: str = "output") -> None:
+    """Raise if ``path`` is one of the running command's inputs (a derived name that hit one)."""
+    for protected in _PROTECTED:
+        if same_file(path, protected):
+            raise OutputPathError("refusing to write {} {}: it is an input of this command; choose another "
+                                  "name".format(what, path))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str) -> None:
+    """Give a file made by mkstemp (always 0600) the mode a plain ``open`` would: 0666 less the umask."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 @contextlib.contextmanager
-def atomic_output(path: str):
+def atomic_output(path: str, create_parent: bool = True):
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on any error delete it.
 
     The temporary file lives in the destination folder so the final ``os.replace`` is atomic (same filesystem), and
     it keeps the destination's suffix so writers that infer the format from it (torch, onnx, OpenCV) still work.
+    It gets the user's umask (mkstemp's 0600 would hide artefacts from other users of a container).
     """
+    refuse_if_input(path)
+    check_output(Output(path, "output", create_parent=create_parent))
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except OSError as exc:
-            raise OutputPathError("cannot create the output folder {}: {}".format(directory, exc.strerror)) from exc
-    if os.path.isdir(path):
-        raise OutputPathError("output path {} is a folder; give a file name".format(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError("cannot create the output folder {}: {}".format(directory, exc.strerror)) from exc
     base, suffix = os.path.splitext(os.path.basename(path))
     try:
         handle, tmp_path = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp" + suffix, dir=directory)
@@ -36,6 +191,7 @@ def atomic_output(path: str):
         raise OutputPathError("cannot write to {}: {}".format(directory, exc.strerror)) from exc
     os.close(handle)
     try:
+        apply_umask(tmp_path)
         yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:

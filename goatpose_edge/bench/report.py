@@ -159,20 +159,24 @@ def write_text(path: str, text: str) -> None:
             f.write(text)
 
 
+def bench_outputs(out: str) -> List[str]:
+    """The files ``write_bench(out, ...)`` may write: ``out``.json, ``out``.md and ``out``_ap_fps.png."""
+    return [out + ".json", out + ".md", out + "_ap_fps.png"]
+
+
 def write_bench(out: str, record: dict) -> List[str]:
     """``out``.json and ``out``.md (and ``out``_ap_fps.png when AP results for these artefacts exist beside it)."""
+    json_path, md_path, plot_path = bench_outputs(out)
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
     points = ap_fps_points(record["models"], load_eval_records(folder))
     written = []
-    if points:
-        plot_path = out + "_ap_fps.png"
-        if ap_fps_plot(points, plot_path):
-            record["plot"] = plot_path
-            written.append(plot_path)
-    write_text(out + ".json", json.dumps(record, indent=2, sort_keys=False) + "\n")
-    write_text(out + ".md", to_markdown(record))
-    return [out + ".json", out + ".md"] + written
+    if points and ap_fps_plot(points, plot_path):
+        record["plot"] = plot_path
+        written.append(plot_path)
+    write_text(json_path, json.dumps(record, indent=2, sort_keys=False) + "\n")
+    write_text(md_path, to_markdown(record))
+    return [json_path, md_path] + written
 
 
 def load_eval_records(folder: str) -> List[dict]:

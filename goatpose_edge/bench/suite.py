@@ -62,6 +62,10 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
         with open_runner(path, options.threads) as runner:
             if runner.contract is None:
                 raise GoatPoseError("{} is not a pose model".format(path))
+            if not any(runner.min_batch <= b and (runner.max_batch is None or b <= runner.max_batch)
+                       for b in options.batches):
+                raise GoatPoseError("{}: none of --batch {} fits its batch profile {}..{}; pick sizes in it".format(
+                    path, ",".join(map(str, options.batches)), runner.min_batch, runner.max_batch))
             entry = runs.artefact_info(runner)
             log("{}: model-only latency, batch {} ...".format(entry["artefact"], ",".join(map(str, options.batches))))
             entry.update(runs.bench_model(runner, options.batches, options.warmup, options.iters))

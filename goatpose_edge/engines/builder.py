@@ -16,9 +16,10 @@ from typing import Optional, Sequence
 from goatpose_edge.engines import calibration
 from goatpose_edge.engines.calibrator import make_entropy_calibrator
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, choose_precision
-from goatpose_edge.engines.sidecar import EngineSidecar, default_engine_path, sha256_of, utc_now, write_sidecar
+from goatpose_edge.engines.sidecar import (EngineSidecar, default_engine_path, sha256_of, sidecar_path, utc_now,
+                                           write_sidecar)
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.fileio import atomic_output
+from goatpose_edge.fileio import Output, atomic_output, check_io
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
 from goatpose_edge.onnx_meta import read_complexity, read_contract, read_metadata
 from goatpose_edge.runtime.cuda import CudaContext
@@ -66,6 +67,23 @@ class BuildResult:
     sidecar: EngineSidecar
     decision: PrecisionDecision
     caps: PlatformCaps
+
+
+def calibration_cache_path(engine_path: str) -> str:
+    """Where an INT8 build keeps its calibration cache by default: ``<engine name>.calib`` beside the engine."""
+    return os.path.splitext(engine_path)[0] + ".calib"
+
+
+def check_build_outputs(onnx_path: str, output: str, options: "BuildOptions", calib_cache: Optional[str]) -> None:
+    """Before the build: the engine, its sidecar, the calibration and timing caches replace no input and each other."""
+    inputs = [("MODEL.onnx", onnx_path)] + [("calibration image", path) for path, _ in options.calib_sources]
+    outputs = [Output(output, "the engine", create_parent=True), Output(sidecar_path(output), "the engine's sidecar",
+                                                                        create_parent=True)]
+    if calib_cache:
+        outputs.append(Output(calib_cache, "the calibration cache", create_parent=True))
+    if options.timing_cache:
+        outputs.append(Output(options.timing_cache, "the timing cache", create_parent=True))
+    check_io(outputs, inputs)
 
 
 def probe_platform(trt, builder, cuda_context: CudaContext) -> PlatformCaps:
@@ -176,7 +194,9 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
                 profile = BatchProfile(static, static, static)
             output = output or default_engine_path(contract, decision.effective, profile.as_dict(),
                                                    caps.tensorrt_version, caps.gpu_name)
-            calib_cache = options.calib_cache or os.path.splitext(output)[0] + ".calib"
+            calib_cache = options.calib_cache or calibration_cache_path(output)
+            check_build_outputs(onnx_path, output, options, calib_cache if "int8" in decision.flags and not explicit
+                                else None)
             config = builder.create_builder_config()
             api.set_workspace(config, options.workspace_mib << 20)
             trt_profile = builder.create_optimization_profile()
@@ -252,5 +272,5 @@ def _calibrator(trt, cuda_context, options, contract, input_name, cache_path, he
     return calibrator, record
 
 
-__all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "probe_platform",
-           "trtexec_command"]
+__all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "calibration_cache_path",
+           "check_build_outputs", "probe_platform", "trtexec_command"]

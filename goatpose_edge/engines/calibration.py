@@ -27,6 +27,9 @@ def person_boxes_from_folder(folder: str) -> List[Tuple[str, Optional[Sequence[f
     if not os.path.isdir(folder):
         raise CalibrationError("calibration folder not found: {}".format(folder))
     files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        raise CalibrationError("calibration folder {} holds no images ({}): put person images there, one person "
+                               "each".format(folder, ", ".join(IMAGE_SUFFIXES)))
     return [(os.path.join(folder, f), None) for f in files]
 
 
@@ -35,10 +38,13 @@ def person_boxes_from_coco(annotations: str, image_dir: str) -> List[Tuple[str, 
         with open(annotations) as f:
             data = json.load(f)
         files = {image["id"]: os.path.join(image_dir, image["file_name"]) for image in data["images"]}
-        return [(files[a["image_id"]], a["bbox"]) for a in data["annotations"]
-                if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0 and a["bbox"][2] > 1 and a["bbox"][3] > 1]
-    except (OSError, IOError, ValueError, KeyError, TypeError) as exc:
+        persons = [(files[a["image_id"]], a["bbox"]) for a in data["annotations"]
+                   if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0 and a["bbox"][2] > 1 and a["bbox"][3] > 1]
+    except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CalibrationError("cannot read COCO annotations {}: {}".format(annotations, exc)) from exc
+    if not persons:
+        raise CalibrationError("{} has no person with labelled keypoints to calibrate on".format(annotations))
+    return persons
 
 
 def calibration_crops(sources: Sequence[Tuple[str, Optional[Sequence[float]]]], contract: ModelContract,

@@ -12,12 +12,12 @@ import shutil
 import subprocess
 from typing import Optional
 
-from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import Output, OutputPathError, check_io, refuse_if_input
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
-class OutputError(GoatPoseError):
+class OutputError(OutputPathError):
     """An output that cannot be created."""
 
 
@@ -27,17 +27,10 @@ def _temporary(path: str) -> str:
     return os.path.join(folder, ".{}.partial-{}{}".format(stem, os.getpid(), ext))
 
 
-def check_output_path(path: str, input_path: Optional[str] = None) -> None:
-    """The folder must exist, the output must not be a folder, nor the input."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError("output folder {} does not exist".format(folder))
-    if os.path.isdir(path):
-        raise OutputError("{} is a folder: give a file name".format(path))
-    if input_path and os.path.exists(input_path) and os.path.abspath(path) == os.path.abspath(input_path):
-        raise OutputError("refusing to overwrite the input video {}: choose another -o".format(input_path))
-    if input_path and os.path.exists(path) and os.path.exists(input_path) and os.path.samefile(path, input_path):
-        raise OutputError("refusing to overwrite the input video {}: choose another -o".format(input_path))
+def check_output_path(path: str, input_path: Optional[str] = None, option: str = "output") -> None:
+    """The folder must exist and be writable, the output must not be a folder, nor the input (``fileio.check_io``)."""
+    check_io([Output(path, option)], [("video", input_path)] if input_path else [])
+    refuse_if_input(path, option)
 
 
 def check_video_extension(path: str) -> None:

@@ -138,7 +138,7 @@ def test_weights_of_another_variant(tmp_path):
 def test_unwritable_output(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(OutputPathError, match="cannot create the output folder"):
+    with pytest.raises(OutputPathError, match="file, not a folder"):
         export_onnx("goatpose-bl", weights=random_checkpoint("goatpose-bl"), output=str(blocker / "sub" / "x.onnx"))
 
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from goatpose_edge.fileio import OutputPathError
 from goatpose_edge.video.outputs import JsonlSink, OutputError, VideoSink, check_output_path
 
 
@@ -31,9 +32,9 @@ def test_no_frames_no_file_and_bad_paths(tmp_path, shared_data):
     with pytest.raises(OutputError, match="use one of"):
         VideoSink(str(tmp_path / "out.gif"), 25.0, (64, 48))
     video = os.path.join(shared_data, "video", "pedestrians_overhead.avi")
-    with pytest.raises(OutputError, match="refusing to overwrite the input video"):
+    with pytest.raises(OutputPathError, match="refusing to write output .*: it is the input video"):
         check_output_path(video, video)
-    with pytest.raises(OutputError, match="does not exist"):
+    with pytest.raises(OutputPathError, match="does not exist"):
         check_output_path(str(tmp_path / "missing" / "out.mp4"))
 
 

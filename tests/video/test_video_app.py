@@ -117,10 +117,10 @@ def test_lost_camera_is_an_error_after_finalising(bl_onnx, tmp_path, monkeypatch
 @pytest.mark.parametrize("make_args, message", [
     (lambda d, v, m: ["/no/such.mp4", "--pose", m], "video not found"),
     (lambda d, v, m: [os.path.join(d, "broken.avi"), "--pose", m], "cannot open file"),
-    (lambda d, v, m: [v, "--pose", m, "-o", v], "refusing to overwrite the input video"),
+    (lambda d, v, m: [v, "--pose", m, "-o", v], "refusing to write -o"),
     (lambda d, v, m: [v, "--pose", os.path.join(d, "none.onnx")], "artefact not found"),
-    (lambda d, v, m: [v, "--pose", m, "--summary-json", v], "refusing to overwrite the input video"),
-    (lambda d, v, m: [v, "--pose", m, "-o", os.path.join(d, "out.webm")], "use one of"),
+    (lambda d, v, m: [v, "--pose", m, "--summary-json", v], "refusing to write --summary-json"),
+    (lambda d, v, m: [v, "--pose", m, "-o", os.path.join(d, "out.webm")], "expected a .avi or"),
     (lambda d, v, m: [v, "--pose", m, "-o", d], "is a folder"),
 ])
 def test_bad_input_one_line(video, bl_onnx, tmp_path, make_args, message):

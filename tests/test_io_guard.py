@@ -1,0 +1,272 @@
+"""One guard for every command that writes: no output replaces an input, outputs are checked before any work.
+
+The cases are generated from the parser itself: every subcommand must have a minimal command line here (a new
+command fails ``test_every_command_has_a_plan`` until it gets one), and every output option it declares
+(``output_flags``) is tried against every input of that command line, under several spellings of the same file.
+"""
+
+import os
+
+import pytest
+
+from goatpose_edge import cli
+from goatpose_edge.fileio import OutputPathError, atomic_output, clear_protected, same_file
+
+#: a minimal command line per subcommand; {name} is a file (or folder) the test creates in tmp_path
+MINIMAL = {
+    "info": ["info", "--all"],
+    "init": ["init", "goatpose-bl", "-o", "{fresh.pth}"],
+    "export": ["export", "goatpose-bl", "--weights", "{w.pth}", "--image", "{img.jpg}@0,0,10,10"],
+    "verify": ["verify", "{m.onnx}", "{w.pth}"],
+    "pose": ["pose", "{img.jpg}", "--pose", "{e.engine}", "--detector", "{det.onnx}"],
+    "build": ["build", "{m.onnx}", "--precision", "int8", "--calib-coco", "{ann.json}", "{calib}", "--image",
+              "{img.jpg}"],
+    "platform": ["platform"],
+    "train": ["train", "goatpose-bl", "--train-ann", "{ann.json}", "--val-ann", "{val.json}", "--init-from",
+              "{run/best.pth}"],
+    "env": ["env"],
+    "quantize": ["quantize", "{m.onnx}", "--calib-images", "{calib}"],
+    "bench": ["bench", "{m.onnx}", "{e.engine}", "--video", "{v.avi}", "--detector", "{det.onnx}"],
+    "eval": ["eval", "{e.engine}", "--coco-root", "{coco}", "--ann", "{ann.json}", "--det-json", "{det.json}"],
+    "video": ["video", "{v.avi}", "--pose", "{e.engine}", "--detector", "{det.onnx}"],
+    "lint": ["lint", "{m.onnx}"],
+}
+FOLDERS = ("calib", "coco", "run")
+
+
+def _subcommands():
+    parser = cli.build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices
+
+
+def _materialise(root, argv):
+    """Create the {placeholders} of ``argv`` under ``root`` (files hold their own name) and return the real argv."""
+    out = []
+    for arg in argv:
+        while "{" in arg:
+            start, end = arg.index("{"), arg.index("}")
+            name = arg[start + 1:end]
+            path = os.path.join(root, name)
+            if name in FOLDERS:
+                os.makedirs(path, exist_ok=True)
+            elif name != "fresh.pth":
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write("input " + name)
+            arg = arg[:start] + path + arg[end + 1:]
+        out.append(arg)
+    if "e.engine" in " ".join(argv):  # an engine's sidecar is an input too
+        with open(os.path.join(root, "e.json"), "w") as f:
+            f.write("input e.json")
+    return out
+
+
+def _snapshot(root):
+    files = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            files[path] = open(path, "rb").read() if not os.path.islink(path) else os.readlink(path)
+    return files
+
+
+def _plan(argv):
+    args = cli.build_parser().parse_args(argv)
+    return args, args.io(args)
+
+
+def _collisions(root):
+    """(command, argv, victim) for every output option x every input that option can hit, in three spellings."""
+    cases = []
+    for command, template in sorted(MINIMAL.items()):
+        sub = os.path.join(root, command)
+        os.makedirs(sub, exist_ok=True)
+        argv = _materialise(sub, template)
+        args, plan = _plan(argv)
+        for flag in args.output_flags if hasattr(args, "output_flags") else ():
+            stem = os.path.join(sub, "probe")
+            _, probed = _plan(argv + [flag, stem])
+            base = next((o for o in probed.outputs if o.path == stem), None)
+            given = stem + (base.suffixes[0] if base is not None and base.suffixes else "")
+            _, probed = _plan(argv + [flag, given])
+            for option, victim in plan.inputs:
+                values = []
+                for output in probed.outputs:  # the value that makes this output (file, prefix, folder) hit it
+                    if not output.path.startswith(stem) or (output.folder and output.path == given):
+                        continue
+                    tail = output.path[len(stem):]
+                    if output.path == given:  # the option's own file
+                        values.append(victim)
+                    elif victim.endswith(tail):  # a name derived from it: a sidecar, NAME.json, DIR/best.pth
+                        values.append(victim[:len(victim) - len(tail)] + given[len(stem):])
+                for value in sorted(set(values)):
+                    cases.append(("{} {} = {} ({})".format(command, flag, option, os.path.basename(victim)),
+                                  argv, flag, value, victim))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def io_root(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("io"))
+
+
+def test_every_command_has_a_plan():
+    for name, parser in _subcommands().items():
+        assert name in MINIMAL, "add a minimal command line for `goatpose {}` to MINIMAL".format(name)
+        assert callable(parser.get_default("io")), "`goatpose {}` declares no IOPlan (set_defaults(io=...))".format(
+            name)
+
+
+def test_every_declared_output_reaches_the_plan(io_root):
+    for command, template in MINIMAL.items():
+        argv = _materialise(os.path.join(io_root, "decl-" + command), template)
+        args, _ = _plan(argv)
+        for flag in getattr(args, "output_flags", ()):
+            probe = os.path.join(io_root, "decl-" + command, "probe.x")
+            _, plan = _plan(argv + [flag, probe])
+            assert any(o.path.startswith(probe[:-2]) for o in plan.outputs), (command, flag)
+
+
+def _run_guarded(monkeypatch, capsys, argv):
+    """main(argv) with every command function replaced by one that fails: the guard must act before the work."""
+    def work_started(args):
+        raise AssertionError("the command started working before its outputs were checked")
+
+    for name in dir(cli):
+        if name.startswith("cmd_"):
+            monkeypatch.setattr(cli, name, work_started)
+    code = cli.main(argv)
+    return code, capsys.readouterr().err
+
+
+def pytest_generate_tests(metafunc):
+    if "collision" in metafunc.fixturenames:
+        import tempfile
+
+        root = tempfile.mkdtemp(prefix="goatpose-io-cases-")
+        cases = _collisions(root)
+        metafunc.parametrize("collision", cases, ids=[c[0] for c in cases])
+        metafunc.parametrize("spelling", ["as-given", "relative", "symlink", "hardlink"])
+
+
+def test_no_output_replaces_an_input(collision, spelling, monkeypatch, capsys, tmp_path):
+    _, argv, flag, value, victim = collision
+    if os.path.isdir(victim) and spelling == "hardlink":
+        pytest.skip("folders have no hard links")
+    if spelling == "relative":
+        monkeypatch.chdir(os.path.dirname(victim))
+        value = os.path.relpath(value)
+    elif spelling in ("symlink", "hardlink"):
+        if value != victim:  # a prefix or folder: only the file itself can be linked
+            pytest.skip("derived names are spelled through their prefix")
+        value = str(tmp_path / ("link" + os.path.splitext(victim)[1]))
+        (os.symlink if spelling == "symlink" else os.link)(victim, value)
+    before = _snapshot(os.path.dirname(os.path.dirname(victim)))
+    code, err = _run_guarded(monkeypatch, capsys, argv + [flag, value])
+    assert code == 1 and err.startswith("goatpose: error: refusing to write") and err.count("\n") == 1, err
+    assert _snapshot(os.path.dirname(os.path.dirname(victim))) == before  # nothing replaced, nothing added
+
+
+def test_the_issue_cases(tmp_path, monkeypatch, capsys):
+    """The reported data losses, spelled as the user typed them."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("bl.pth", "bl.onnx", "m.onnx", "img.jpg", "v.avi", "eng/person.json", "ev/ann.json"):
+        os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
+        with open(name, "w") as f:
+            f.write(name)
+    os.makedirs("DIR")
+    before = _snapshot(str(tmp_path))
+    for argv in (["export", "goatpose-bl", "--weights", "bl.pth", "-o", "bl.pth"],
+                 ["build", "bl.onnx", "-o", "bl.onnx"],
+                 ["build", "bl.onnx", "--timing-cache", "bl.onnx"],
+                 ["quantize", "m.onnx", "--calib-images", "DIR", "-o", "m.onnx"],
+                 ["pose", "img.jpg", "--pose", "m.onnx", "-o", "img.jpg"],
+                 ["pose", "img.jpg", "--pose", "m.onnx", "-o", "m.onnx"],
+                 ["video", "v.avi", "--pose", "m.onnx", "--jsonl", "m.onnx"],
+                 ["build", "bl.onnx", "--precision", "int8", "--calib-coco", "eng/person.json", "DIR", "-o",
+                  "eng/person.engine"],
+                 ["eval", "m.onnx", "--coco-root", ".", "--ann", "ev/ann.json", "--out", "ev/ann"]):
+        code, err = _run_guarded(monkeypatch, capsys, argv)
+        assert code == 1 and "refusing to write" in err and err.count("\n") == 1, (argv, err)
+    assert _snapshot(str(tmp_path)) == before
+
+
+@pytest.mark.parametrize("command, flag, suffix", [
+    (c, f, s) for c, f, s in [("init", "-o", ".pth"), ("export", "-o", ".onnx"), ("pose", "-o", ".jsonl"),
+                              ("build", "-o", ".engine"), ("build", "--timing-cache", ".cache"),
+                              ("quantize", "-o", ".onnx"), ("bench", "--out", ""), ("eval", "--out", ""),
+                              ("video", "-o", ".mp4"), ("video", "--jsonl", ".jsonl"),
+                              ("video", "--summary-json", ".json")]])
+@pytest.mark.parametrize("problem", ["missing-folder", "folder-as-file", "wrong-extension", "parent-is-a-file",
+                                     "unwritable-folder"])
+def test_outputs_checked_before_the_work(command, flag, suffix, problem, tmp_path, monkeypatch, capsys):
+    argv = _materialise(str(tmp_path), [a for a in MINIMAL[command] if a != "{fresh.pth}"])
+    if command == "init":
+        argv = argv[:-1]
+    value = {"missing-folder": str(tmp_path / "missing" / ("x" + suffix)),
+             "folder-as-file": str(tmp_path) + os.sep,
+             "wrong-extension": str(tmp_path / "x.txt"),
+             "parent-is-a-file": str(tmp_path / "afile" / ("x" + suffix)),
+             "unwritable-folder": str(tmp_path / "ro" / ("x" + suffix))}[problem]
+    if problem == "wrong-extension" and not suffix:
+        pytest.skip("--out NAME takes any name")
+    (tmp_path / "afile").write_text("a file")
+    if problem == "unwritable-folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "ro").mkdir()
+        os.chmod(str(tmp_path / "ro"), 0o555)
+    code, err = _run_guarded(monkeypatch, capsys, argv + [flag, value])
+    assert code == 1 and err.startswith("goatpose: error: ") and err.count("\n") == 1, err
+    assert not os.path.exists(value.rstrip(os.sep)) or os.path.isdir(value)
+
+
+def test_bench_out_must_not_be_a_folder(tmp_path, monkeypatch, capsys):
+    code, err = _run_guarded(monkeypatch, capsys, ["bench", "m.onnx", "--out", str(tmp_path) + "/"])
+    assert code == 1 and "is a folder; give a name in it" in err
+
+
+def test_init_never_replaces_a_file(tmp_path, monkeypatch, capsys):
+    trained = tmp_path / "trained.pth"
+    trained.write_bytes(b"weights")
+    code, err = _run_guarded(monkeypatch, capsys, ["init", "goatpose-bl", "-o", str(trained)])
+    assert code == 1 and "exists and would be replaced" in err and trained.read_bytes() == b"weights"
+
+
+def test_derived_name_hitting_an_input_is_refused_at_write_time(tmp_path):
+    """A name only known late (a default engine name) is still refused by atomic_output once inputs are protected."""
+    victim = tmp_path / "input.json"
+    victim.write_text("keep")
+    from goatpose_edge.fileio import IOPlan
+
+    IOPlan().read("--ann", str(victim)).check()
+    try:
+        with pytest.raises(OutputPathError, match="it is an input of this command"):
+            with atomic_output(str(victim)) as tmp:
+                open(tmp, "w").write("lost")
+    finally:
+        clear_protected()
+    assert victim.read_text() == "keep" and os.listdir(str(tmp_path)) == ["input.json"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_output_takes_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        target = str(tmp_path / "a.onnx")
+        with atomic_output(target) as tmp:
+            open(tmp, "w").write("x")
+    finally:
+        os.umask(previous)
+    assert os.stat(target).st_mode & 0o777 == mode
+
+
+def test_same_file_spellings(tmp_path):
+    a = tmp_path / "a.onnx"
+    a.write_text("x")
+    os.symlink(str(a), str(tmp_path / "s.onnx"))
+    os.link(str(a), str(tmp_path / "h.onnx"))
+    assert same_file(str(a), str(tmp_path / "s.onnx")) and same_file(str(a), str(tmp_path / "h.onnx"))
+    assert same_file(str(a), str(tmp_path / "." / "a.onnx"))
+    assert not same_file(str(a), str(tmp_path / "b.onnx"))
