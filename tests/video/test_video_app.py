@@ -64,7 +64,9 @@ def test_whole_file(video, bl_onnx, tmp_path):
     assert set(os.listdir(str(tmp_path))) == {"out.mp4", "out.jsonl"}  # no temporary files left
 
 
-def test_ctrl_c_leaves_playable_outputs(video, bl_onnx, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_leaves_playable_outputs(video, bl_onnx, tmp_path, stop):
+    """Ctrl-C and SIGTERM (docker stop, systemd) are the same normal stop: every output finalised, exit 0."""
     out, jsonl = str(tmp_path / "out.mp4"), str(tmp_path / "out.jsonl")
     process = subprocess.Popen([sys.executable, "-m", "goatpose_edge", "video", video, "--pose", bl_onnx,
                                 "--detector", "whole", "-o", out, "--jsonl", jsonl, "--no-progress", "--threads", "2"],
@@ -73,7 +75,7 @@ def test_ctrl_c_leaves_playable_outputs(video, bl_onnx, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and (not os.path.exists(partial) or sum(1 for _ in open(partial)) < 5):
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "ended: interrupted" in stdout
