@@ -96,6 +96,7 @@ video: venv
 bench: venv
 	@artefacts=""; $(ARTEFACTS); \
 	for a in $$artefacts; do [ -f "$$a" ] || { echo "make bench: $$a is missing: run make export first"; exit 2; }; done; \
+	mkdir -p $(dir $(BENCH_OUT)); \
 	$(BIN)/goatpose bench $$artefacts $(BENCH_FLAGS) $(if $(wildcard $(VIDEO)),--video $(VIDEO)) --out $(BENCH_OUT)
 
 # make export: ONNX for each model, then (where TensorRT is installed) an FP16 engine and, where the GPU has fast

@@ -220,14 +220,7 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
                 config.default_device_type = trt.DeviceType.DLA
                 config.DLA_core = options.dla_core
                 config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-            timing_cache = None
-            if options.timing_cache:
-                blob = b""
-                if os.path.isfile(options.timing_cache):
-                    with open(options.timing_cache, "rb") as f:
-                        blob = f.read()
-                timing_cache = config.create_timing_cache(blob)
-                config.set_timing_cache(timing_cache, False)
+            timing_cache = _timing_cache(trt, config, options.timing_cache, log) if options.timing_cache else None
             log("building {} engine for {} (batch {}..{}) on {} ...".format(
                 decision.effective.upper(), contract.name, profile.min, profile.max, caps.describe()))
             try:
@@ -255,6 +248,32 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
                     with open(tmp_path, "wb") as f:
                         f.write(timing_cache.serialize())
     return BuildResult(output, sidecar, decision, caps)
+
+
+def _timing_cache(trt, config, path: str, log):
+    """The timing cache to build with: ``path``'s when it is a cache of this GPU and TensorRT, else a fresh one.
+
+    A file that is not a timing cache at all is refused (it is someone's file, never rewritten); a cache of another
+    GPU or TensorRT version is reported and replaced by the fresh cache after the build (TensorRT rejects it in
+    ``set_timing_cache``, so it was not used).
+    """
+    blob = b""
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            blob = f.read()
+    cache = config.create_timing_cache(blob)
+    if cache is None and blob:
+        raise EngineBuildError("--timing-cache {}: not a TensorRT timing cache (TensorRT {} rejects it); delete it "
+                               "or give another file".format(path, trt.__version__))
+    if cache is not None and config.set_timing_cache(cache, False):
+        return cache
+    if blob:
+        log("timing cache {} was made by another GPU or TensorRT version: building with a fresh one, which replaces "
+            "it".format(path))
+        cache = config.create_timing_cache(b"")
+        if cache is not None and config.set_timing_cache(cache, False):
+            return cache
+    raise EngineBuildError("TensorRT {} could not create a timing cache for {}".format(trt.__version__, path))
 
 
 def _calibrator(trt, cuda_context, options, contract, input_name, cache_path, height, width):

@@ -164,3 +164,29 @@ def test_without_tensorrt_one_line(tiny_onnx, tmp_path):
     result = goatpose(env, "build", tiny_onnx, "-o", str(tmp_path / "e.engine"))
     assert result.returncode == 1
     assert result.stderr.startswith("goatpose: error: TensorRT is not installed here")
+
+
+def test_timing_cache_that_is_not_a_cache_is_refused_untouched(tiny_onnx, tmp_path):
+    """`--timing-cache` naming some other file: one line, the file kept byte for byte, no engine."""
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(b"my notes, not a timing cache")
+    result = goatpose(fake_env("8.2.1", "tx2"), "build", tiny_onnx, "--timing-cache", str(cache), "-o",
+                      str(tmp_path / "e.engine"))
+    assert result.returncode == 1 and "not a TensorRT timing cache" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and cache.read_bytes() == b"my notes, not a timing cache"
+    assert sorted(os.listdir(str(tmp_path))) == ["timing.cache"]
+
+
+def test_timing_cache_of_another_gpu_is_reported_and_replaced(tiny_onnx, tmp_path):
+    cache = str(tmp_path / "timing.cache")
+    assert goatpose(fake_env("10.x", "desktop"), "build", tiny_onnx, "--timing-cache", cache, "-o",
+                    str(tmp_path / "desktop.engine")).returncode == 0
+    desktop_cache = open(cache, "rb").read()
+    result = goatpose(fake_env("10.x", "tx2"), "build", tiny_onnx, "--timing-cache", cache, "-o",
+                      str(tmp_path / "tx2.engine"))
+    assert result.returncode == 0, result.stderr
+    assert "was made by another GPU or TensorRT version: building with a fresh one" in result.stdout
+    assert open(cache, "rb").read() != desktop_cache  # the fresh cache of this device, not the foreign one
+    again = goatpose(fake_env("10.x", "tx2"), "build", tiny_onnx, "--timing-cache", cache, "-o",
+                     str(tmp_path / "tx2b.engine"))
+    assert again.returncode == 0 and "another GPU" not in again.stdout
