@@ -401,6 +401,16 @@ def _counted_int(minimum: int, what: str):
     return parse
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive number, got {!r}".format(text))
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError("expected a positive finite number, got {}".format(text))
+    return value
+
+
 _positive_int = _counted_int(1, "a positive integer")
 _non_negative_int = _counted_int(0, "an integer >= 0")
 
@@ -553,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--model", help="model name for a .pth that does not record it")
     verify.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
                         help="person photo (and box) to compare on, besides seeded random input; repeatable")
-    verify.add_argument("--tolerance", type=float, default=1e-4, help="max abs error / max|A| (default 1e-4)")
+    verify.add_argument("--tolerance", type=_positive_float, default=1e-4, help="max abs error / max|A| (default 1e-4)")
     verify.add_argument("--trust-checkpoint", action="store_true",
                         help="allow checkpoints that pickle Python objects (unpickling can run code)")
     verify.set_defaults(func=cmd_verify, io=io_none)
