@@ -181,19 +181,13 @@ def cmd_lint(args) -> int:
 
 
 def cmd_pose(args) -> int:
-    import cv2
-
     from goatpose_edge.detection import make_detector
     from goatpose_edge.fileio import atomic_output
+    from goatpose_edge.imagefile import read_image
     from goatpose_edge.pipeline import TopDownPoseEstimator
     from goatpose_edge.runtime import load_runner
 
-    frames = []
-    for path in args.images:  # read them all first: a bad path fails before any model loads
-        frame = cv2.imread(path, cv2.IMREAD_UNCHANGED) if os.path.isfile(path) else None
-        if frame is None:
-            raise GoatPoseError("cannot read image {}: missing or not an image OpenCV can decode".format(path))
-        frames.append((path, frame))
+    frames = [(path, read_image(path)) for path in args.images]  # every image first: a bad one fails before a model
     options = {"model_name": args.model} if args.pose.endswith((".pth", ".pt")) else {}
     post_process = None if args.post_process == "none" else args.post_process
     lines = []

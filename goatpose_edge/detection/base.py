@@ -2,13 +2,19 @@
 
 Every detector returns ``Detections``: boxes [M, 4] float32 as (x, y, w, h) in frame pixels and scores [M] float32,
 best first. Detectors that can reuse the poses they helped find (``KeypointBoxReuse``) also take ``observe(persons)``.
+
+Any frame is defined (``detector_frame``): grayscale [H, W] / [H, W, 1], gray + alpha, BGRA and 16-bit frames are
+converted to 8-bit BGR; an empty frame (a zero side) and a frame smaller than a detector's window (after the
+detector's own downscale) have no persons; a non-image (a float array, None) raises ``ImageError``, a GoatPoseError.
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.imagefile import to_bgr8
 
 
 class DetectorError(GoatPoseError):
@@ -35,6 +41,12 @@ class Detections:
         return len(self.scores)
 
 
+def detector_frame(frame) -> Optional[np.ndarray]:
+    """A frame as uint8 BGR [H, W, 3], or None when it is empty (a detector then finds nobody)."""
+    image = to_bgr8(frame, "a frame")
+    return image if image.size else None
+
+
 class Detector:
     """Base: ``detect(frame_bgr [H, W, 3] uint8) -> Detections``; ``close()`` releases backend resources."""
 
@@ -55,7 +67,10 @@ class WholeFrame(Detector):
     """One box covering the frame: for crops that already show one person."""
 
     def detect(self, frame: np.ndarray) -> Detections:
-        height, width = frame.shape[:2]
+        image = detector_frame(frame)
+        if image is None:
+            return Detections.empty()
+        height, width = image.shape[:2]
         return Detections(np.array([[0, 0, width, height]], np.float32), np.ones(1, np.float32))
 
 

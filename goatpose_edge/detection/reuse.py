@@ -4,7 +4,7 @@ from typing import Sequence
 
 import numpy as np
 
-from goatpose_edge.detection.base import Detections, Detector
+from goatpose_edge.detection.base import Detections, Detector, DetectorError, detector_frame
 
 
 def keypoint_box(keypoints: np.ndarray, min_score: float = 0.3, margin: float = 0.1):
@@ -20,20 +20,24 @@ def keypoint_box(keypoints: np.ndarray, min_score: float = 0.3, margin: float = 
 
 class KeypointBoxReuse(Detector):
     """Wraps a detector: it runs on frame 0, N, 2N, ... (and whenever nobody is being followed); other frames reuse
-    the boxes of the persons found on the previous frame (``observe``)."""
+    the boxes of the persons found on the previous frame (``observe``). An empty frame has no persons and does not
+    count as a frame; any other frame goes to the wrapped detector as it would alone (too small: nobody)."""
 
     def __init__(self, detector: Detector, every: int):
         if every < 1:
-            raise ValueError("detect-every must be >= 1, got {}".format(every))
+            raise DetectorError("--detect-every must be >= 1, got {}".format(every))
         self.detector = detector
         self.every = every
         self.frame_index = 0
         self.previous = Detections.empty()
 
     def detect(self, frame: np.ndarray) -> Detections:
+        image = detector_frame(frame)
+        if image is None:
+            return Detections.empty()
         fresh = self.frame_index % self.every == 0 or len(self.previous) == 0
         self.frame_index += 1
-        return self.detector.detect(frame) if fresh else self.previous
+        return self.detector.detect(image) if fresh else self.previous
 
     def observe(self, persons: Sequence) -> None:
         """Remember the boxes of this frame's persons (objects with ``keypoints`` [K, 3] and ``box_score``)."""

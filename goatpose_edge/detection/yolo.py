@@ -8,14 +8,19 @@ Layouts of the (first) output, for an input of H x W and A = sum over strides 8/
 
 Preprocessing follows each family: YOLOX takes BGR 0..255 letterboxed at the top-left, YOLOv5/v8 RGB / 255
 letterboxed centred, both padded with 114. Persons are class 0; boxes come back in frame pixels after NMS.
+Any non-empty frame is letterboxed (a tiny one is scaled up, a side never below one pixel); an empty one has no
+persons. A file that is not a readable ONNX, or a model that is not a YOLO detector, raises one ``DetectorError``.
 """
 
 from typing import Optional, Tuple
 
+import os
+
 import cv2
 import numpy as np
 
-from goatpose_edge.detection.base import Detections, Detector, DetectorError, nms_boxes
+from goatpose_edge.detection.base import Detections, Detector, DetectorError, detector_frame, nms_boxes
+from goatpose_edge.errors import GoatPoseError
 
 LAYOUTS = ("yolox", "yolov5", "yolov8")
 STRIDES = (8, 16, 32)
@@ -25,7 +30,8 @@ def letterbox(frame: np.ndarray, size: Tuple[int, int], centred: bool) -> Tuple[
     """Resize keeping aspect into (H, W), pad with 114: (image [H, W, 3] uint8, ratio, (pad_x, pad_y))."""
     height, width = size
     ratio = min(height / float(frame.shape[0]), width / float(frame.shape[1]))
-    new_w, new_h = int(round(frame.shape[1] * ratio)), int(round(frame.shape[0] * ratio))
+    new_w = min(width, max(1, int(round(frame.shape[1] * ratio))))
+    new_h = min(height, max(1, int(round(frame.shape[0] * ratio))))
     resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     pad_x, pad_y = ((width - new_w) // 2, (height - new_h) // 2) if centred else (0, 0)
     canvas = np.full((height, width, 3), 114, np.uint8)
@@ -68,31 +74,74 @@ def decode_yolo(output: np.ndarray, layout: str, input_size: Tuple[int, int]) ->
     return rows[:, :4], rows[:, 4] * rows[:, 5]
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def check_detector_file(path: str) -> None:
+    """One ``DetectorError`` line for a detector file that is missing, unreadable, empty or (for .onnx) not an ONNX
+    model at all; whether a valid ONNX is a detector is found out when it loads."""
+    if not os.path.isfile(path):
+        raise DetectorError("detector file not found: {}".format(path))
+    try:
+        with open(path, "rb") as f:
+            empty = not f.read(1)
+    except (OSError, IOError) as exc:
+        raise DetectorError("cannot read detector {}: {}".format(path, exc.strerror or exc)) from exc
+    if empty:
+        raise DetectorError("detector {} is an empty file (0 bytes): give a YOLOX, YOLOv5 or YOLOv8 .onnx, or "
+                            "'hog'".format(path))
+    if path.lower().endswith(".onnx"):
+        from goatpose_edge.onnx_meta import read_metadata
+
+        try:
+            read_metadata(path)  # parses the protobuf's top level without the onnx package
+        except GoatPoseError as exc:
+            raise DetectorError("detector {} is not a valid ONNX file (truncated, or not a model at all): give a "
+                                "YOLOX, YOLOv5 or YOLOv8 .onnx, or 'hog'".format(path)) from exc
+
+
 class YoloDetector(Detector):
     """A YOLO ONNX file (onnxruntime) or engine (TensorRT) used as a person detector."""
 
     def __init__(self, path: str, layout: Optional[str] = None, score_threshold: float = 0.3,
                  iou_threshold: float = 0.45, **runner_options):
-        from goatpose_edge.runtime import load_runner
-
         if layout is not None and layout not in LAYOUTS:
             raise DetectorError("unknown detector layout {!r}; choose one of {}".format(layout, ", ".join(LAYOUTS)))
+        self.runner = None
+        check_detector_file(path)
+        try:
+            self._load(path, layout, runner_options)
+        except Exception as exc:
+            if self.runner is not None:
+                self.close()
+            if isinstance(exc, GoatPoseError):
+                raise
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            raise DetectorError("{} is not a usable ONNX detector ({}): give a YOLOX, YOLOv5 or YOLOv8 .onnx with "
+                                "one image input [1, 3, H, W], or 'hog'".format(path, _first_line(exc))) from exc
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+
+    def _load(self, path: str, layout: Optional[str], runner_options: dict) -> None:
+        from goatpose_edge.runtime import load_runner
+
         self.runner = load_runner(path, pose=False, **runner_options)
         self.runner.activate()
-        _, channels, height, width = self.runner.input_shape
-        if channels not in (3, None) or height is None or width is None:
-            self.close()
+        shape = tuple(self.runner.input_shape or ())
+        if len(shape) != 4 or shape[1] not in (3, None) or shape[2] is None or shape[3] is None:
             raise DetectorError("{} takes input {}; a detector needs a fixed [N, 3, H, W] size".format(
-                path, list(self.runner.input_shape)))
+                path, list(shape)))
+        _, _, height, width = shape
         self.input_size = (height, width)
-        probe = self.runner.infer(np.zeros((1, 3, height, width), np.float32))
+        probe = np.asarray(self.runner.infer(np.zeros((1, 3, height, width), np.float32)))
         try:
             self.layout = layout or guess_layout(probe.shape, self.input_size)
         except DetectorError as exc:
-            self.close()
             raise DetectorError("{}: {}".format(path, exc)) from exc
-        self.score_threshold = score_threshold
-        self.iou_threshold = iou_threshold
 
     def preprocess(self, frame: np.ndarray) -> Tuple[np.ndarray, float, Tuple[int, int]]:
         """Frame -> (input [1, 3, H, W] float32, ratio, padding) for this family."""
@@ -104,7 +153,10 @@ class YoloDetector(Detector):
         return np.ascontiguousarray(batch.transpose(2, 0, 1)[None]), ratio, pad
 
     def detect(self, frame: np.ndarray) -> Detections:
-        batch, ratio, (pad_x, pad_y) = self.preprocess(frame)
+        image = detector_frame(frame)
+        if image is None:
+            return Detections.empty()
+        batch, ratio, (pad_x, pad_y) = self.preprocess(image)
         centres, scores = decode_yolo(self.runner.infer(batch), self.layout, self.input_size)
         mask = scores >= self.score_threshold
         centres, scores = centres[mask], scores[mask]
@@ -114,4 +166,5 @@ class YoloDetector(Detector):
         return nms_boxes(boxes.astype(np.float32), scores, self.score_threshold, self.iou_threshold)
 
     def close(self) -> None:
-        self.runner.deactivate()
+        if self.runner is not None:
+            self.runner.deactivate()

@@ -9,6 +9,7 @@ JSONL keypoints are clamped to the frame (a person cut by the border otherwise g
 """
 
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -105,6 +106,22 @@ def _progress(total: Optional[int], enabled: bool):
     return tqdm(total=total, unit="frame", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
+def check_display(cv2=None, platform: Optional[str] = None, environ=None) -> None:
+    """One ``GoatPoseError`` line when ``--show`` cannot open a window: on Linux with neither DISPLAY nor
+    WAYLAND_DISPLAY set (OpenCV's Qt/GTK backend would abort the process, leaving partial outputs), or with an
+    OpenCV built without a GUI (opencv-python-headless). Windows and macOS always have a display: not checked."""
+    platform = sys.platform if platform is None else platform
+    environ = os.environ if environ is None else environ
+    if platform.startswith("linux") and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        raise GoatPoseError("--show needs a display (DISPLAY is not set): run it in a desktop session or over "
+                            "`ssh -X`, or drop --show and write the overlay with -o out.mp4")
+    if cv2 is not None:
+        match = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+        if match and match.group(1).upper() == "NONE":
+            raise GoatPoseError("--show needs an OpenCV with a GUI, and this one has none (opencv-python-headless?): "
+                                "drop --show and write the overlay with -o out.mp4, or install opencv-python")
+
+
 def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: None) -> VideoSummary:
     import cv2
 
@@ -117,6 +134,8 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
     if options.detect_every < 1 or (options.max_frames is not None and options.max_frames < 1) or (
             options.max_persons is not None and options.max_persons < 1):
         raise GoatPoseError("--detect-every, --max-frames and --max-persons must be >= 1")
+    if options.show:  # before any source, model or output file is opened
+        check_display(cv2)
     source = parse_source(options.source, options.csi)
     input_path = source.target if source.kind == "file" else None
     for path in (options.output, options.jsonl):

@@ -2,6 +2,8 @@
 
 Files never drop a frame (the reader waits for room); live sources keep only the newest frames (when the queue is
 full the oldest frame is dropped and counted), so the output follows the camera instead of lagging behind it.
+Frames are handed on as uint8 BGR [H, W, 3] whatever the backend delivers (a GStreamer GRAY8 appsink, a 16-bit
+camera, BGRA): see ``imagefile.to_bgr8``.
 """
 
 import queue
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import numpy as np
+
+from goatpose_edge.imagefile import to_bgr8
 
 _END = object()
 
@@ -86,7 +90,7 @@ class FrameReader:
                     timestamp = self.read_count / self.fps
                 else:
                     timestamp = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1e3
-                self._put(Frame(self.read_count, timestamp, image))
+                self._put(Frame(self.read_count, timestamp, to_bgr8(image, "frame {}".format(self.read_count))))
                 self.read_count += 1
             else:
                 self.ended = self.ended or "stopped"

@@ -17,6 +17,10 @@ from typing import Optional
 from goatpose_edge.errors import GoatPoseError
 
 
+#: file suffixes named as examples when a folder is given as the source
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mjpeg")
+
+
 class SourceError(GoatPoseError):
     """A source that cannot be opened or read."""
 
@@ -49,8 +53,23 @@ def csi_pipeline(sensor_id: int, options: CsiOptions) -> str:
                 sid=sensor_id, w=options.width, h=options.height, fps=options.fps, flip=options.flip_method)
 
 
+def folder_message(path: str) -> str:
+    """What to say when a folder is given as the video source: name a video file in it when there is one."""
+    try:
+        videos = sorted(name for name in os.listdir(path) if name.lower().endswith(VIDEO_SUFFIXES))
+    except OSError:
+        videos = []
+    if videos:
+        example = "e.g. {}; the folder holds {} video file{}".format(os.path.join(path, videos[0]), len(videos),
+                                                                   "s" if len(videos) > 1 else "")
+    else:
+        example = "e.g. {}".format(os.path.join(path, "clip.mp4"))
+    return ("video source {} is a folder, not a video: give one video file ({}), a camera index, an rtsp:// or "
+            "http:// URL, csi://N or a GStreamer pipeline".format(path, example))
+
+
 def parse_source(spec: str, csi: Optional[CsiOptions] = None) -> SourceSpec:
-    """Classify ``spec`` (see the module docstring); a file must exist."""
+    """Classify ``spec`` (see the module docstring); a file must exist (a folder is refused, naming a video in it)."""
     spec = spec.strip()
     if not spec:
         raise SourceError("empty video source")
@@ -68,6 +87,8 @@ def parse_source(spec: str, csi: Optional[CsiOptions] = None) -> SourceSpec:
             raise SourceError("a GStreamer pipeline source must end in an appsink (… ! videoconvert ! "
                               "video/x-raw, format=BGR ! appsink)")
         return SourceSpec("gstreamer", spec, True)
+    if os.path.isdir(spec):
+        raise SourceError(folder_message(spec))
     if not os.path.isfile(spec):
         raise SourceError("video not found: {} (a file, a camera index, an rtsp:// or http:// URL, csi://N or a "
                           "GStreamer pipeline)".format(spec))
