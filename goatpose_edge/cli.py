@@ -342,6 +342,7 @@ def io_quantize(args) -> IOPlan:
 def cmd_quantize(args) -> int:
     from goatpose_edge.engines.calibration import calibration_crops
     from goatpose_edge.engines.qdq import qdq_accuracy, quantize_qdq
+    from goatpose_edge.fileio import atomic_output
     from goatpose_edge.onnx_meta import read_contract
 
     sources, _ = _calibration_sources(args)
@@ -350,8 +351,10 @@ def cmd_quantize(args) -> int:
     crops = calibration_crops(sources, read_contract(args.onnx), args.calib_count)
     output = _qdq_output(args)
     print("calibrating on {} person crops ...".format(len(crops)))
-    quantize_qdq(args.onnx, crops, output)
-    print(qdq_accuracy(args.onnx, output, crops).line())
+    with atomic_output(output) as tmp_path:  # in place only once its heatmaps passed the check
+        quantize_qdq(args.onnx, crops, tmp_path)
+        report = qdq_accuracy(args.onnx, tmp_path, crops)
+    print(report.line())
     print("wrote {} (build it with: goatpose build {} --precision int8)".format(output, output))
     return 0
 

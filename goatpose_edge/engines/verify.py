@@ -21,6 +21,7 @@ class EngineVerifyReport:
     heatmap_ref_max: float
     keypoint_mean_px: float
     keypoint_max_px: float
+    nonfinite: str = ""  # ``nonfinite_outputs`` of onnxruntime and the engine: '' when both are finite
 
     @property
     def tolerance(self):
@@ -28,10 +29,15 @@ class EngineVerifyReport:
 
     @property
     def ok(self) -> bool:
+        if self.nonfinite:
+            return False
         rel, px = self.tolerance
         return self.heatmap_max_abs <= rel * self.heatmap_ref_max and self.keypoint_mean_px <= px
 
     def line(self) -> str:
+        if self.nonfinite:
+            return "verify {} engine vs onnxruntime FP32 on {} crops: {}: FAIL".format(
+                self.precision, self.crops, self.nonfinite)
         return ("verify {} engine vs onnxruntime FP32 on {} crops: heatmap max abs {:.3e} ({:.2%} of max), keypoint "
                 "error mean {:.2f} px, max {:.2f} px; tolerance {:.0%} and {} px mean: {}".format(
                     self.precision, self.crops, self.heatmap_max_abs,
@@ -48,7 +54,7 @@ def verify_engine(onnx_path: str, engine_path: str, sources: Sequence = (), imag
     """Run both on calibration-style crops (``sources``) and ``images``; at least one real crop is required."""
     from goatpose_edge.codec import get_max_preds
     from goatpose_edge.engines.calibration import calibration_crops
-    from goatpose_edge.export.parity import parity_inputs
+    from goatpose_edge.export.parity import nonfinite_outputs, parity_inputs
     from goatpose_edge.runtime import load_runner
 
     with load_runner(onnx_path, providers=["CPUExecutionProvider"]) as reference, load_runner(engine_path) as engine:
@@ -63,6 +69,10 @@ def verify_engine(onnx_path: str, engine_path: str, sources: Sequence = (), imag
         a = np.concatenate([reference.infer(crops[i:i + 1]) for i in range(len(crops))])
         b = np.concatenate([engine.infer(crops[i:i + limit]) for i in range(0, len(crops), limit)])
         precision = engine.sidecar.effective_precision
+    nonfinite = nonfinite_outputs([("onnxruntime FP32 " + onnx_path, a), (precision + " engine " + engine_path, b)])
+    if nonfinite:
+        return EngineVerifyReport(precision, len(crops), float("nan"), float("nan"), float("nan"), float("nan"),
+                                  nonfinite)
     displacement = np.linalg.norm(get_max_preds(a)[0] - get_max_preds(b)[0], axis=-1) * contract.heatmap_stride
     return EngineVerifyReport(precision, len(crops), float(np.abs(a - b).max()), float(np.abs(a).max()),
                               float(displacement.mean()), float(displacement.max()))

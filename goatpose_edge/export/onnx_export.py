@@ -6,7 +6,8 @@
     3. clean-up: onnx-simplifier, no-op Slices, duplicate Relus; IR version the TensorRT 8 parser accepts
     4. the model contract into ``metadata_props``; ``onnx.checker`` and strict shape inference
     5. TensorRT lint for the target
-    6. parity: onnxruntime on the written file vs PyTorch, on seeded random input and real person crops
+    6. parity: onnxruntime on the written file vs PyTorch, on seeded random input and real person crops; NaN/Inf
+       output fails it, and weights or buffers holding NaN/Inf are refused before step 1
     7. rename into place: a failure at any step leaves no file behind
 """
 
@@ -31,6 +32,7 @@ from goatpose_edge.variants import get_variant
 
 OPSET_RANGE = {"trt8": (11, 13), "trt10": (11, 17)}
 INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
+_SIDES = ("torch", "onnxruntime")  # the two sides of the export parity check, as its reports name them
 
 
 @dataclass
@@ -101,14 +103,20 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
     import onnx
     import torch
 
-    from goatpose_edge.models import build_model, load_checkpoint
+    from goatpose_edge.models import build_model, load_checkpoint, to_deploy
+    from goatpose_edge.models.checkpoint import require_finite
     from goatpose_edge.models.complexity import complexity_record, measure
     from goatpose_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
     if weights:
-        model = load_checkpoint(weights, model_name, deploy=True, trusted=trusted)
+        model = load_checkpoint(weights, model_name, trusted=trusted)
+        source = "checkpoint " + weights
     else:
-        model = build_model(model_name, deploy=True)
+        model = build_model(model_name)
+        source = model_name + " with random weights"
+    require_finite(model.state_dict(), source)  # NaN/Inf weights export fine and then compute NaN heatmaps
+    model = to_deploy(model)
+    require_finite(model.state_dict(), source + " in its deploy form (NAM folded)")  # folding can overflow
     contract = replace(model.contract, flip_merged=fliptest, version=__version__)
     output = output or default_output_path(contract, batch, fliptest)
     module = model
@@ -151,9 +159,9 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
             for label, x in inputs:
                 if fliptest:  # the graph's merge vs the codec's numpy merge of two plain PyTorch passes
                     expected = flip_merged_reference(torch_infer, x, contract)
-                    parity.append(compare(label, expected, runner.infer(x), FLIP_TOLERANCE))
+                    parity.append(compare(label, expected, runner.infer(x), FLIP_TOLERANCE, _SIDES))
                 else:
-                    parity.append(compare(label, torch_infer(x), runner.infer(x), FP32_TOLERANCE))
+                    parity.append(compare(label, torch_infer(x), runner.infer(x), FP32_TOLERANCE, _SIDES))
         for line in (r.line() for r in parity):
             log("parity onnxruntime vs torch  " + line)
         check(parity, output)

@@ -1,5 +1,11 @@
-"""Numerical parity between two artefacts (or an artefact and PyTorch) on seeded random and real person crops."""
+"""Numerical parity between two artefacts (or an artefact and PyTorch) on seeded random and real person crops.
 
+Every gate that compares heatmaps (export parity, ``goatpose verify``, the engine check of ``goatpose build
+--verify``, the Q/DQ accuracy report) first asks ``nonfinite_outputs`` whether either side produced NaN or Inf: such
+output fails the gate whatever the tolerance, since ``nan > tolerance`` is False and would otherwise pass.
+"""
+
+import math
 import os
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -14,10 +20,25 @@ from goatpose_edge.errors import GoatPoseError
 
 FP32_TOLERANCE = 1e-4  # max abs error / max |reference|
 FLIP_TOLERANCE = 1e-5  # in-graph flip merge vs the codec's numpy merge
+MAX_BOX_TO_IMAGE = 100.0  # a person box this many times the image's larger side is a typo, not a person
 
 
 class ParityError(GoatPoseError):
     """Two artefacts that should compute the same heatmaps do not."""
+
+
+def nonfinite_outputs(sides: Sequence[Tuple[str, np.ndarray]]) -> str:
+    """The one finiteness check of every gate: '' when each named output is all finite, else one line such as
+    'non-finite output (NaN/Inf) in onnxruntime (12 NaN, 0 Inf of 4096 values)'."""
+    found = []
+    for name, values in sides:
+        values = np.asarray(values)
+        if values.dtype.kind not in "fc":
+            continue
+        nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+        if nan or inf:
+            found.append("{} ({} NaN, {} Inf of {} values)".format(name, nan, inf, values.size))
+    return "non-finite output (NaN/Inf) in " + " and ".join(found) if found else ""
 
 
 @dataclass
@@ -26,32 +47,72 @@ class ParityReport:
     max_abs: float  # max |test - reference|
     ref_max: float  # max |reference|
     tolerance: float  # allowed max_abs / ref_max
+    nonfinite: str = ""  # ``nonfinite_outputs`` of the two sides: '' when both are finite
 
     @property
     def max_rel(self) -> float:
+        if self.nonfinite:
+            return float("nan")
         return self.max_abs / self.ref_max if self.ref_max > 0 else float(self.max_abs > 0)
 
     @property
     def ok(self) -> bool:
-        return self.max_rel <= self.tolerance
+        return not self.nonfinite and self.max_rel <= self.tolerance
 
     def line(self) -> str:
+        if self.nonfinite:
+            return "{:<28} {}  FAIL".format(self.label, self.nonfinite)
         return "{:<28} max abs {:.3e}  max rel {:.3e} (of max|ref| {:.3e})  tolerance {:.0e}  {}".format(
             self.label, self.max_abs, self.max_rel, self.ref_max, self.tolerance, "ok" if self.ok else "FAIL")
 
 
+def _bad_box(box: str, text: str, why: str) -> GoatPoseError:
+    return GoatPoseError("bad person box {!r} in --image {!r}: {}; expected IMAGE@x,y,w,h (pixels, w and h >= 1)"
+                         .format(box, text, why))
+
+
 def parse_image_arg(text: str) -> Tuple[str, Optional[Tuple[float, float, float, float]]]:
-    """'photo.jpg' or 'photo.jpg@x,y,w,h' -> (path, box or None for the whole image)."""
-    path, _, box = text.partition("@")
-    if not box:
-        return path, None
+    """'photo.jpg' or 'photo.jpg@x,y,w,h' -> (path, box or None for the whole image).
+
+    The box is split off at the last '@', unless the whole text names an existing file ('photo@2x.png')."""
+    if "@" not in text or os.path.isfile(text):
+        return text, None
+    path, _, box = text.rpartition("@")
+    if not path:
+        raise GoatPoseError("bad --image {!r}: no image path before '@'; expected IMAGE or IMAGE@x,y,w,h".format(text))
+    parts = box.split(",")
+    if len(parts) != 4:
+        raise _bad_box(box, text, "{} number(s) instead of 4".format(len(parts) if box.strip() else 0))
     try:
-        values = tuple(float(v) for v in box.split(","))
+        values = tuple(float(v) for v in parts)
     except ValueError:
-        values = ()
-    if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
-        raise GoatPoseError("bad person box {!r} in {!r}: expected IMAGE@x,y,w,h with w, h > 0".format(box, text))
+        raise _bad_box(box, text, "not numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise _bad_box(box, text, "NaN or infinite number")
+    if values[2] < 1 or values[3] < 1:
+        raise _bad_box(box, text, "width and height must be at least 1 pixel, got {:g} x {:g}".format(*values[2:]))
     return path, values
+
+
+def read_image_arg(text: str) -> Tuple[str, np.ndarray, Tuple[float, float, float, float]]:
+    """An ``--image`` argument -> (path, BGR image, box), the box checked against the image (whole image if none)."""
+    path, box = parse_image_arg(text)
+    if not os.path.isfile(path):
+        raise GoatPoseError("cannot read image {}: no such file (--image {!r})".format(path, text))
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise GoatPoseError("cannot read image {}: not an image OpenCV can decode (--image {!r})".format(path, text))
+    height, width = image.shape[:2]
+    if box is None:
+        return path, image, (0.0, 0.0, float(width), float(height))
+    x, y, w, h = box
+    if not (x < width and y < height and x + w > 0 and y + h > 0):
+        raise _bad_box(text.rpartition("@")[2], text, "the box lies wholly outside the {}x{} image".format(
+            width, height))
+    if max(w, h) > MAX_BOX_TO_IMAGE * max(width, height):
+        raise _bad_box(text.rpartition("@")[2], text, "the box is over {:g} times the {}x{} image".format(
+            MAX_BOX_TO_IMAGE, width, height))
+    return path, image, box
 
 
 def parity_inputs(contract: ModelContract, batch: Optional[int],
@@ -64,11 +125,7 @@ def parity_inputs(contract: ModelContract, batch: Optional[int],
     size = batch or 2
     inputs = [("random", np.random.RandomState(0).standard_normal((size, 3, height, width)).astype(np.float32))]
     for text in images:
-        path, box = parse_image_arg(text)
-        image = cv2.imread(path, cv2.IMREAD_COLOR) if os.path.isfile(path) else None
-        if image is None:
-            raise GoatPoseError("cannot read image {}: missing or not an image OpenCV can decode".format(path))
-        box = box or (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
+        path, image, box = read_image_arg(text)
         crops = crops_from_boxes(image, [box], contract)  # [1, 3, H, W]
         if batch:
             crops = np.repeat(crops, batch, axis=0)
@@ -83,24 +140,36 @@ def flip_merged_reference(infer: Callable[[np.ndarray], np.ndarray], batch: np.n
     return merge_flip(infer(batch), infer(mirrored), contract.flip_pairs)
 
 
-def compare(label: str, reference: np.ndarray, test: np.ndarray, tolerance: float) -> ParityReport:
+def compare(label: str, reference: np.ndarray, test: np.ndarray, tolerance: float,
+            names: Tuple[str, str] = ("reference", "test")) -> ParityReport:
+    """``test`` against ``reference``; ``names`` name the two sides in a non-finite report."""
     if reference.shape != test.shape:
         raise ParityError("{}: output shapes differ, {} vs {}".format(label, list(reference.shape), list(test.shape)))
+    nonfinite = nonfinite_outputs(list(zip(names, (reference, test))))
+    if nonfinite:
+        return ParityReport(label, float("nan"), float("nan"), tolerance, nonfinite)
     reference = reference.astype(np.float64)
     return ParityReport(label, float(np.abs(test - reference).max()), float(np.abs(reference).max()), tolerance)
 
 
 def check(reports: Sequence[ParityReport], what: str) -> None:
     failed = [r for r in reports if not r.ok]
-    if failed:
-        raise ParityError("{}: parity failed on {}: max rel error {:.3e} > tolerance {:.0e}".format(
-            what, failed[0].label, failed[0].max_rel, failed[0].tolerance))
+    if not failed:
+        return
+    first = failed[0]
+    if first.nonfinite:
+        raise ParityError("{}: parity failed on {}: {}; the model computes NaN/Inf: check its weights and input"
+                          .format(what, first.label, first.nonfinite))
+    raise ParityError("{}: parity failed on {}: max rel error {:.3e} > tolerance {:.0e}".format(
+        what, first.label, first.max_rel, first.tolerance))
 
 
 def verify_runners(reference, test, images: Sequence[str] = (), tolerance: float = FP32_TOLERANCE,
                    ) -> List[ParityReport]:
     """Compare two active runners on the same inputs. When only ``test`` merges the flip test in its graph, the
     reference side is merged in numpy (``flip_merged_reference``) and the tolerance tightens to ``FLIP_TOLERANCE``."""
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise GoatPoseError("--tolerance must be a finite number >= 0, got {!r}".format(tolerance))
     a, b = reference.contract, test.contract
     if (a.name, a.input_size, a.num_keypoints) != (b.name, b.input_size, b.num_keypoints):
         raise ParityError("{} is {} at {}x{} but {} is {} at {}x{}: nothing to compare".format(
@@ -111,11 +180,12 @@ def verify_runners(reference, test, images: Sequence[str] = (), tolerance: float
     if len(static) > 1:
         raise ParityError("{} and {} have different static batch sizes {}".format(reference.path, test.path, sorted(static)))
     batch = static.pop() if static else None
+    names = (reference.path, test.path)
     reports = []
     for label, x in parity_inputs(b, batch, images):
         if b.flip_merged and not a.flip_merged:
             expected = flip_merged_reference(reference.infer, x, a)
-            reports.append(compare(label, expected, test.infer(x), min(tolerance, FLIP_TOLERANCE)))
+            reports.append(compare(label, expected, test.infer(x), min(tolerance, FLIP_TOLERANCE), names))
         else:
-            reports.append(compare(label, reference.infer(x), test.infer(x), tolerance))
+            reports.append(compare(label, reference.infer(x), test.infer(x), tolerance, names))
     return reports

@@ -46,8 +46,15 @@ def load_checkpoint(path: str, name: Optional[str] = None, deploy: bool = False,
     if name is None:
         if recorded is None:
             fits = matching_variants(state_dict)
-            raise CheckpointError("{} does not record which model it is; pass the model name ({})".format(
-                path, "its weights fit " + " / ".join(fits) if fits else "it matches no known model"))
+            raise CheckpointError(
+                "{} does not record which model it is; pass the model name ({}): --model NAME for goatpose verify and "
+                "pose, the MODEL argument of goatpose export; bench, eval and video take no model name: export it "
+                "first (goatpose export MODEL --weights {})".format(
+                    path, "its weights fit " + " / ".join(fits) if fits else "it matches no known model", path))
+        if recorded not in VARIANTS:
+            raise CheckpointError("{} records model {!r}, which this goatpose-edge does not know (known: {}); pass the "
+                                  "model name: --model NAME, or the MODEL argument of goatpose export".format(
+                                      path, recorded, ", ".join(VARIANTS)))
         name = recorded
     model = build_model(name)
     load_state_dict_strict(model, state_dict, path, model.variant.name)

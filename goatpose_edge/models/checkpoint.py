@@ -15,7 +15,6 @@ installed torch has it, and anything besides tensors and plain containers is ref
 
 import inspect
 import os
-import pickle
 import re
 import warnings
 from typing import Any, Dict, List, Optional, Tuple
@@ -53,9 +52,104 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"  # torch.save's legacy pickle header
+_BLOCKED_GLOBAL = (
+    re.compile(r"Unsupported global: GLOBAL ([\w.]+)"),  # torch >= 2.4: a global not on the allowlist
+    re.compile(r"unsupported GLOBAL ([\w.]+) whose module"),  # torch >= 2.4: a module it always blocks (os, sys, ...)
+    re.compile(r"Unsupported class ([\w.]+)"),  # torch 1.13 .. 2.3
+)
+
+
+def _torch_global_exists(name: str) -> bool:
+    """Whether ``torch.x.y`` names an existing object, found without importing anything new."""
+    obj = torch
+    for part in name.split(".")[1:]:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return False
+    return True
+
+
+def _blocked_global(text: str) -> Optional[str]:
+    """The Python object a weights-only load refused, or None. A ``torch.*`` name that does not exist is what a cut
+    legacy file yields (``torch._utils._rebuild_tens``): that is truncation, not an object."""
+    for pattern in _BLOCKED_GLOBAL:
+        found = pattern.search(text)
+        if found:
+            name = found.group(1)
+            if name.split(".")[0] == "torch" and not _torch_global_exists(name):
+                return None
+            return name
+    return None
+
+
+def _torch_detail(exc: BaseException) -> str:
+    """The telling sentence of a torch.load error (its weights-only errors wrap it in paragraphs of advice)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = ""
+    for index, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:
+            detail = line.split("WeightsUnpickler error:", 1)[1].strip() or " ".join(lines[index + 1:index + 2])
+            break
+    if not detail:
+        detail = next((line for line in lines if not line.startswith(
+            ("Weights only load failed", "Please file an issue", "Check the documentation"))), "")
+    detail = re.split(r"(?<=[.!?])\s", detail, 1)[0].rstrip(".")
+    if len(detail) > 100:
+        detail = detail[:97] + "..."
+    return detail or type(exc).__name__
+
+
+_HEAD = 512  # bytes of a checkpoint sniffed to tell what it is when torch cannot load it
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # text too when only a character cut by the end of the sample is incomplete
+        return len(head) == _HEAD and exc.start >= _HEAD - 3
+    return True
+
+
+def _load_error(path: str, head: bytes, exc: BaseException) -> CheckpointError:
+    """One line for a failed ``torch.load``: what the file is (from its first bytes and torch's error) and what to do."""
+    blocked = _blocked_global(str(exc))
+    if blocked:
+        return CheckpointError(
+            "{} holds Python objects besides weights ({}), which can run code when loaded; refusing to unpickle "
+            "it. If you trust the file, pass --trust-checkpoint (Python: trusted=True); or re-save only its "
+            "state_dict".format(path, blocked))
+    if isinstance(exc, (ImportError, AttributeError)) and head.startswith((_ZIP_MAGIC, _LEGACY_MAGIC)):
+        return CheckpointError("cannot load checkpoint {}: it pickles Python objects whose code is not importable "
+                               "here ({}); load it where that code is and re-save only its state_dict".format(
+                                   path, _torch_detail(exc)))
+    if head.startswith((_ZIP_MAGIC, _LEGACY_MAGIC)):
+        return CheckpointError("cannot read checkpoint {}: truncated or not a PyTorch checkpoint ({}); copy or "
+                               "download it again".format(path, _torch_detail(exc)))
+    if _looks_like_text(head):
+        what = "a text file"
+    elif head.startswith(b"\x80"):
+        what = "a plain pickle, not one torch.save writes"
+    else:
+        what = "neither a zip archive nor a pickle torch.save writes"
+    return CheckpointError("cannot read checkpoint {}: not a PyTorch checkpoint ({}); pass a .pth/.pt file written by "
+                           "torch.save".format(path, what))
+
+
 def _torch_load(path: str, trusted: bool) -> Any:
     if not os.path.isfile(path):
         raise CheckpointError("checkpoint not found: {}".format(path))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD)
+    except OSError as exc:
+        raise CheckpointError("cannot read checkpoint {}: {}".format(path, exc.strerror or exc)) from exc
+    if not head:
+        raise CheckpointError("cannot read checkpoint {}: the file is empty (0 bytes); copy or download it "
+                              "again".format(path))
     kwargs = {"map_location": "cpu"}
     if _has_weights_only():
         kwargs["weights_only"] = not trusted
@@ -64,20 +158,8 @@ def _torch_load(path: str, trusted: bool) -> Any:
                       "checkpoints you trust".format(torch.__version__, path))
     try:
         return torch.load(path, **kwargs)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        blocked = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if blocked:
-            raise CheckpointError(
-                "{} holds Python objects besides weights ({}); refusing to unpickle it because that can run code. "
-                "If you trust the file, load it with trusted=True (CLI: --trust-checkpoint), or re-save only its "
-                "state_dict".format(path, blocked.group(1))) from exc
-        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-        raise CheckpointError("cannot read checkpoint {}: not a PyTorch checkpoint or truncated ({})".format(
-            path, detail.group(1).strip() if detail else _first_line(exc))) from exc
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError) as exc:
-        raise CheckpointError("cannot read checkpoint {}: not a PyTorch checkpoint or truncated ({})".format(
-            path, _first_line(exc))) from exc
+    except Exception as exc:  # any failure to unpickle is about the file (weights-only: only torch's code runs)
+        raise _load_error(path, head, exc) from exc
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -101,15 +183,19 @@ def read_checkpoint(path: str, trusted: bool = False) -> Tuple[Dict[str, torch.T
     """Load any supported checkpoint: (state_dict with our key names, recorded variant name or None)."""
     obj = _torch_load(path, trusted)
     recorded = None
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        recorded = obj.get("variant")
-    while isinstance(obj, dict) and not _is_state_dict(obj):
+    if isinstance(obj, dict) and obj.get("format") == FORMAT and isinstance(obj.get("variant"), str):
+        recorded = obj["variant"]
+    if isinstance(obj, nn.Module):  # a whole pickled model (trusted load only)
+        obj = obj.state_dict()
+    seen = set()  # a pickle can nest a dict in itself
+    while isinstance(obj, dict) and not _is_state_dict(obj) and id(obj) not in seen:
+        seen.add(id(obj))
         inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
         if inner is None:
             break
         obj = inner
     if not _is_state_dict(obj):
-        found = sorted(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
+        found = sorted(str(k) for k in obj)[:8] if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError("{} holds no state_dict (found {}); expected a state_dict or a dict with one of {}".format(
             path, found, "/".join(_WRAPPER_KEYS)))
     return map_foreign_keys(obj), recorded
@@ -151,7 +237,32 @@ def load_state_dict_strict(model: nn.Module, state_dict: Dict[str, torch.Tensor]
                 for k in mismatched[:_SHOW]) + (", ..." if len(mismatched) > _SHOW else ""))
         hint = "its weights fit {}".format(" / ".join(fits)) if fits else "it matches no known model"
         raise CheckpointError("checkpoint {} does not fit {}: {}; {}".format(source, name, "; ".join(parts), hint))
-    model.load_state_dict(state_dict, strict=True)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:  # keys and shapes fit; a value that cannot be copied in (e.g. a complex tensor)
+        raise CheckpointError("checkpoint {} does not fit {}: {}".format(source, name, _first_line(exc))) from exc
+
+
+def nonfinite_tensors(state_dict: Dict[str, torch.Tensor]) -> List[Tuple[str, int]]:
+    """[(key, number of NaN/Inf values)] of the floating-point tensors that hold any, in state_dict order."""
+    found = []
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            count = int((~torch.isfinite(value)).sum())
+            if count:
+                found.append((key, count))
+    return found
+
+
+def require_finite(state_dict: Dict[str, torch.Tensor], source: str, action: str = "export") -> None:
+    """Refuse weights or buffers with NaN/Inf, naming the first tensor: such a model computes NaN heatmaps."""
+    bad = nonfinite_tensors(state_dict)
+    if bad:
+        key, count = bad[0]
+        raise CheckpointError("{}: tensor {} holds {} NaN/Inf values{}; refusing to {}: use a checkpoint from before "
+                              "training diverged, or fix the tensor".format(
+                                  source, key, count, " (and {} more tensors)".format(len(bad) - 1) if len(bad) > 1
+                                  else "", action))
 
 
 def save_checkpoint(model: nn.Module, path: str, **extra: Any) -> None:

@@ -123,11 +123,14 @@ def test_missing_file(tmp_path):
         load_checkpoint(str(tmp_path / "nope.pth"), "hrnet-w32")
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated zip"])
-def test_corrupt_files(content, tmp_path):
+@pytest.mark.parametrize("content, message", [
+    (b"", r"the file is empty \(0 bytes\)"),
+    (b"not a checkpoint at all", r"not a PyTorch checkpoint \(a text file\)"),
+    (b"PK\x03\x04truncated zip", "truncated or not a PyTorch checkpoint")])
+def test_corrupt_files(content, message, tmp_path):
     path = tmp_path / "bad.pth"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="cannot read checkpoint .*bad.pth: not a PyTorch checkpoint or truncated"):
+    with pytest.raises(CheckpointError, match="cannot read checkpoint .*bad.pth: " + message):
         load_checkpoint(str(path), "hrnet-w32")
 
 
@@ -136,7 +139,7 @@ def test_truncated_checkpoint(hrnet_w32_state, tmp_path):
     data = open(path, "rb").read()
     with open(path, "wb") as f:
         f.write(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint or truncated"):
+    with pytest.raises(CheckpointError, match="truncated or not a PyTorch checkpoint"):
         load_checkpoint(path, "hrnet-w32")
 
 
