@@ -224,6 +224,7 @@ def io_build(args) -> IOPlan:
     """The engine, its sidecar and (INT8) calibration cache when -o is given; the default name, derived from the
     platform, is checked by ``build_engine`` against the same inputs before the build."""
     from goatpose_edge.engines.builder import calibration_cache_path
+    from goatpose_edge.engines.calibrator import calibration_record_path
     from goatpose_edge.engines.sidecar import sidecar_path
 
     plan = _image_inputs(_calibration_inputs(IOPlan().read("MODEL.onnx", args.onnx), args), "--image", args.image)
@@ -231,7 +232,9 @@ def io_build(args) -> IOPlan:
         plan.write(args.output, "-o", ENGINE_SUFFIXES)
         plan.write(sidecar_path(args.output), "the sidecar of -o")
         if args.precision == "int8":
-            plan.write(calibration_cache_path(args.output), "the calibration cache of -o")
+            cache = calibration_cache_path(args.output)
+            plan.write(cache, "the calibration cache of -o").write(calibration_record_path(cache),
+                                                                    "the calibration record of -o")
     return plan.write(args.timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES)
 
 

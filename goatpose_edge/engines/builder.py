@@ -80,7 +80,10 @@ def check_build_outputs(onnx_path: str, output: str, options: "BuildOptions", ca
     outputs = [Output(output, "the engine", create_parent=True), Output(sidecar_path(output), "the engine's sidecar",
                                                                         create_parent=True)]
     if calib_cache:
+        from goatpose_edge.engines.calibrator import calibration_record_path
+
         outputs.append(Output(calib_cache, "the calibration cache", create_parent=True))
+        outputs.append(Output(calibration_record_path(calib_cache), "the calibration record", create_parent=True))
     if options.timing_cache:
         outputs.append(Output(options.timing_cache, "the timing cache", create_parent=True))
     check_io(outputs, inputs)
@@ -160,8 +163,9 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
     options = options or BuildOptions()
     contract = read_contract(onnx_path)
     explicit = QDQ_METADATA_KEY in read_metadata(onnx_path)  # a Q/DQ graph from `goatpose quantize`
+    known_cache = options.calib_cache or (calibration_cache_path(output) if output else None)
     if options.precision == "int8" and not explicit and not options.calib_sources and not (
-            options.calib_cache and os.path.isfile(options.calib_cache)):
+            known_cache and os.path.isfile(known_cache)):
         raise EngineBuildError("INT8 needs calibration images: --calib-images DIR or --calib-coco ANN IMGDIR "
                                "(or a Q/DQ graph from `goatpose quantize`)")
     trt = import_tensorrt()
@@ -212,10 +216,15 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
                 if "int8" in decision.flags and explicit:
                     calib_record = {"method": "qdq", "source": onnx_path}
                 elif "int8" in decision.flags:
-                    calibrator, calib_record = _calibrator(trt, cuda_context, options, contract, input_tensor.name,
-                                                           calib_cache, height, width)
+                    calib_batch = static if static > 0 else options.calib_batch
+                    calibrator, calib_record = _calibrator(trt, builder, cuda_context, options, contract, onnx_path,
+                                                           input_tensor.name, calib_cache, calib_batch, log)
                     config.int8_calibrator = calibrator
-                    config.set_calibration_profile(trt_profile)
+                    # TensorRT calibrates at the calibration profile's kOPT shape: its own, of exactly the batch fed
+                    calib_profile = builder.create_optimization_profile()
+                    calib_shape = (calib_batch, 3, height, width)
+                    calib_profile.set_shape(input_tensor.name, calib_shape, calib_shape, calib_shape)
+                    config.set_calibration_profile(calib_profile)
             if options.dla_core is not None:
                 config.default_device_type = trt.DeviceType.DLA
                 config.DLA_core = options.dla_core
@@ -228,6 +237,8 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
             finally:
                 if calibrator is not None:
                     calibrator.free()
+            if calibrator is not None:
+                _check_calibration(calibrator, calib_record)
             if plan is None:
                 raise EngineBuildError("TensorRT could not build an engine from {} (its log above says why)".format(
                     onnx_path))
@@ -276,19 +287,45 @@ def _timing_cache(trt, config, path: str, log):
     raise EngineBuildError("TensorRT {} could not create a timing cache for {}".format(trt.__version__, path))
 
 
-def _calibrator(trt, cuda_context, options, contract, input_name, cache_path, height, width):
-    reuse = os.path.isfile(cache_path)
+def _calibrator(trt, builder, cuda_context, options, contract, onnx_path, input_name, cache_path, calib_batch, log):
+    """The entropy calibrator and the sidecar's calibration record: the cache at ``cache_path`` is reused only when
+    its record says it was made from this ONNX, input shape, preprocessing and TensorRT version."""
+    from goatpose_edge.engines.calibrator import cache_key, stale_reason
+
+    height, width = contract.input_size
+    key = cache_key(sha256_of(onnx_path), (calib_batch, 3, height, width), contract, trt.__version__)
+    reason = stale_reason(cache_path, key)
+    reuse = reason is None
+    if not reuse and os.path.isfile(cache_path):
+        if not options.calib_sources:
+            raise EngineBuildError("calibration cache {} cannot be reused: {}; give calibration images "
+                                   "(--calib-images DIR or --calib-coco ANN IMGDIR) to calibrate again".format(
+                                       cache_path, reason))
+        log("calibration cache {} is stale ({}): calibrating again".format(cache_path, reason))
     if reuse:
-        batches = iter(())  # TensorRT reads the cache and asks for no batch
-        count = 0
+        batches, prepared = iter(()), 0  # TensorRT reads the cache and asks for no batch
     else:
         crops = calibration.calibration_crops(options.calib_sources, contract, options.calib_count)
-        batches = calibration.batches(crops, options.calib_batch)
-        count = len(crops)
-    calibrator = make_entropy_calibrator(trt, cuda_context.cuda, batches, options.calib_batch, input_name, cache_path)
-    record = {"method": "entropy2", "count": count, "cache": cache_path, "reused_cache": reuse,
-              "source": options.calib_label}
+        batches, prepared = calibration.batches(crops, calib_batch), len(crops)
+    calibrator = make_entropy_calibrator(trt, cuda_context.cuda, batches, calib_batch, input_name, cache_path,
+                                         reuse_cache=reuse, key=key)
+    record = {"method": "entropy2", "count": 0, "prepared": prepared, "batch": calib_batch, "cache": cache_path,
+              "reused_cache": reuse, "source": options.calib_label}
     return calibrator, record
+
+
+def _check_calibration(calibrator, record: dict) -> None:
+    """After the build: a callback's error is raised here (inside the callback it would have terminated TensorRT 8);
+    the record gets the crops TensorRT actually consumed (a batch's wrap-around padding counted once)."""
+    error = calibrator.error
+    if isinstance(error, KeyboardInterrupt):
+        raise error
+    if error is not None:
+        raise EngineBuildError("INT8 calibration failed: {}: {}".format(type(error).__name__, error)) from error
+    record["count"] = min(calibrator.crops_fed, record["prepared"]) if record["prepared"] else 0
+    record["batches"] = calibrator.batches_fed
+    if not record["reused_cache"] and calibrator.batches_fed == 0:
+        raise EngineBuildError("INT8 calibration consumed no batch: TensorRT asked for none")
 
 
 __all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "calibration_cache_path",

@@ -1,5 +1,20 @@
-"""The INT8 entropy calibrator (IInt8EntropyCalibrator2), fed with real person crops; its cache is reused."""
+"""The INT8 entropy calibrator (IInt8EntropyCalibrator2), fed with real person crops; its cache is reused only for
+what made it.
 
+Three facts of TensorRT's Python bindings shape this class (NVIDIA/TensorRT python/src/infer/pyInt8.cpp):
+
+- On 8.0/8.2 the callbacks are ``noexcept`` trampolines: a Python exception inside ``get_batch``,
+  ``read_calibration_cache`` or ``write_calibration_cache`` terminates the process with no message. Every callback
+  therefore catches everything, ends calibration, and keeps the error; ``build_engine`` raises it after the build.
+- On 8.0.1 ``read_calibration_cache`` returning None aborts (None is not a ``py::buffer``) and the returned object
+  is held by nothing but a local: TensorRT reads freed memory unless we keep it. So "no cache" is ``b""`` there,
+  None on 8.2 and 10.x, and whatever is returned stays referenced by the calibrator.
+- With explicit batch TensorRT calibrates at the calibration profile's kOPT shape and ignores ``get_batch_size``:
+  the builder gives calibration its own profile (min = opt = max = ``batch_size``) and every batch holds exactly
+  that many crops.
+"""
+
+import json
 import os
 from typing import Iterator, Optional
 
@@ -8,44 +23,112 @@ import numpy as np
 from goatpose_edge.fileio import atomic_output
 from goatpose_edge.runtime.cuda import cuda_call
 
+CALIBRATION_FORMAT = "goatpose-edge-calibration/1"
+
+
+def calibration_record_path(cache_path: str) -> str:
+    """The JSON beside a calibration cache that says what made it: ``<cache>.json``."""
+    return cache_path + ".json"
+
+
+def cache_key(onnx_sha256: str, input_shape, contract, tensorrt_version: str) -> dict:
+    """What a calibration cache is valid for: the ONNX bytes, the calibrated input shape, the preprocessing (input
+    size, mean, std, channel order) and the TensorRT version."""
+    return {"format": CALIBRATION_FORMAT, "onnx_sha256": onnx_sha256, "input_shape": [int(d) for d in input_shape],
+            "preprocessing": {"input_size": list(contract.input_size), "mean": list(contract.mean),
+                              "std": list(contract.std), "channel_order": contract.channel_order},
+            "tensorrt_version": tensorrt_version}
+
+
+def stale_reason(cache_path: str, key: dict) -> Optional[str]:
+    """None when ``cache_path`` exists and its record matches ``key``; else why it cannot be reused."""
+    if not os.path.isfile(cache_path):
+        return "no cache"
+    try:
+        with open(calibration_record_path(cache_path)) as f:
+            record = json.load(f)
+    except (OSError, IOError, ValueError):
+        return "it has no readable record {} of what made it".format(calibration_record_path(cache_path))
+    if not isinstance(record, dict):
+        return "its record is not a JSON object"
+    names = {"onnx_sha256": "another ONNX file (sha256 differs)", "input_shape": "another input shape",
+             "preprocessing": "other preprocessing", "tensorrt_version": "another TensorRT version",
+             "format": "another record format"}
+    for field, what in names.items():
+        if record.get(field) != key[field]:
+            return "it was made for {} ({} there, {} now)".format(what, record.get(field), key[field])
+    return None
+
+
+def write_record(cache_path: str, key: dict, crops: int) -> None:
+    record = dict(key, crops=int(crops))
+    with atomic_output(calibration_record_path(cache_path)) as tmp_path:
+        with open(tmp_path, "w") as f:
+            f.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
 
 def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size: int, input_name: str,
-                            cache_path: str):
-    """An ``IInt8EntropyCalibrator2`` over ``batches`` [batch_size, 3, H, W]; reads/writes ``cache_path``.
+                            cache_path: str, reuse_cache: bool = True, key: Optional[dict] = None):
+    """An ``IInt8EntropyCalibrator2`` over ``batches`` of exactly [batch_size, 3, H, W]; reads ``cache_path`` when
+    ``reuse_cache``, writes it (and its record ``key``) when TensorRT hands one over.
 
     Built inside a function because the base class comes from the ``tensorrt`` module imported at build time.
+    After the build: ``error`` (the first exception a callback caught, or None), ``batches_fed``, ``crops_fed``.
     """
+    no_cache = b"" if trt.__version__.startswith("8.0.") else None  # what each generation takes for "no cache"
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self):
             trt.IInt8EntropyCalibrator2.__init__(self)
             self.batches = iter(batches)
             self.allocation = None
-            self.count = 0
+            self.batches_fed = 0
+            self.crops_fed = 0
+            self.cache = no_cache  # referenced here for as long as TensorRT may read it (8.0.1 keeps no reference)
+            self.error = None  # type: Optional[BaseException]
 
         def get_batch_size(self):
             return batch_size
 
         def get_batch(self, names):
-            batch = next(self.batches, None)
-            if batch is None:
+            try:
+                if self.error is not None:
+                    return None
+                batch = next(self.batches, None)
+                if batch is None:
+                    return None
+                if batch.shape[0] != batch_size:
+                    raise ValueError("calibration batch of {} crops, the calibration profile takes {}".format(
+                        batch.shape[0], batch_size))
+                if self.allocation is None:
+                    self.allocation = cuda_call("allocate the calibration batch", cuda.mem_alloc, int(batch.nbytes))
+                cuda_call("copy a calibration batch", cuda.memcpy_htod, self.allocation, np.ascontiguousarray(batch))
+                self.batches_fed += 1
+                self.crops_fed += len(batch)
+                return [int(self.allocation)]
+            except BaseException as exc:  # noqa: BLE001 - escaping would terminate the process on TensorRT 8.x
+                self.error = exc
                 return None
-            if self.allocation is None:
-                self.allocation = cuda_call("allocate the calibration batch", cuda.mem_alloc, int(batch.nbytes))
-            cuda_call("copy a calibration batch", cuda.memcpy_htod, self.allocation, np.ascontiguousarray(batch))
-            self.count += len(batch)
-            return [int(self.allocation)]
 
         def read_calibration_cache(self):
-            if os.path.isfile(cache_path):
-                with open(cache_path, "rb") as f:
-                    return f.read()
-            return None
+            try:
+                if reuse_cache and os.path.isfile(cache_path):
+                    with open(cache_path, "rb") as f:
+                        self.cache = f.read()
+                    return self.cache
+            except BaseException as exc:  # noqa: BLE001
+                self.error = exc
+            return self.cache
 
         def write_calibration_cache(self, cache):
-            with atomic_output(cache_path) as tmp_path:
-                with open(tmp_path, "wb") as f:
-                    f.write(bytes(cache))
+            try:
+                with atomic_output(cache_path) as tmp_path:
+                    with open(tmp_path, "wb") as f:
+                        f.write(bytes(cache))
+                if key is not None:
+                    write_record(cache_path, key, self.crops_fed)
+            except BaseException as exc:  # noqa: BLE001
+                self.error = exc
 
         def free(self) -> None:
             if self.allocation is not None:

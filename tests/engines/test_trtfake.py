@@ -133,6 +133,7 @@ def test_int8_calibration_cache_is_written_then_reused(tiny_onnx, tmp_path):
             cache = calibration["cache"]
             assert calibration["count"] == 12 and os.path.isfile(cache)
             os.rename(cache, str(tmp_path / "e1.calib"))  # the second build finds it under its own name
+            os.rename(cache + ".json", str(tmp_path / "e1.calib.json"))  # with the record of what made it
 
 
 def test_int8_without_calibration_images(tiny_onnx, tmp_path):
@@ -190,3 +191,63 @@ def test_timing_cache_of_another_gpu_is_reported_and_replaced(tiny_onnx, tmp_pat
     again = goatpose(fake_env("10.x", "tx2"), "build", tiny_onnx, "--timing-cache", cache, "-o",
                      str(tmp_path / "tx2b.engine"))
     assert again.returncode == 0 and "another GPU" not in again.stdout
+
+
+COCO_CALIB = ("--calib-coco", os.path.join(SHARED_DATA, "coco_sample", "test_coco.json"),
+              os.path.join(SHARED_DATA, "coco_sample"))
+
+
+def strict_build(version, tmp_path, *args, **env):
+    """``goatpose build`` under run_with_fake --strict: any emulated misuse (a subset calibrated, freed cache memory,
+    a callback that would terminate TensorRT 8) fails the run; returns (exit status, output, sidecar or None)."""
+    engine = str(tmp_path / "e.engine")
+    run = subprocess.run([sys.executable, os.path.join(TRTFAKE, "run_with_fake.py"), "--trt", version, "--platform",
+                          "desktop", "--strict", "-m", "goatpose_edge.cli", "build"] + list(args) + ["-o", engine],
+                         env=dict(os.environ, TRTFAKE_QUIET="1", **env), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+    sidecar = str(tmp_path / "e.json")
+    return run.returncode, run.stdout, json.load(open(sidecar)) if os.path.isfile(sidecar) else None
+
+
+@pytest.mark.parametrize("version", ["8.0.1", "8.2.1", "10.x"])
+def test_int8_calibration_is_clean_under_the_strict_fakes(version, tiny_onnx, tmp_path):
+    """Every crop reaches TensorRT at the calibration profile's shape (8 per batch, the last one wrapped), the 8.0.1
+    cache callback returns a live buffer, and the sidecar counts what TensorRT consumed."""
+    code, output, sidecar = strict_build(version, tmp_path, tiny_onnx, "--precision", "int8", *COCO_CALIB)
+    assert code == 0, output
+    calibration = sidecar["calibration"]
+    assert (calibration["count"], calibration["prepared"], calibration["batch"], calibration["batches"]) == \
+        (12, 12, 8, 2)
+
+
+def test_calibration_record_counts_the_crops_tensorrt_consumed(tiny_onnx, tmp_path):
+    code, output, sidecar = strict_build("8.2.1", tmp_path, tiny_onnx, "--precision", "int8", *COCO_CALIB,
+                                         TRTFAKE_CALIB_MAX_BATCHES="1")
+    assert code == 0, output
+    assert (sidecar["calibration"]["count"], sidecar["calibration"]["prepared"]) == (8, 12)
+
+
+@pytest.mark.parametrize("version", ["8.0.1", "8.2.1", "10.x"])
+def test_a_failing_calibration_callback_is_one_line_not_an_abort(version, tiny_onnx, tmp_path):
+    """Out of GPU memory inside get_batch: on 8.x an exception escaping the callback would abort (status 134)."""
+    code, output, sidecar = strict_build(version, tmp_path, tiny_onnx, "--precision", "int8", *COCO_CALIB,
+                                         TRTFAKE_FAIL="alloc:1")
+    assert code == 1 and sidecar is None, output
+    assert "goatpose: error: INT8 calibration failed: CudaError: CUDA failed to allocate the calibration batch" \
+        in output
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_stale_calibration_cache_is_rebuilt(tiny_onnx, tmp_path):
+    assert strict_build("8.2.1", tmp_path, tiny_onnx, "--precision", "int8", *COCO_CALIB)[0] == 0
+    code, output, sidecar = strict_build("8.2.1", tmp_path, tiny_onnx, "--precision", "int8")  # no images: reused
+    assert code == 0 and sidecar["calibration"]["reused_cache"] is True, output
+    changed = str(tmp_path / "tiny.onnx")
+    model = onnx.load(tiny_onnx)
+    model.doc_string = "exported again"
+    onnx.save(model, changed)
+    code, output, _ = strict_build("8.2.1", tmp_path, changed, "--precision", "int8")
+    assert code == 1 and "cannot be reused: it was made for another ONNX file (sha256 differs)" in output
+    code, output, sidecar = strict_build("8.2.1", tmp_path, changed, "--precision", "int8", *COCO_CALIB)
+    assert code == 0 and "is stale (it was made for another ONNX file" in output
+    assert sidecar["calibration"]["reused_cache"] is False and sidecar["calibration"]["count"] == 12
