@@ -89,10 +89,24 @@ def check_build_outputs(onnx_path: str, output: str, options: "BuildOptions", ca
     check_io(outputs, inputs)
 
 
+def fast_precisions(compute_capability) -> tuple:
+    """(fast FP16, fast INT8) of a GPU by compute capability, for TensorRT >= 11 where the builder no longer says
+    (``platform_has_fast_fp16/int8`` deprecated in 10.5, removed in 11). FP16 at full rate: sm 5.3 (TX1, Nano),
+    6.0, 6.2 (TX2) and >= 7.0, not 6.1 (GeForce 10); INT8 (dp4a or tensor cores): 6.1 and >= 7.0, not the TX2."""
+    cc = tuple(int(v) for v in compute_capability)
+    return cc in ((5, 3), (6, 0), (6, 2)) or cc >= (7, 0), cc == (6, 1) or cc >= (7, 0)
+
+
 def probe_platform(trt, builder, cuda_context: CudaContext) -> PlatformCaps:
-    return PlatformCaps(gpu_name=cuda_context.gpu_name, compute_capability=cuda_context.compute_capability,
-                        tensorrt_version=trt.__version__, fast_fp16=bool(builder.platform_has_fast_fp16),
-                        fast_int8=bool(builder.platform_has_fast_int8), dla_cores=int(builder.num_DLA_cores),
+    compute_capability = cuda_context.compute_capability
+    by_capability = fast_precisions(compute_capability)
+    fp16 = getattr(builder, "platform_has_fast_fp16", None)
+    int8 = getattr(builder, "platform_has_fast_int8", None)
+    return PlatformCaps(gpu_name=cuda_context.gpu_name, compute_capability=compute_capability,
+                        tensorrt_version=trt.__version__,
+                        fast_fp16=bool(by_capability[0] if fp16 is None else fp16),
+                        fast_int8=bool(by_capability[1] if int8 is None else int8),
+                        dla_cores=int(getattr(builder, "num_DLA_cores", 0)),
                         precision_flags=hasattr(trt.BuilderFlag, "FP16"))
 
 
@@ -329,4 +343,4 @@ def _check_calibration(calibrator, record: dict) -> None:
 
 
 __all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "calibration_cache_path",
-           "check_build_outputs", "probe_platform", "trtexec_command"]
+           "check_build_outputs", "fast_precisions", "probe_platform", "trtexec_command"]

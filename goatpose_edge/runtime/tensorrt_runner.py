@@ -36,31 +36,46 @@ class TensorRTRunner(Runner):
         profile = self.sidecar.batch_profile
         self.min_batch, self.max_batch = profile["min"], profile["max"]
         self.api = trt_api(self.trt)
-        self.engine = self.context = self.stream = self.buffers = None
+        self.runtime = self.engine = self.context = self.stream = self.buffers = self.events = None
 
     def _activate(self) -> None:
+        """Deserialise, create the context, allocate the buffers and stream; on any failure, everything made so far
+        is released before the error leaves (a half-activated runner holds no GPU memory)."""
         cuda = self.cuda_context.cuda
         logger = make_logger(self.trt)
         with open(self.path, "rb") as f:
             plan = f.read()
         with self.cuda_context.active():
-            runtime = self.trt.Runtime(logger)
-            self.engine = runtime.deserialize_cuda_engine(plan)
-            if self.engine is None:
-                raise EngineLoadError("TensorRT could not load {} (see its log above); rebuild it with "
-                                      "`goatpose build`".format(self.path))
-            self.context = self.engine.create_execution_context()
-            self.tensors = self.api.io_tensors(self.engine)
-            self.input = next(t for t in self.tensors if t.is_input)
-            self.outputs = [t for t in self.tensors if not t.is_input]
-            max_input = (self.max_batch,) + tuple(self.input.profile[2][1:])
-            self.input_shape = (None,) + max_input[1:]
-            self.api.set_input_shape(self.context, self.input, max_input)
-            shapes = {self.input.name: max_input}
-            shapes.update({t.name: self.api.output_shape(self.context, t) for t in self.outputs})
-            self.buffers = HostDeviceBuffers(shapes, {t.name: t.dtype for t in self.tensors})
-            self.stream = cuda_call("create a stream", cuda.Stream)
-            self.events = [cuda_call("create a CUDA event", cuda.Event) for _ in range(4)]
+            try:
+                self.runtime = self.trt.Runtime(logger)
+                self.engine = self.runtime.deserialize_cuda_engine(plan)
+                if self.engine is None:
+                    raise EngineLoadError("TensorRT could not load {} (see its log above); rebuild it with "
+                                          "`goatpose build`".format(self.path))
+                self.context = self.engine.create_execution_context()
+                if self.context is None:  # its activation memory could not be allocated (a TX2 shares 8 GB)
+                    raise EngineLoadError("TensorRT could not create an execution context for {}: out of GPU memory? "
+                                          "Close other GPU programs or rebuild with a smaller --max-batch".format(
+                                              self.path))
+                self.tensors = self.api.io_tensors(self.engine)
+                self.input = next(t for t in self.tensors if t.is_input)
+                self.outputs = [t for t in self.tensors if not t.is_input]
+                max_input = (self.max_batch,) + tuple(self.input.profile[2][1:])
+                self.input_shape = (None,) + max_input[1:]
+                self._set_input_shape(max_input)
+                shapes = {self.input.name: max_input}
+                shapes.update({t.name: self.api.output_shape(self.context, t) for t in self.outputs})
+                self.buffers = HostDeviceBuffers(shapes, {t.name: t.dtype for t in self.tensors})
+                self.stream = cuda_call("create a stream", cuda.Stream)
+                self.events = [cuda_call("create a CUDA event", cuda.Event) for _ in range(4)]
+            except BaseException:
+                self._release()
+                raise
+
+    def _set_input_shape(self, shape) -> None:
+        if not self.api.set_input_shape(self.context, self.input, shape):
+            raise GoatPoseError("TensorRT refused the input shape {} for {} (profile {}..{})".format(
+                list(shape), self.path, self.min_batch, self.max_batch))
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         cuda = self.cuda_context.cuda
@@ -70,7 +85,7 @@ class TensorRTRunner(Runner):
         host_in[:count] = batch
         output = self.outputs[0]
         with self.cuda_context.active():
-            self.api.set_input_shape(self.context, self.input, batch.shape)
+            self._set_input_shape(batch.shape)
             out_shape = self.api.output_shape(self.context, output)
             start, copied_in, executed, copied_out = self.events
             start.record(self.stream)
@@ -94,8 +109,10 @@ class TensorRTRunner(Runner):
 
     def _deactivate(self) -> None:
         with self.cuda_context.active():
-            if self.buffers is not None:
-                self.buffers.free()
-            self.context = self.engine = self.stream = self.buffers = self.events = None
+            self._release()
 
-
+    def _release(self) -> None:
+        """Free the buffers and drop the context, engine and runtime (in that order); the context must be current."""
+        if self.buffers is not None:
+            self.buffers.free()
+        self.context = self.engine = self.runtime = self.stream = self.buffers = self.events = None

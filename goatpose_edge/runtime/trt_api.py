@@ -45,8 +45,9 @@ class BindingsApi:
                                     index, profile))
         return tensors
 
-    def set_input_shape(self, context, tensor: IOTensor, shape: Tuple[int, ...]) -> None:
-        context.set_binding_shape(tensor.index, tuple(shape))
+    def set_input_shape(self, context, tensor: IOTensor, shape: Tuple[int, ...]) -> bool:
+        """False when TensorRT refuses the shape (outside the profile)."""
+        return bool(context.set_binding_shape(tensor.index, tuple(shape)))
 
     def output_shape(self, context, tensor: IOTensor) -> Tuple[int, ...]:
         return tuple(int(d) for d in context.get_binding_shape(tensor.index))
@@ -82,8 +83,8 @@ class TensorsApi:
                                     index, profile))
         return tensors
 
-    def set_input_shape(self, context, tensor: IOTensor, shape: Tuple[int, ...]) -> None:
-        context.set_input_shape(tensor.name, tuple(shape))
+    def set_input_shape(self, context, tensor: IOTensor, shape: Tuple[int, ...]) -> bool:
+        return bool(context.set_input_shape(tensor.name, tuple(shape)))
 
     def output_shape(self, context, tensor: IOTensor) -> Tuple[int, ...]:
         return tuple(int(d) for d in context.get_tensor_shape(tensor.name))
@@ -110,5 +111,16 @@ def import_tensorrt():
     return tensorrt
 
 
+#: TensorRT keeps one logger per process: every Builder and Runtime we make gets this one (8.x warns about, and then
+#: ignores, a second logger while the first one's objects live; a pose and a detector engine share a process)
+_LOGGER = []
+
+
 def make_logger(trt, verbose: bool = False):
-    return trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    """The process's one ``trt.Logger``; ``verbose`` lowers its threshold to VERBOSE from then on (WARNING until)."""
+    if not _LOGGER:
+        _LOGGER.append(trt.Logger(trt.Logger.WARNING))
+    logger = _LOGGER[0]
+    if verbose:
+        logger.min_severity = trt.Logger.VERBOSE
+    return logger

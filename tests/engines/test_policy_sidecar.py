@@ -114,3 +114,20 @@ def test_sha256(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert sha256_of(str(path)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+@pytest.mark.parametrize("cc, fp16, int8", [((6, 2), True, False), ((5, 3), True, False), ((6, 1), False, True),
+                                            ((8, 6), True, True), ((7, 2), True, True), ((6, 0), True, False)])
+def test_capabilities_from_the_compute_capability_on_tensorrt_11(cc, fp16, int8):
+    """TensorRT 11 has no Builder.platform_has_fast_fp16/int8 (deprecated in 10.5): the compute capability decides."""
+    from types import SimpleNamespace
+
+    from goatpose_edge.engines.builder import probe_platform
+
+    trt11 = SimpleNamespace(__version__="11.0.0.1", BuilderFlag=SimpleNamespace())  # no FP16/INT8 flags either
+    builder = SimpleNamespace(num_DLA_cores=0)
+    caps = probe_platform(trt11, builder, SimpleNamespace(gpu_name="GPU", compute_capability=cc))
+    assert (caps.fast_fp16, caps.fast_int8, caps.precision_flags) == (fp16, int8, False)
+    old = SimpleNamespace(platform_has_fast_fp16=False, platform_has_fast_int8=True, num_DLA_cores=2)
+    caps = probe_platform(trt11, old, SimpleNamespace(gpu_name="GPU", compute_capability=cc))
+    assert (caps.fast_fp16, caps.fast_int8, caps.dla_cores) == (False, True, 2)  # the builder's word when it has one
