@@ -22,10 +22,7 @@ from goatpose_edge.codec import oks_nms, rescore
 from goatpose_edge.bench.timing import NullTimer
 from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
-
-
-#: persons per runner call when neither the caller nor the artefact bounds it (the default engine profile's max)
-DEFAULT_MAX_BATCH = 8
+from goatpose_edge.runtime.base import DEFAULT_MAX_BATCH, infer_chunked  # noqa: F401 - DEFAULT_MAX_BATCH re-exported
 
 
 class FrameError(GoatPoseError, ValueError):
@@ -99,19 +96,9 @@ class TopDownPoseEstimator:
         self.timer = timer if timer is not None else NullTimer()
 
     def infer_chunked(self, batch: np.ndarray) -> np.ndarray:
-        """Network input [N, 3, H, W] -> heatmaps [N, K, h, w], in chunks the runner's batch profile takes: at most
-        the smaller of ``max_batch`` and the runner's largest batch, each padded (and the padding dropped after) up
-        to the runner's smallest batch, as a static-batch artefact or a TensorRT profile starting above 1 needs."""
-        limit = min(self.max_batch or DEFAULT_MAX_BATCH * 1024, self.runner.max_batch or DEFAULT_MAX_BATCH)
-        minimum = self.runner.min_batch or 1
-        outputs = []
-        for start in range(0, len(batch), limit):
-            chunk = batch[start:start + limit]
-            count = len(chunk)
-            if count < minimum:
-                chunk = np.concatenate([chunk, np.zeros((minimum - count,) + chunk.shape[1:], chunk.dtype)])
-            outputs.append(self._timed_infer(chunk)[:count])
-        return np.concatenate(outputs)
+        """Network input [N, 3, H, W] -> heatmaps [N, K, h, w] in chunks the runner's profile takes (at most
+        ``max_batch``), timed: ``runtime.base.infer_chunked``."""
+        return infer_chunked(self.runner, batch, self.max_batch, self._timed_infer)
 
     def _timed_infer(self, chunk: np.ndarray) -> np.ndarray:
         start = time.perf_counter()

@@ -152,7 +152,8 @@ def person_batching(runner, frames: List[np.ndarray], detections: List, repeats:
     boxes (``detections`` per frame); everything but detection is timed. The two modes alternate ``repeats`` times
     and each keeps its fastest pass, so load from elsewhere on the machine hits both alike. One untimed warm-up
     frame per mode."""
-    from goatpose_edge.pipeline import DEFAULT_MAX_BATCH, TopDownPoseEstimator
+    from goatpose_edge.pipeline import TopDownPoseEstimator
+    from goatpose_edge.runtime.base import DEFAULT_MAX_BATCH
 
     persons = sum(len(d) for d in detections)
     if persons == 0:

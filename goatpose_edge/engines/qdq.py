@@ -20,9 +20,17 @@ def quantize_qdq(onnx_path: str, crops: np.ndarray, output: str, per_channel: bo
     except ImportError as exc:
         raise DependencyError("Q/DQ quantization needs onnxruntime: pip install onnxruntime") from exc
 
+    import onnx
+
+    from goatpose_edge.engines.calibration import batches
+
+    graph_input = onnx.load(onnx_path, load_external_data=False).graph.input[0]
+    static = graph_input.type.tensor_type.shape.dim[0].dim_value  # 0: dynamic batch
+    chunks = batches(crops, static) if static > 0 else (crops[i:i + 1] for i in range(len(crops)))
+
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.items = iter([{"input": crops[i:i + 1]} for i in range(len(crops))])
+            self.items = iter([{graph_input.name: chunk} for chunk in chunks])
 
         def get_next(self):
             return next(self.items, None)
@@ -83,12 +91,12 @@ def qdq_accuracy(fp32_path: str, qdq_path: str, crops: np.ndarray, strict: bool 
     heatmaps on either side) raises ``QdqAccuracyError`` instead of being returned."""
     from goatpose_edge.codec import get_max_preds
     from goatpose_edge.export.parity import nonfinite_outputs
+    from goatpose_edge.runtime.base import infer_chunked
     from goatpose_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
     with OnnxRuntimeRunner(fp32_path, providers=["CPUExecutionProvider"]) as ref, \
             OnnxRuntimeRunner(qdq_path, providers=["CPUExecutionProvider"]) as test:
-        a = np.concatenate([ref.infer(crops[i:i + 1]) for i in range(len(crops))])
-        b = np.concatenate([test.infer(crops[i:i + 1]) for i in range(len(crops))])
+        a, b = infer_chunked(ref, crops), infer_chunked(test, crops)
         stride = ref.contract.heatmap_stride
     nonfinite = nonfinite_outputs([("FP32 " + fp32_path, a), ("Q/DQ INT8 " + qdq_path, b)])
     if nonfinite:

@@ -56,6 +56,7 @@ def verify_engine(onnx_path: str, engine_path: str, sources: Sequence = (), imag
     from goatpose_edge.engines.calibration import calibration_crops
     from goatpose_edge.export.parity import nonfinite_outputs, parity_inputs
     from goatpose_edge.runtime import load_runner
+    from goatpose_edge.runtime.base import infer_chunked
 
     with load_runner(onnx_path, providers=["CPUExecutionProvider"]) as reference, load_runner(engine_path) as engine:
         contract = reference.contract
@@ -65,9 +66,7 @@ def verify_engine(onnx_path: str, engine_path: str, sources: Sequence = (), imag
         if not batches:
             raise EngineVerifyError("--verify needs real person crops: give --calib-images/--calib-coco or --image")
         crops = np.concatenate(batches)
-        limit = engine.max_batch
-        a = np.concatenate([reference.infer(crops[i:i + 1]) for i in range(len(crops))])
-        b = np.concatenate([engine.infer(crops[i:i + limit]) for i in range(0, len(crops), limit)])
+        a, b = infer_chunked(reference, crops), infer_chunked(engine, crops)
         precision = engine.sidecar.effective_precision
     nonfinite = nonfinite_outputs([("onnxruntime FP32 " + onnx_path, a), (precision + " engine " + engine_path, b)])
     if nonfinite:

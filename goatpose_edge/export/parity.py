@@ -17,6 +17,7 @@ from goatpose_edge.codec.crop import crops_from_boxes
 from goatpose_edge.codec.flip import merge_flip
 from goatpose_edge.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.runtime.base import infer_chunked
 
 FP32_TOLERANCE = 1e-4  # max abs error / max |reference|
 FLIP_TOLERANCE = 1e-5  # in-graph flip merge vs the codec's numpy merge
@@ -182,10 +183,16 @@ def verify_runners(reference, test, images: Sequence[str] = (), tolerance: float
     batch = static.pop() if static else None
     names = (reference.path, test.path)
     reports = []
+    def run_a(x):
+        return infer_chunked(reference, x)
+
+    def run_b(x):
+        return infer_chunked(test, x)
+
     for label, x in parity_inputs(b, batch, images):
         if b.flip_merged and not a.flip_merged:
-            expected = flip_merged_reference(reference.infer, x, a)
-            reports.append(compare(label, expected, test.infer(x), min(tolerance, FLIP_TOLERANCE), names))
+            expected = flip_merged_reference(run_a, x, a)
+            reports.append(compare(label, expected, run_b(x), min(tolerance, FLIP_TOLERANCE), names))
         else:
-            reports.append(compare(label, reference.infer(x), test.infer(x), tolerance, names))
+            reports.append(compare(label, run_a(x), run_b(x), tolerance, names))
     return reports

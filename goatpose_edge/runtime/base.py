@@ -16,6 +16,31 @@ from goatpose_edge.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
 
 
+#: the largest chunk sent to a dynamic-batch artefact (CPU batches beyond ~8 run no faster per person; memory stays
+#: bounded in a crowd)
+DEFAULT_MAX_BATCH = 8
+
+
+def infer_chunked(runner, batch: np.ndarray, limit: Optional[int] = None, infer=None) -> np.ndarray:
+    """Network input [N, 3, H, W] -> heatmaps [N, K, h, w] through ``runner`` in chunks its batch profile takes: at
+    most ``limit`` and the runner's largest batch (``DEFAULT_MAX_BATCH`` when unbounded), each padded with zeros up
+    to its smallest batch (a static-batch artefact, a TensorRT profile starting above 1) and the padding dropped.
+    ``infer`` replaces ``runner.infer`` for each chunk (a timed call). The one chunking of the toolkit: pipeline,
+    engine verification, parity and Q/DQ accuracy use it."""
+    infer = infer or runner.infer
+    top = runner.max_batch or DEFAULT_MAX_BATCH
+    limit = min(limit, top) if limit else top
+    minimum = runner.min_batch or 1
+    outputs = []
+    for start in range(0, len(batch), limit):
+        chunk = batch[start:start + limit]
+        count = len(chunk)
+        if count < minimum:
+            chunk = np.concatenate([chunk, np.zeros((minimum - count,) + chunk.shape[1:], chunk.dtype)])
+        outputs.append(infer(chunk)[:count])
+    return np.concatenate(outputs)
+
+
 class RunnerError(GoatPoseError):
     """A runner used wrongly: inactive, or given a batch it cannot take."""
 
