@@ -163,16 +163,13 @@ def cmd_verify(args) -> int:
 
 
 def cmd_lint(args) -> int:
-    from goatpose_edge.export.lint import lint
+    from goatpose_edge.export.lint import lint, load_model
 
     try:
-        import onnx
+        import onnx  # noqa: F401
     except ImportError as exc:
         raise DependencyError("goatpose lint needs onnx: pip install onnx") from exc
-    from goatpose_edge.onnx_meta import read_metadata
-
-    read_metadata(args.onnx)  # one clear line for a missing or corrupt file
-    report = lint(onnx.load(args.onnx), args.target)
+    report = lint(load_model(args.onnx), args.target)  # one clear line for a missing, empty or corrupt file
     for warning in report.warnings:
         print("warning: " + warning)
     report.raise_for_violations(args.onnx)
@@ -445,7 +442,7 @@ def io_eval(args) -> IOPlan:
 
 
 def cmd_eval(args) -> int:
-    from goatpose_edge.bench.coco_eval import evaluate_runner, write_results
+    from goatpose_edge.bench.coco_eval import evaluate_runner, prepare_eval, write_results
     from goatpose_edge.bench.env import environment
     from goatpose_edge.bench.report import EVAL_FORMAT, utc_now, write_text
     from goatpose_edge.runtime import open_runner
@@ -455,11 +452,12 @@ def cmd_eval(args) -> int:
     if args.det_json and not os.path.isfile(args.det_json):
         raise GoatPoseError("detection results not found: {}".format(args.det_json))
     post_process = None if args.post_process == "none" else args.post_process
+    inputs = prepare_eval(args.coco_root, args.ann, args.det_json, args.limit)  # bad annotations fail before the model
     with open_runner(args.artefact, args.threads) as runner:
         if runner.contract is None:
             raise GoatPoseError("{} is not a pose model (no model contract)".format(args.artefact))
         result = evaluate_runner(runner, args.coco_root, args.ann, args.det_json, flip=args.flip, limit=args.limit,
-                                 post_process=post_process, progress=not args.no_progress)
+                                 post_process=post_process, progress=not args.no_progress, inputs=inputs)
         artefact = os.path.basename(runner.path)
         backend, model = runner.backend, runner.contract.name
     print("{} ({} {}): {} on {} images, {} boxes -> {} persons, {:.1f} s".format(

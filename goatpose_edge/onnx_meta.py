@@ -15,6 +15,11 @@ from goatpose_edge.errors import ContractError, GoatPoseError
 
 _METADATA_FIELD = 14
 _WIRE_VARINT, _WIRE_FIXED64, _WIRE_BYTES, _WIRE_FIXED32 = 0, 1, 2, 5
+_IR_VERSION_FIELD, _GRAPH_FIELD = 1, 7
+#: wire type of each ModelProto field (onnx.proto): a file whose fields disagree is some other protobuf, or no protobuf
+_MODEL_FIELD_WIRES = {1: _WIRE_VARINT, 2: _WIRE_BYTES, 3: _WIRE_BYTES, 4: _WIRE_BYTES, 5: _WIRE_VARINT, 6: _WIRE_BYTES,
+                      7: _WIRE_BYTES, 8: _WIRE_BYTES, 14: _WIRE_BYTES, 20: _WIRE_BYTES, 25: _WIRE_BYTES}
+_REEXPORT = "re-export it with `goatpose export`"
 
 
 class OnnxFileError(GoatPoseError):
@@ -52,16 +57,29 @@ def _fields(data: bytes):
 
 
 def read_metadata(path: str) -> Dict[str, str]:
-    """``metadata_props`` of the ONNX file at ``path`` as a dict."""
+    """``metadata_props`` of the ONNX file at ``path`` as a dict.
+
+    The top-level fields are checked against ModelProto (wire types, an IR version and a graph present), so an empty
+    file, or a file that is not an ONNX model, fails here in one line instead of reading as a model without metadata.
+    """
     try:
         with open(path, "rb") as stream:
             stream.seek(0, 2)
             size = stream.tell()
             stream.seek(0)
+            if size == 0:
+                raise OnnxFileError("{} is an empty file (0 bytes), not an ONNX model; {}".format(path, _REEXPORT))
             metadata = {}
+            seen = set()
             while stream.tell() < size:
                 key = _varint(stream)
                 number, wire = key >> 3, key & 7
+                if number == 0:
+                    raise ValueError("field number 0")
+                expected = _MODEL_FIELD_WIRES.get(number)
+                if expected is not None and wire != expected:
+                    raise ValueError("field {} has wire type {}, ModelProto's has {}".format(number, wire, expected))
+                seen.add(number)
                 if wire == _WIRE_VARINT:
                     _varint(stream)
                 elif wire in (_WIRE_FIXED64, _WIRE_FIXED32):
@@ -77,10 +95,18 @@ def read_metadata(path: str) -> Dict[str, str]:
                         stream.seek(length, 1)
                 else:
                     raise ValueError("unsupported wire type {} for field {}".format(wire, number))
+            if stream.tell() > size:
+                raise EOFError("the last field runs past the end of the file")
     except (OSError, IOError) as exc:
         raise OnnxFileError("cannot read ONNX file {}: {}".format(path, exc.strerror or exc)) from exc
     except (EOFError, ValueError, UnicodeDecodeError) as exc:
-        raise OnnxFileError("{} is not a valid ONNX file or is truncated ({})".format(path, exc)) from exc
+        raise OnnxFileError("{} is not an ONNX model (not a valid ONNX file or is truncated: {}); {}".format(
+            path, exc, _REEXPORT)) from exc
+    missing = [name for number, name in ((_IR_VERSION_FIELD, "IR version"), (_GRAPH_FIELD, "graph"))
+               if number not in seen]
+    if missing:
+        raise OnnxFileError("{} is not an ONNX model (it has no {}); {}".format(path, " and no ".join(missing),
+                                                                                _REEXPORT))
     return metadata
 
 

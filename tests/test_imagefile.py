@@ -129,7 +129,7 @@ def test_python36_syntax_and_no_torch():
     """imagefile runs on the device: Python 3.6 grammar, numpy + OpenCV only."""
     path = os.path.join(REPO_ROOT, "goatpose_edge", "imagefile.py")
     with open(path) as f:
-        ast.parse(f.read(), path, feature_version=(3, 6))
+        ast.parse(f.read(), path, **({"feature_version": (3, 6)} if sys.version_info >= (3, 8) else {}))
     probe = "import sys; sys.modules['torch'] = None; import goatpose_edge.imagefile, goatpose_edge.detection"
     run = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, stderr=subprocess.PIPE,
                          universal_newlines=True)

@@ -95,11 +95,52 @@ def _check_trt8_node(node, constants, problems: List[str]) -> None:
         problems.append("{}: the Indices output is unsupported".format(label))
 
 
+def load_model(path: str):
+    """The ``onnx.ModelProto`` at ``path`` for ``lint``, or one line saying why the file is not one: missing, empty,
+    not ONNX (``onnx_meta.read_metadata``), or a graph that does not parse. Read as protobuf whatever the suffix
+    (``onnx.load`` would take ``.txt``/``.json`` for text formats)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    from goatpose_edge.onnx_meta import OnnxFileError, read_metadata
+
+    read_metadata(path)  # the cheap checks, in one line
+    try:
+        try:
+            return onnx.load(path, format="protobuf")
+        except TypeError:  # onnx < 1.13: no format argument, always protobuf
+            return onnx.load(path)
+    except (DecodeError, ValueError, UnicodeDecodeError) as exc:
+        raise OnnxFileError("{} is not an ONNX model (it does not parse: {}); re-export it with `goatpose "
+                            "export`".format(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) \
+            from exc
+
+
+def _structure_problems(model) -> List[str]:
+    """What an empty or non-model ModelProto lacks (an empty file parses as one): a graph with nothing in it is no
+    network TensorRT could build, whatever its operators."""
+    problems = []
+    if not model.ir_version:
+        problems.append("no IR version: not an ONNX model (re-export it with `goatpose export`)")
+    if not model.opset_import:
+        problems.append("no opset_import: not an ONNX model (re-export it with `goatpose export`)")
+    graph = model.graph
+    if not graph.node:
+        problems.append("the graph has no nodes")
+    initializers = {t.name for t in graph.initializer}
+    if not [i for i in graph.input if i.name not in initializers]:
+        problems.append("the graph has no inputs")
+    if not graph.output:
+        problems.append("the graph has no outputs")
+    return problems
+
+
 def lint(model, target: str = "trt8") -> LintReport:
     """Check an ``onnx.ModelProto`` against ``target`` ("trt8" or "trt10")."""
     if target not in TARGETS:
         raise GoatPoseError("unknown target {!r}; choose one of {}".format(target, ", ".join(TARGETS)))
     report = LintReport(target)
+    report.violations.extend(_structure_problems(model))
     for opset in model.opset_import:
         if opset.domain not in ("", "ai.onnx"):
             report.violations.append("opset domain '{}' is not the standard ONNX domain".format(opset.domain))

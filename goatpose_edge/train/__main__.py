@@ -5,7 +5,7 @@ import sys
 
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.train.options import add_train_arguments, options_from_args
-from goatpose_edge.train.trainer import train
+from goatpose_edge.train.trainer import TrainingTerminated, train
 
 
 def main(argv=None) -> int:
@@ -16,6 +16,12 @@ def main(argv=None) -> int:
     except GoatPoseError as exc:
         print("goatpose train: error: {}".format(exc), file=sys.stderr)
         return 1
+    except TrainingTerminated:  # SIGTERM from torchrun or a scheduler (see trainer._SigtermAsInterrupt)
+        print("goatpose train: terminated (SIGTERM); no half-written checkpoint was left", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("goatpose train: interrupted; no half-written checkpoint was left", file=sys.stderr)
+        return 130
     return 0
 
 

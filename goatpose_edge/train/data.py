@@ -6,8 +6,6 @@ clip(N(0, 45), -90, 90) degrees with p 0.6, horizontal flip with p 0.5 (flip pai
 sigma 2 on the heatmap grid and per-joint target weights (0 for unlabelled joints and joints that leave the crop).
 """
 
-import contextlib
-import io
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -15,7 +13,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from goatpose_edge.bench.coco_eval import clean_box
+from goatpose_edge.bench.coco_eval import clean_box, load_coco
 from goatpose_edge.codec import affine_transform, box_to_center_scale, crop_person, encode_keypoints, normalize_crops
 from goatpose_edge.codec.transforms import get_affine_transform
 from goatpose_edge.contract import ModelContract
@@ -38,15 +36,20 @@ NO_AUGMENT = Augment(flip=0.0, scale_factor=0.0, rotation_factor=0.0, rotation_p
 
 
 def load_person_records(ann_file: str, image_dir: str) -> List[Dict[str, object]]:
-    """[{image, center, scale, joints [K, 3]}] for every non-crowd person with keypoints and a clean box."""
+    """[{image, center, scale, joints [K, 3]}] for every non-crowd person with keypoints and a clean box.
+
+    The annotation file is checked first (``coco_eval.read_keypoint_annotations``: JSON, COCO layout, keypoints, at
+    least one person) and every image it names must be in ``image_dir``, so bad input fails here in one line, before
+    a model is built or a worker process started."""
     try:
-        from pycocotools.coco import COCO
+        import pycocotools  # noqa: F401
     except ImportError as exc:
         raise GoatPoseError("training reads COCO annotations with pycocotools: pip install pycocotools") from exc
     if not os.path.isfile(ann_file):
         raise GoatPoseError("annotation file not found: {}".format(ann_file))
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(ann_file)
+    if not os.path.isdir(image_dir):
+        raise GoatPoseError("training images folder {} not found (pass --train-images DIR)".format(image_dir))
+    coco = load_coco(ann_file)
     records = []
     for image_id in sorted(coco.getImgIds()):
         info = coco.loadImgs([image_id])[0]
@@ -61,7 +64,13 @@ def load_person_records(ann_file: str, image_dir: str) -> List[Dict[str, object]
             records.append({"image": path, "image_id": image_id, "box": box,
                             "joints": np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)})
     if not records:
-        raise GoatPoseError("{} has no person with labelled keypoints".format(ann_file))
+        raise GoatPoseError("{} has no person with labelled keypoints and a box inside its image".format(ann_file))
+    images = sorted({record["image"] for record in records})
+    missing = [path for path in images if not os.path.isfile(path)]
+    if missing:
+        raise GoatPoseError("{} of the {} training images that {} names are not in {} (first: {}); pass the folder "
+                            "that holds them with --train-images DIR".format(
+                                len(missing), len(images), ann_file, image_dir, os.path.basename(missing[0])))
     return records
 
 

@@ -1,9 +1,24 @@
 """Options of ``goatpose train`` (torch-free, so the CLI can build its parser on the device)."""
 
 import argparse
+import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Optional
+
+from goatpose_edge.errors import GoatPoseError
+
+
+class TrainOptionError(GoatPoseError, ValueError):
+    """A training option outside its range."""
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -28,6 +43,42 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"
     log_every: int = 50
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "TrainOptions":
+        """Refuse values that cannot train (checked wherever options are built: CLI, torchrun entry, library)."""
+        from goatpose_edge.variants import get_variant
+
+        get_variant(self.model)  # unknown names fail with the list of known ones
+
+        def whole(flag, value, minimum, optional=False):
+            if optional and value is None:
+                return
+            if not _is_int(value) or value < minimum:
+                raise TrainOptionError("{} must be a whole number >= {}, got {!r}".format(flag, minimum, value))
+
+        whole("--epochs", self.epochs, 1)  # 0 epochs would train nothing yet claim checkpoints
+        whole("--batch-size", self.batch_size, 1)
+        whole("--workers", self.workers, 0)
+        whole("--val-every", self.val_every, 1)
+        whole("--val-limit", self.val_limit, 1, optional=True)
+        whole("--max-iters", self.max_iters, 1, optional=True)
+        whole("--seed", self.seed, 0)
+        whole("--log-every", self.log_every, 1)
+        for flag, value, positive in (("--lr", self.lr, True), ("--nam-penalty", self.nam_penalty, False)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                    or value < 0 or (positive and value == 0):
+                raise TrainOptionError("{} must be a finite number {} 0, got {!r}".format(
+                    flag, ">" if positive else ">=", value))
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise TrainOptionError("--device must be auto, cpu, cuda, cuda:N or mps, got {!r}".format(self.device))
+        if self.resume and self.init_from:
+            raise TrainOptionError("give --resume (continue a run) or --init-from (start one), not both")
+        if self.coco_root and not os.path.isdir(self.coco_root):
+            raise TrainOptionError("COCO root {} is not a folder".format(self.coco_root))
+        return self
 
     def resolve(self) -> "TrainOptions":
         root = self.coco_root

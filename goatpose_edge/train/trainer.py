@@ -8,6 +8,9 @@ with the same lr at the same epoch.
 
 import json
 import os
+import re
+import signal
+import threading
 import time
 from dataclasses import asdict
 from typing import Callable
@@ -56,7 +59,70 @@ def _distributed():
 def _device(spec: str, local_rank: int) -> torch.device:
     if spec == "auto":
         return torch.device("cuda:{}".format(local_rank) if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GoatPoseError("--device {}: this PyTorch sees no CUDA GPU; use --device cpu (or auto)".format(spec))
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise GoatPoseError("--device {}: this machine has {} CUDA GPU(s), cuda:0..cuda:{}".format(
+                spec, torch.cuda.device_count(), torch.cuda.device_count() - 1))
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise GoatPoseError("--device mps: this PyTorch has no MPS backend here; use --device cpu (or auto)")
+    return device
+
+
+class TrainingTerminated(KeyboardInterrupt):
+    """SIGTERM during training, unwinding like Ctrl-C."""
+
+
+class _SigtermAsInterrupt:
+    """While training, SIGTERM (a scheduler stopping the job, torchrun tearing down) raises ``TrainingTerminated``,
+    a KeyboardInterrupt: a checkpoint being written is then removed by ``atomic_output`` instead of the process ending
+    on the spot with a half-written temporary file beside ``last.pth``; later SIGTERMs are ignored while it unwinds.
+
+    Only where SIGTERM still has its default action (``python -m goatpose_edge.train``, library callers): a handler
+    someone installed (the ``goatpose`` CLI's) is theirs. Only the main thread can set handlers."""
+
+    def __enter__(self):
+        self.installed = False
+        if threading.current_thread() is not threading.main_thread() \
+                or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return self
+        try:
+            signal.signal(signal.SIGTERM, self._handler)
+            self.installed = True
+        except (ValueError, OSError):
+            pass
+        return self
+
+    @staticmethod
+    def _handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise TrainingTerminated("SIGTERM")
+
+    def __exit__(self, *exc):
+        if self.installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return False
+
+
+def _one_line(exc: GoatPoseError) -> GoatPoseError:
+    """A GoatPoseError re-raised by a DataLoader worker carries the worker's traceback in its message; keep the
+    original one-line message."""
+    text = str(exc).strip()
+    if "\n" not in text:
+        return exc
+    last = text.splitlines()[-1].strip()
+    match = re.match(r"^[\w.]+: (.+)$", last)
+    message = match.group(1) if match else last
+    try:
+        return type(exc)(message)
+    except Exception:  # a subclass with another constructor
+        return GoatPoseError(message)
+
+
+def _val_root(options: TrainOptions) -> str:
+    return options.coco_root or os.path.dirname(os.path.abspath(options.val_ann))
 
 
 def load_training_checkpoint(path: str):
@@ -70,39 +136,82 @@ def load_training_checkpoint(path: str):
 
 
 def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
-    """Run (or resume) training; returns {"epochs_run", "losses", "best_ap", "out"}."""
-    from goatpose_edge.models import build_model, read_checkpoint, save_checkpoint
+    """Run (or resume) training; returns {"epochs_run", "losses", "best_ap", "out"}.
+
+    Every input is checked before a model is built: the options (``TrainOptions.validate``), the annotation files and
+    image folders, the output folder and the checkpoint to resume. Checkpoints are written atomically; SIGTERM and
+    Ctrl-C leave the last complete ones and no temporary files."""
+    with _SigtermAsInterrupt():
+        return _train(options, log)
+
+
+def _preflight(options: TrainOptions):
+    """(dataset, resume payload or None, init state or None, start epoch, best AP), all checked, no model built."""
+    from goatpose_edge.models import read_checkpoint
+    from goatpose_edge.variants import get_variant
+
+    options.validate()
+    options.resolve()
+    if os.path.exists(options.out) and not os.path.isdir(options.out):
+        raise GoatPoseError("--out {} is a file; give a folder for the checkpoints".format(options.out))
+    variant = get_variant(options.model)
+    if options.resume and not os.path.isfile(options.resume):
+        raise CheckpointError("checkpoint to resume not found: {}".format(options.resume))
+    if options.init_from and not os.path.isfile(options.init_from):
+        raise CheckpointError("checkpoint to initialise from not found: {}".format(options.init_from))
+    dataset = CocoKeypoints(options.train_ann, options.train_images, variant.contract, Augment(), options.seed)
+    if options.val_ann:
+        from goatpose_edge.bench.coco_eval import prepare_eval
+
+        prepare_eval(_val_root(options), options.val_ann, limit=options.val_limit, limit_flag="--val-limit")
+    payload, init_state, start_epoch, best_ap = None, None, 0, -1.0
+    if options.resume:
+        payload = load_training_checkpoint(options.resume)
+        if payload.get("variant") != variant.name:
+            raise CheckpointError("{} is a {} checkpoint, not {}".format(options.resume, payload.get("variant"),
+                                                                           options.model))
+        try:
+            start_epoch, best_ap = int(payload["epoch"]), float(payload.get("best_ap", -1.0))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError("{} has an unreadable training state (epoch {!r}, best_ap {!r}): resume from a "
+                                  "last.pth written by goatpose train".format(options.resume, payload.get("epoch"),
+                                                                              payload.get("best_ap"))) from exc
+        if start_epoch >= options.epochs:
+            raise GoatPoseError("{} has already run {} epoch(s) and --epochs is {}: nothing to train; pass --epochs "
+                                "above {} to continue it".format(options.resume, start_epoch, options.epochs,
+                                                                 start_epoch))
+    elif options.init_from:
+        init_state, _ = read_checkpoint(options.init_from)
+    return dataset, payload, init_state, start_epoch, best_ap
+
+
+def _train(options: TrainOptions, log: Callable[[str], None]) -> dict:
+    from goatpose_edge.models import build_model, save_checkpoint
     from goatpose_edge.models.checkpoint import load_state_dict_strict
 
-    options.resolve()
+    dataset, payload, init_state, start_epoch, best_ap = _preflight(options)
     rank, world, local_rank = _distributed()
     device = _device(options.device, local_rank)
     torch.manual_seed(options.seed + rank)
     recipe = Recipe(epochs=options.epochs, lr=options.lr, nam_penalty=options.nam_penalty)
     model = build_model(options.model).to(device).train()
-    dataset = CocoKeypoints(options.train_ann, options.train_images, model.contract, Augment(), options.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     use_amp = options.amp and device.type == "cuda"
+    if options.amp and not use_amp and rank == 0:
+        log("note: --amp needs a CUDA device; training in FP32 on {}".format(device))
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp) if hasattr(torch, "amp") and hasattr(
         torch.amp, "GradScaler") else torch.cuda.amp.GradScaler(enabled=use_amp)
-    start_epoch, best_ap = 0, -1.0
-    if options.resume:
-        payload = load_training_checkpoint(options.resume)
-        if payload.get("variant") != options.model:
-            raise CheckpointError("{} is a {} checkpoint, not {}".format(options.resume, payload.get("variant"),
-                                                                           options.model))
+    if payload is not None:
         load_state_dict_strict(model, payload["state_dict"], options.resume, options.model)
         optimizer.load_state_dict(payload["optimizer"])
         if payload.get("scaler"):
             scaler.load_state_dict(payload["scaler"])
-        start_epoch, best_ap = int(payload["epoch"]), float(payload.get("best_ap", -1.0))
         log("resumed {} at epoch {} (lr {:g}, best AP {:.4f})".format(options.resume, start_epoch,
                                                                        recipe.lr_at(start_epoch), best_ap))
-    elif options.init_from:
+    elif init_state is not None:
         from goatpose_edge.train.init_from import init_from_hrnet
 
-        state, _ = read_checkpoint(options.init_from)
-        log("init from {}: {}".format(options.init_from, init_from_hrnet(model, state).line()))
+        log("init from {}: {}".format(options.init_from, init_from_hrnet(model, init_state).line()))
     unwrapped = model
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -127,9 +236,7 @@ def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
         if sampler is not None:
             sampler.set_epoch(epoch)
         started, epoch_losses = time.time(), []
-        for step, (inputs, targets, weights) in enumerate(loader):
-            if options.max_iters is not None and step >= options.max_iters:
-                break
+        for step, (inputs, targets, weights) in enumerate(_batches(loader, options.max_iters)):
             inputs, targets, weights = inputs.to(device), targets.to(device), weights.to(device)
             with torch.autocast(device.type, enabled=scaler.is_enabled()):
                 pred = model(inputs)
@@ -175,11 +282,28 @@ def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
             "out": options.out, "model": unwrapped}
 
 
+def _batches(loader, max_iters):
+    """The loader's batches, ``max_iters`` at most; a GoatPoseError from a loader worker keeps its one-line message."""
+    iterator, step = iter(loader), 0
+    while max_iters is None or step < max_iters:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except GoatPoseError as exc:
+            short = _one_line(exc)
+            if short is exc:
+                raise
+            raise short from exc
+        step += 1
+        yield batch
+
+
 def validate(model, device, options: TrainOptions) -> dict:
     """COCO keypoint AP of the model on the validation annotations with ground-truth boxes (HRNet's protocol)."""
     from goatpose_edge.bench.coco_eval import evaluate_runner
 
-    root = options.coco_root or os.path.dirname(os.path.abspath(options.val_ann))
+    root = _val_root(options)
     with ModelRunner(model, device) as runner:
         result = evaluate_runner(runner, root, options.val_ann, flip=True, limit=options.val_limit, progress=False)
     return result.stats
