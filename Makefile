@@ -18,14 +18,14 @@ VIDEO ?= ../shared/data/video/pedestrians_overhead.avi
 BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10 --max-frames 10
 BENCH_OUT ?= benchmarks/$(shell uname -m)-$(shell hostname -s)
 
-.PHONY: help venv test test-gpu lint demo info export bench video clean docker-l4t jetson-info
+.PHONY: help venv test test-py36 test-gpu lint demo info export bench video clean docker-l4t jetson-info
 
 help:
 	@echo "make demo   - export GoatPose-BL and HRNet-W32 (random weights unless WEIGHTS= / HRNET_WEIGHTS=), build"
 	@echo "              their FP16 engines where TensorRT is installed, benchmark them side by side"
 	@echo "make bench  - goatpose bench on the exported MODELS (and their newest FP16 engines) into BENCH_OUT"
 	@echo "make video IN=file|0|csi://0 [OUT=out.mp4] - pose on a video with the newest GoatPose-BL engine (else ONNX)"
-	@echo "make test   - lint for Python 3.6 (vermin) and run the test suite"
+	@echo "make test   - lint for Python 3.6 (vermin), run the test suite, and the device tests under Python 3.6"
 	@echo "make export - ONNX for MODELS (default: $(MODELS)) into export/; WEIGHTS=ckpt.pth with one model"
 	@echo "make venv   - create $(VENV) and install the project (host + dev extras; device requirements on a Jetson)"
 	@echo "make jetson-info - L4T release, power mode, clocks, TensorRT version, GPU, fast FP16/INT8"
@@ -57,6 +57,34 @@ lint: venv
 
 test: lint
 	$(BIN)/python -m pytest -q
+	@$(MAKE) --no-print-directory test-py36
+
+# The device side under Python 3.6 (the TX2's JetPack 4.6 interpreter): a second venv with the device pins
+# (requirements-device-test.txt), the package without extras, and the tests of what runs on the device: codec,
+# detection, runners, pipeline, video and bench on a stand-in pose ONNX, the TensorRT builder and runner under the
+# 8.0.1 / 8.2.1 fakes with the TX2 platform. Skipped with one line where no Python 3.6 is found.
+PY36 ?= $(shell p="$$(pyenv root 2>/dev/null)/versions/3.6.15/bin/python"; if [ -x "$$p" ]; then echo "$$p"; \
+	else command -v python3.6 2>/dev/null; fi)
+VENV36 ?= .venv36
+STAMP36 := $(VENV36)/.installed-stamp
+DEVICE_TESTS = tests/codec/test_flip_crop.py tests/codec/test_oks.py tests/codec/test_transforms.py tests/detection \
+	tests/video/test_capture.py tests/video/test_odd_inputs.py tests/video/test_outputs.py tests/video/test_sources.py \
+	tests/video/test_tracking.py tests/engines/test_calibration.py tests/engines/test_policy_sidecar.py \
+	tests/engines/test_static_batch.py tests/engines/test_trt_failures.py tests/engines/test_trtfake.py \
+	tests/bench/test_env.py tests/bench/test_report.py tests/bench/test_timing.py tests/test_contract.py \
+	tests/test_imagefile.py tests/test_io_guard.py tests/test_onnx_meta.py tests/test_device_path.py
+
+$(STAMP36): pyproject.toml requirements-device-test.txt
+	test -x $(VENV36)/bin/python || $(PY36) -m venv $(VENV36)
+	$(VENV36)/bin/python -m pip install -q pip==21.3.1
+	$(VENV36)/bin/python -m pip install -q -r requirements-device-test.txt
+	$(VENV36)/bin/python -m pip install -q -e .
+	touch $(STAMP36)
+
+test-py36:
+	@if [ -z "$(PY36)" ]; then echo "test-py36 skipped: no Python 3.6 here (pyenv install 3.6.15 to run the device tests)"; \
+	else $(MAKE) --no-print-directory $(STAMP36) && \
+		$(VENV36)/bin/python -m pytest -q -p no:cacheprovider $(DEVICE_TESTS); fi
 
 info: venv
 	$(BIN)/goatpose info --all
