@@ -4,6 +4,8 @@ Unlike the entropy calibrator this runs on the CPU, so its accuracy cost is meas
 Q/DQ graph through onnxruntime against the FP32 graph, as heatmap error and keypoint error in crop pixels.
 """
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +37,17 @@ def quantize_qdq(onnx_path: str, crops: np.ndarray, output: str, per_channel: bo
         def get_next(self):
             return next(self.items, None)
 
-    with atomic_output(output) as tmp_path:
-        quantize_static(onnx_path, tmp_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    source = os.path.abspath(onnx_path)
+    with atomic_output(output) as tmp_path, tempfile.TemporaryDirectory(prefix="goatpose-qdq-") as scratch:
+        previous = os.getcwd()
+        os.chdir(scratch)  # onnxruntime <= 1.12 writes its augmented_model.onnx into the working folder
+        try:
+            quantize_static(source, os.path.abspath(os.path.join(previous, tmp_path)), Reader(),
+                            quant_format=QuantFormat.QDQ, per_channel=per_channel, activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+        finally:
+            os.chdir(previous)
     _copy_metadata(onnx_path, output)
     return output
 
