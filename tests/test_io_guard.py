@@ -192,15 +192,31 @@ def test_the_issue_cases(tmp_path, monkeypatch, capsys):
     assert _snapshot(str(tmp_path)) == before
 
 
-@pytest.mark.parametrize("command, flag, suffix", [
-    (c, f, s) for c, f, s in [("init", "-o", ".pth"), ("export", "-o", ".onnx"), ("pose", "-o", ".jsonl"),
-                              ("build", "-o", ".engine"), ("build", "--timing-cache", ".cache"),
-                              ("quantize", "-o", ".onnx"), ("bench", "--out", ""), ("eval", "--out", ""),
-                              ("video", "-o", ".mp4"), ("video", "--jsonl", ".jsonl"),
-                              ("video", "--summary-json", ".json")]])
+def _output_options():
+    """(command, flag, an accepted ending) of every declared output option of every command."""
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="goatpose-io-options-")
+    options = []
+    for command, template in sorted(MINIMAL.items()):
+        argv = _materialise(os.path.join(root, command), [a for a in template if a != "{fresh.pth}"])
+        argv = argv[:-1] if command == "init" else argv  # init's -o is its own minimal output
+        args, _ = _plan(argv + (["-o", os.path.join(root, "x.pth")] if command == "init" else []))
+        for flag in getattr(args, "output_flags", ()):
+            probe = os.path.join(root, "probe")
+            _, plan = _plan(argv + [flag, probe])
+            base = next((o for o in plan.outputs if o.path == probe), None)
+            suffix = base.suffixes[0] if base is not None and base.suffixes else ""
+            options.append((command, flag, suffix, "prefix" if base is None else "folder" if base.folder else "file"))
+    return options
+
+
+@pytest.mark.parametrize("command, flag, suffix, kind", _output_options(),
+                         ids=lambda v: v if isinstance(v, str) else None)
 @pytest.mark.parametrize("problem", ["missing-folder", "folder-as-file", "wrong-extension", "parent-is-a-file",
                                      "unwritable-folder"])
-def test_outputs_checked_before_the_work(command, flag, suffix, problem, tmp_path, monkeypatch, capsys):
+def test_outputs_checked_before_the_work(command, flag, suffix, kind, problem, tmp_path, monkeypatch, capsys):
+    """Every declared output option of every command, with each problem an output path can have."""
     argv = _materialise(str(tmp_path), [a for a in MINIMAL[command] if a != "{fresh.pth}"])
     if command == "init":
         argv = argv[:-1]
@@ -211,6 +227,8 @@ def test_outputs_checked_before_the_work(command, flag, suffix, problem, tmp_pat
              "unwritable-folder": str(tmp_path / "ro" / ("x" + suffix))}[problem]
     if problem == "wrong-extension" and not suffix:
         pytest.skip("--out NAME takes any name")
+    if kind == "folder" and problem in ("missing-folder", "folder-as-file"):
+        pytest.skip("an output folder (train --out): a folder is what it names, and a missing one is created")
     (tmp_path / "afile").write_text("a file")
     if problem == "unwritable-folder":
         if os.geteuid() == 0:
