@@ -20,9 +20,7 @@ from goatpose_edge.fileio import IOPlan, clear_protected
 # What each command writes, by ending (``IOPlan.write``); sidecars and caches are derived from these.
 ONNX_SUFFIXES = (".onnx",)
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-TIMING_CACHE_SUFFIXES = (".cache", ".timing")
 
 
 def _require_torch(step: str):
@@ -34,16 +32,19 @@ def _require_torch(step: str):
 
 def _artefact_input(plan: IOPlan, option: str, path) -> IOPlan:
     """An artefact the command reads and, for a TensorRT engine, the sidecar JSON beside it."""
+    from goatpose_edge.engines.sidecar import ENGINE_SUFFIXES, sidecar_path
+
     plan.read(option, path)
     if path and path.lower().endswith(ENGINE_SUFFIXES):
-        from goatpose_edge.engines.sidecar import sidecar_path
-
         plan.read("the sidecar of " + option, sidecar_path(path))
     return plan
 
 
 def _image_inputs(plan: IOPlan, option: str, specs) -> IOPlan:
-    return plan.read(option, *(spec.partition("@")[0] for spec in specs or ()))
+    """The photos of ``--image IMG[@x,y,w,h]`` (split as ``export.parity.parse_image_arg`` splits them)."""
+    from goatpose_edge.export.parity import parse_image_arg
+
+    return plan.read(option, *(parse_image_arg(spec)[0] for spec in specs or ()))
 
 
 def _detector_input(plan: IOPlan, spec) -> IOPlan:
@@ -62,6 +63,20 @@ def _name_prefix(out: str, option: str = "--out") -> str:
         raise GoatPoseError("{} {} is a folder; give a name in it, e.g. {}".format(
             option, out, os.path.join(out.rstrip("/" + os.sep) or ".", "bench")))
     return out
+
+
+def _foreign_record(plan: IOPlan, path: str, own_format: str) -> IOPlan:
+    """An existing ``path`` that is not a record of ``own_format`` (an eval record where bench writes, say) is
+    someone's result: it counts as an input, so it is never replaced."""
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            record = None
+        if not (isinstance(record, dict) and record.get("format") == own_format):
+            plan.read("(an existing file, not a {} record)".format(own_format), path)
+    return plan
 
 
 def io_none(args) -> IOPlan:
@@ -218,20 +233,16 @@ def _calibration_sources(args):
 
 
 def io_build(args) -> IOPlan:
-    """The engine, its sidecar and (INT8) calibration cache when -o is given; the default name, derived from the
-    platform, is checked by ``build_engine`` against the same inputs before the build."""
-    from goatpose_edge.engines.builder import calibration_cache_path
-    from goatpose_edge.engines.calibrator import calibration_record_path
-    from goatpose_edge.engines.sidecar import sidecar_path
+    """The engine, its sidecar, (INT8) the calibration cache and its record, and the timing cache
+    (``builder.build_outputs``); without -o the default name, derived from the platform, is checked by
+    ``build_engine`` against the same inputs before the build."""
+    from goatpose_edge.engines.builder import TIMING_CACHE_SUFFIXES, build_outputs
 
     plan = _image_inputs(_calibration_inputs(IOPlan().read("MODEL.onnx", args.onnx), args), "--image", args.image)
     if args.output:
-        plan.write(args.output, "-o", ENGINE_SUFFIXES)
-        plan.write(sidecar_path(args.output), "the sidecar of -o")
-        if args.precision == "int8":
-            cache = calibration_cache_path(args.output)
-            plan.write(cache, "the calibration cache of -o").write(calibration_record_path(cache),
-                                                                    "the calibration record of -o")
+        plan.outputs.extend(build_outputs(args.output, args.precision == "int8", args.timing_cache, option="-o",
+                                          create_parent=False))
+        return plan
     return plan.write(args.timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES)
 
 
@@ -370,7 +381,7 @@ def _int_list(text: str):
 
 
 def io_bench(args) -> IOPlan:
-    from goatpose_edge.bench.report import bench_outputs
+    from goatpose_edge.bench.report import BENCH_FORMAT, bench_outputs
 
     plan = IOPlan()
     for path in args.artefacts:
@@ -379,8 +390,10 @@ def io_bench(args) -> IOPlan:
         _artefact_input(plan, "--baseline", args.baseline)
     _detector_input(plan.read("--video", args.video), args.detector)
     if args.out:
-        for path in bench_outputs(_name_prefix(args.out)):
+        paths = bench_outputs(_name_prefix(args.out))
+        for path in paths:
             plan.write(path, "--out")
+        _foreign_record(plan, paths[0], BENCH_FORMAT)
     return plan
 
 
@@ -409,6 +422,16 @@ def _positive_float(text: str) -> float:
 
 
 _positive_int = _counted_int(1, "a positive integer")
+
+
+def _thread_count(text: str) -> int:
+    """--threads: 1 .. 4x this machine's CPUs (a typo like 100000 would start that many threads per session)."""
+    value = _positive_int(text)
+    cpus = os.cpu_count() or 1
+    if value > 4 * cpus:
+        raise argparse.ArgumentTypeError("expected at most {} (4 x the {} CPUs here), got {}".format(
+            4 * cpus, cpus, value))
+    return value
 _non_negative_int = _counted_int(0, "an integer >= 0")
 
 
@@ -436,8 +459,11 @@ def io_eval(args) -> IOPlan:
     ann = args.ann or os.path.join(args.coco_root, "annotations", "person_keypoints_val2017.json")
     plan = _artefact_input(IOPlan(), "ARTEFACT", args.artefact).read("--ann", ann).read("--det-json", args.det_json)
     if args.out:
+        from goatpose_edge.bench.report import EVAL_FORMAT
+
         prefix = _name_prefix(args.out)
         plan.write(prefix + ".json", "--out", (".json",)).write(prefix + "_results.json", "--out", (".json",))
+        _foreign_record(plan, prefix + ".json", EVAL_FORMAT)
     return plan
 
 
@@ -625,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch", type=_int_list, default=[1, 8], metavar="1,8", help="batch sizes (default 1,8)")
     bench.add_argument("--warmup", type=_non_negative_int, default=5, metavar="N", help="untimed calls per batch size (5)")
     bench.add_argument("--iters", type=_positive_int, default=30, metavar="N", help="timed calls per batch size (30)")
-    bench.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for onnxruntime/torch (default: all)")
+    bench.add_argument("--threads", type=_thread_count, metavar="N", help="CPU threads for onnxruntime/torch (default: all)")
     bench.add_argument("--video", metavar="FILE", help="also time the whole pipeline, per stage, on this video")
     bench.add_argument("--max-frames", type=_positive_int, metavar="N", help="frames of --video to use (default: all)")
     bench.add_argument("--detector", default="hog", metavar="hog|whole|FILE.onnx", help="person detector (hog)")
@@ -654,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-flip", dest="flip", action="store_false")
     evaluate.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter")
     evaluate.add_argument("--limit", type=_positive_int, metavar="N", help="first N images only, for quick runs")
-    evaluate.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for onnxruntime/torch")
+    evaluate.add_argument("--threads", type=_thread_count, metavar="N", help="CPU threads for onnxruntime/torch")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json (AP) and NAME_results.json")
     evaluate.set_defaults(func=cmd_eval, io=io_eval, output_flags=("--out",))
@@ -673,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--jsonl", metavar="OUT.jsonl", help="one JSON line per frame: persons, track ids, keypoints")
     video.add_argument("--show", action="store_true", help="show the overlay in a window (q or Esc stops)")
     video.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    video.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for onnxruntime/torch")
+    video.add_argument("--threads", type=_thread_count, metavar="N", help="CPU threads for onnxruntime/torch")
     video.add_argument("--encoder", choices=("auto", "opencv", "gstreamer"), default="auto",
                        help="video writer: auto = the Jetson's hardware H.264 encoder when available, else OpenCV")
     video.add_argument("--csi-width", type=_positive_int, default=1280, help="CSI capture width (1280)")

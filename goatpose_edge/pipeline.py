@@ -22,7 +22,7 @@ from goatpose_edge.codec import oks_nms, rescore
 from goatpose_edge.bench.timing import NullTimer
 from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.runtime.base import DEFAULT_MAX_BATCH, infer_chunked  # noqa: F401 - DEFAULT_MAX_BATCH re-exported
+from goatpose_edge.runtime.base import infer_chunked
 
 
 class FrameError(GoatPoseError, ValueError):

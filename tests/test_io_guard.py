@@ -288,3 +288,26 @@ def test_same_file_spellings(tmp_path):
     assert same_file(str(a), str(tmp_path / "s.onnx")) and same_file(str(a), str(tmp_path / "h.onnx"))
     assert same_file(str(a), str(tmp_path / "." / "a.onnx"))
     assert not same_file(str(a), str(tmp_path / "b.onnx"))
+
+
+@pytest.mark.parametrize("command, existing, refused", [
+    ("bench", {"format": "goatpose-edge-eval/1"}, True),  # an evaluation that took hours
+    ("bench", {"format": "goatpose-edge-bench/1"}, False),  # its own earlier record: replaced, as -o would
+    ("eval", {"format": "goatpose-edge-bench/1"}, True),
+    ("eval", {"format": "goatpose-edge-eval/1"}, False),
+    ("bench", ["not", "a", "record"], True),
+])
+def test_out_never_replaces_another_kind_of_record(command, existing, refused, tmp_path, monkeypatch, capsys):
+    import json
+
+    argv = _materialise(str(tmp_path), MINIMAL[command])
+    record = tmp_path / "result.json"
+    record.write_text(json.dumps(existing))
+    args, plan = _plan(argv + ["--out", str(tmp_path / "result")])
+    if refused:
+        with pytest.raises(OutputPathError, match="refusing to write --out .*result.json"):
+            plan.check()
+    else:
+        plan.check()
+    clear_protected()
+    assert json.loads(record.read_text()) == existing

@@ -298,9 +298,8 @@ def evaluate_runner(runner, coco_root: str, ann: Optional[str] = None, det_json:
 
     Every input is checked (``prepare_eval``) before the first crop reaches the model; ``inputs``: its result when
     the caller checked them already (before loading the model)."""
-    import cv2
-
     from goatpose_edge.codec import rescore
+    from goatpose_edge.imagefile import read_image
     from goatpose_edge.pipeline import TopDownPoseEstimator
 
     inputs = inputs or prepare_eval(coco_root, ann, det_json, limit)
@@ -313,9 +312,7 @@ def evaluate_runner(runner, coco_root: str, ann: Optional[str] = None, det_json:
         boxes += len(found)
         if len(found) == 0:
             continue
-        frame = cv2.imread(paths[image_id], cv2.IMREAD_COLOR)
-        if frame is None:
-            raise GoatPoseError("cannot decode image {}".format(paths[image_id]))
+        frame = read_image(paths[image_id])  # one line for an undecodable or truncated image; no EXIF rotation
         for person in estimator.estimate(frame, found):
             results.append({"image_id": image_id, "category_id": 1, "score": round(person.score, 6),
                             "keypoints": [round(float(v), 3) for v in person.keypoints.ravel()]})

@@ -11,15 +11,17 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from goatpose_edge.engines import calibration
 from goatpose_edge.engines.calibrator import make_entropy_calibrator
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, choose_precision
-from goatpose_edge.engines.sidecar import (EngineSidecar, default_engine_path, sha256_of, sidecar_path, utc_now,
-                                           write_sidecar)
+from goatpose_edge.engines.sidecar import (ENGINE_SUFFIXES, EngineSidecar, default_engine_path, sha256_of,
+                                           sidecar_path, utc_now, write_sidecar)
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import Output, atomic_output, check_io
+
+TIMING_CACHE_SUFFIXES = (".cache", ".timing")
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
 from goatpose_edge.onnx_meta import read_complexity, read_contract, read_metadata
 from goatpose_edge.runtime.cuda import CudaContext
@@ -74,19 +76,33 @@ def calibration_cache_path(engine_path: str) -> str:
     return os.path.splitext(engine_path)[0] + ".calib"
 
 
-def check_build_outputs(onnx_path: str, output: str, options: "BuildOptions", calib_cache: Optional[str]) -> None:
-    """Before the build: the engine, its sidecar, the calibration and timing caches replace no input and each other."""
-    inputs = [("MODEL.onnx", onnx_path)] + [("calibration image", path) for path, _ in options.calib_sources]
-    outputs = [Output(output, "the engine", create_parent=True), Output(sidecar_path(output), "the engine's sidecar",
-                                                                        create_parent=True)]
-    if calib_cache:
-        from goatpose_edge.engines.calibrator import calibration_record_path
+def build_outputs(engine_path: str, calibrated: bool, timing_cache: Optional[str] = None,
+                  calib_cache: Optional[str] = None, option: str = "the engine", create_parent: bool = True
+                  ) -> List[Output]:
+    """Every file a build writes: the engine, its sidecar and, for an INT8 calibration, the calibration cache and its
+    record (``calibrated``), and the timing cache. The CLI checks them before anything starts (``-o`` given) and
+    ``build_engine`` again once the default name is known."""
+    from goatpose_edge.engines.calibrator import calibration_record_path
 
-        outputs.append(Output(calib_cache, "the calibration cache", create_parent=True))
-        outputs.append(Output(calibration_record_path(calib_cache), "the calibration record", create_parent=True))
-    if options.timing_cache:
-        outputs.append(Output(options.timing_cache, "the timing cache", create_parent=True))
-    check_io(outputs, inputs)
+    def out(path, what, suffixes=()):
+        return Output(path, what, suffixes, create_parent=create_parent)
+
+    outputs = [out(engine_path, option, ENGINE_SUFFIXES), out(sidecar_path(engine_path), "the sidecar of " + option)]
+    if calibrated:
+        cache = calib_cache or calibration_cache_path(engine_path)
+        outputs += [out(cache, "the calibration cache of " + option),
+                    out(calibration_record_path(cache), "the calibration record of " + option)]
+    if timing_cache:
+        outputs.append(out(timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES))
+    return outputs
+
+
+def build_inputs(onnx_path: str, options: "BuildOptions") -> List[Tuple[str, str]]:
+    """What a build reads: the ONNX, the calibration images and the file they were listed in (``calib_label``)."""
+    inputs = [("MODEL.onnx", onnx_path)] + [("calibration image", path) for path, _ in options.calib_sources]
+    if options.calib_label and os.path.isfile(options.calib_label):
+        inputs.append(("the calibration annotations", options.calib_label))
+    return inputs
 
 
 def fast_precisions(compute_capability) -> tuple:
@@ -213,15 +229,20 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
             output = output or default_engine_path(contract, decision.effective, profile.as_dict(),
                                                    caps.tensorrt_version, caps.gpu_name)
             calib_cache = options.calib_cache or calibration_cache_path(output)
-            check_build_outputs(onnx_path, output, options, calib_cache if "int8" in decision.flags and not explicit
-                                else None)
+            calibrated = "int8" in decision.flags and not explicit and caps.precision_flags
+            check_io(build_outputs(output, calibrated, options.timing_cache, calib_cache),
+                     build_inputs(onnx_path, options))
             config = builder.create_builder_config()
             api.set_workspace(config, options.workspace_mib << 20)
             trt_profile = builder.create_optimization_profile()
             trt_profile.set_shape(input_tensor.name, (profile.min, 3, height, width), (profile.opt, 3, height, width),
                                   (profile.max, 3, height, width))
             config.add_optimization_profile(trt_profile)
+            timing_cache = _timing_cache(trt, config, options.timing_cache, log) if options.timing_cache else None
             calibrator, calib_record = None, None
+            if "int8" in decision.flags and not caps.precision_flags:  # TensorRT >= 11: the Q/DQ graph made above
+                calib_record = {"method": "qdq", "source": options.calib_label or onnx_path,
+                                "made_at_build": not explicit}
             if caps.precision_flags:
                 if "fp16" in decision.flags:
                     config.set_flag(trt.BuilderFlag.FP16)
@@ -238,12 +259,13 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
                     calib_profile = builder.create_optimization_profile()
                     calib_shape = (calib_batch, 3, height, width)
                     calib_profile.set_shape(input_tensor.name, calib_shape, calib_shape, calib_shape)
-                    config.set_calibration_profile(calib_profile)
+                    if config.set_calibration_profile(calib_profile) is False:
+                        raise EngineBuildError("TensorRT {} refused the calibration profile {}".format(
+                            trt.__version__, list(calib_shape)))
             if options.dla_core is not None:
                 config.default_device_type = trt.DeviceType.DLA
                 config.DLA_core = options.dla_core
                 config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-            timing_cache = _timing_cache(trt, config, options.timing_cache, log) if options.timing_cache else None
             log("building {} engine for {} (batch {}..{}) on {} ...".format(
                 decision.effective.upper(), contract.name, profile.min, profile.max, caps.describe()))
             try:
@@ -268,6 +290,10 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
                 with open(tmp_path, "wb") as f:
                     f.write(plan)
                 write_sidecar(output, sidecar)
+            if calibrator is not None and calibrator.new_cache is not None and not calib_record["reused_cache"]:
+                from goatpose_edge.engines.calibrator import write_cache
+
+                write_cache(calib_cache, calibrator.new_cache, calibrator.key, calib_record)
             if timing_cache is not None:
                 with atomic_output(options.timing_cache) as tmp_path:
                     with open(tmp_path, "wb") as f:
@@ -303,11 +329,13 @@ def _timing_cache(trt, config, path: str, log):
 
 def _calibrator(trt, builder, cuda_context, options, contract, onnx_path, input_name, cache_path, calib_batch, log):
     """The entropy calibrator and the sidecar's calibration record: the cache at ``cache_path`` is reused only when
-    its record says it was made from this ONNX, input shape, preprocessing and TensorRT version."""
-    from goatpose_edge.engines.calibrator import cache_key, stale_reason
+    its record says it was made from this ONNX, input shape, preprocessing, TensorRT version and (when images are
+    given) these images."""
+    from goatpose_edge.engines.calibrator import cache_key, read_record, stale_reason
 
     height, width = contract.input_size
-    key = cache_key(sha256_of(onnx_path), (calib_batch, 3, height, width), contract, trt.__version__)
+    key = cache_key(sha256_of(onnx_path), (calib_batch, 3, height, width), contract, trt.__version__,
+                    options.calib_sources, options.calib_count)
     reason = stale_reason(cache_path, key)
     reuse = reason is None
     if not reuse and os.path.isfile(cache_path):
@@ -317,14 +345,18 @@ def _calibrator(trt, builder, cuda_context, options, contract, onnx_path, input_
                                        cache_path, reason))
         log("calibration cache {} is stale ({}): calibrating again".format(cache_path, reason))
     if reuse:
+        made = read_record(cache_path) or {}
         batches, prepared = iter(()), 0  # TensorRT reads the cache and asks for no batch
+        record = {"method": "entropy2", "count": made.get("crops"), "prepared": 0, "batch": calib_batch,
+                  "cache": cache_path, "reused_cache": True, "source": made.get("source")}
     else:
         crops = calibration.calibration_crops(options.calib_sources, contract, options.calib_count)
         batches, prepared = calibration.batches(crops, calib_batch), len(crops)
+        record = {"method": "entropy2", "count": 0, "prepared": prepared, "batch": calib_batch, "cache": cache_path,
+                  "reused_cache": False, "source": options.calib_label}
     calibrator = make_entropy_calibrator(trt, cuda_context.cuda, batches, calib_batch, input_name, cache_path,
-                                         reuse_cache=reuse, key=key)
-    record = {"method": "entropy2", "count": 0, "prepared": prepared, "batch": calib_batch, "cache": cache_path,
-              "reused_cache": reuse, "source": options.calib_label}
+                                         reuse_cache=reuse)
+    calibrator.key = key
     return calibrator, record
 
 
@@ -336,11 +368,13 @@ def _check_calibration(calibrator, record: dict) -> None:
         raise error
     if error is not None:
         raise EngineBuildError("INT8 calibration failed: {}: {}".format(type(error).__name__, error)) from error
-    record["count"] = min(calibrator.crops_fed, record["prepared"]) if record["prepared"] else 0
     record["batches"] = calibrator.batches_fed
+    if record["reused_cache"]:
+        return
+    record["count"] = min(calibrator.crops_fed, record["prepared"])
     if not record["reused_cache"] and calibrator.batches_fed == 0:
         raise EngineBuildError("INT8 calibration consumed no batch: TensorRT asked for none")
 
 
-__all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "calibration_cache_path",
-           "check_build_outputs", "fast_precisions", "probe_platform", "trtexec_command"]
+__all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "build_inputs",
+           "build_outputs", "calibration_cache_path", "fast_precisions", "probe_platform", "trtexec_command"]

@@ -9,12 +9,12 @@ import json
 import os
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from goatpose_edge.codec import crops_from_boxes
 from goatpose_edge.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.imagefile import ImageError, read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -49,14 +49,17 @@ def person_boxes_from_coco(annotations: str, image_dir: str) -> List[Tuple[str, 
 
 def calibration_crops(sources: Sequence[Tuple[str, Optional[Sequence[float]]]], contract: ModelContract,
                       count: int) -> np.ndarray:
-    """Up to ``count`` network inputs [M, 3, H, W] float32 from (image, box or None) pairs; unreadable images skipped."""
+    """Up to ``count`` network inputs [M, 3, H, W] float32 from (image, box or None) pairs. An image that cannot be
+    read (missing, undecodable, truncated) stops with one line naming it: INT8 ranges from a grey half-image are
+    wrong for every later inference."""
     crops = []
     for path, box in sources:
         if len(crops) >= count:
             break
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            continue
+        try:
+            image = read_image(path)
+        except ImageError as exc:
+            raise CalibrationError("calibration image: {} (remove it or fix it)".format(exc)) from exc
         box = box if box is not None else (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
         crops.append(crops_from_boxes(image, [box], contract)[0])
     if not crops:

@@ -14,6 +14,7 @@ Three facts of TensorRT's Python bindings shape this class (NVIDIA/TensorRT pyth
   that many crops.
 """
 
+import hashlib
 import json
 import os
 from typing import Iterator, Optional
@@ -31,49 +32,71 @@ def calibration_record_path(cache_path: str) -> str:
     return cache_path + ".json"
 
 
-def cache_key(onnx_sha256: str, input_shape, contract, tensorrt_version: str) -> dict:
+def sources_digest(sources, count: int) -> str:
+    """sha256 of the calibration images (paths and boxes, in order) and the number of crops asked for."""
+    listed = [[str(path), [float(v) for v in box] if box is not None else None] for path, box in sources]
+    return hashlib.sha256(json.dumps([listed, int(count)]).encode("utf-8")).hexdigest()
+
+
+def cache_key(onnx_sha256: str, input_shape, contract, tensorrt_version: str, sources=(), count: int = 0) -> dict:
     """What a calibration cache is valid for: the ONNX bytes, the calibrated input shape, the preprocessing (input
-    size, mean, std, channel order) and the TensorRT version."""
+    size, mean, std, channel order), the TensorRT version and, when images are given, which images."""
     return {"format": CALIBRATION_FORMAT, "onnx_sha256": onnx_sha256, "input_shape": [int(d) for d in input_shape],
             "preprocessing": {"input_size": list(contract.input_size), "mean": list(contract.mean),
                               "std": list(contract.std), "channel_order": contract.channel_order},
-            "tensorrt_version": tensorrt_version}
+            "tensorrt_version": tensorrt_version, "sources": sources_digest(sources, count) if sources else None}
 
 
-def stale_reason(cache_path: str, key: dict) -> Optional[str]:
-    """None when ``cache_path`` exists and its record matches ``key``; else why it cannot be reused."""
-    if not os.path.isfile(cache_path):
-        return "no cache"
+def read_record(cache_path: str) -> Optional[dict]:
     try:
         with open(calibration_record_path(cache_path)) as f:
             record = json.load(f)
     except (OSError, IOError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def stale_reason(cache_path: str, key: dict) -> Optional[str]:
+    """None when ``cache_path`` exists and its record matches ``key`` (the images only when ``key`` names them);
+    else why it cannot be reused."""
+    if not os.path.isfile(cache_path):
+        return "no cache"
+    record = read_record(cache_path)
+    if record is None:
         return "it has no readable record {} of what made it".format(calibration_record_path(cache_path))
-    if not isinstance(record, dict):
-        return "its record is not a JSON object"
     names = {"onnx_sha256": "another ONNX file (sha256 differs)", "input_shape": "another input shape",
              "preprocessing": "other preprocessing", "tensorrt_version": "another TensorRT version",
-             "format": "another record format"}
+             "format": "another record format", "sources": "other calibration images or --calib-count"}
     for field, what in names.items():
+        if field == "sources" and key[field] is None:
+            continue  # no images given: the cache is what there is to calibrate with
         if record.get(field) != key[field]:
+            if field in ("onnx_sha256", "sources"):
+                return "it was made for {}".format(what)
             return "it was made for {} ({} there, {} now)".format(what, record.get(field), key[field])
     return None
 
 
-def write_record(cache_path: str, key: dict, crops: int) -> None:
-    record = dict(key, crops=int(crops))
+def write_cache(cache_path: str, cache: bytes, key: dict, record: dict) -> None:
+    """The cache TensorRT handed over, and beside it what made it (``key``) and the sidecar's account of it."""
+    with atomic_output(cache_path) as tmp_path:
+        with open(tmp_path, "wb") as f:
+            f.write(cache)
     with atomic_output(calibration_record_path(cache_path)) as tmp_path:
         with open(tmp_path, "w") as f:
-            f.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            f.write(json.dumps(dict(key, crops=record.get("count"), source=record.get("source")), indent=2,
+                               sort_keys=True) + "\n")
 
 
 def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size: int, input_name: str,
-                            cache_path: str, reuse_cache: bool = True, key: Optional[dict] = None):
+                            cache_path: str, reuse_cache: bool = True):
     """An ``IInt8EntropyCalibrator2`` over ``batches`` of exactly [batch_size, 3, H, W]; reads ``cache_path`` when
-    ``reuse_cache``, writes it (and its record ``key``) when TensorRT hands one over.
+    ``reuse_cache``. The cache TensorRT hands over is kept (``new_cache``), not written: the builder writes it only
+    once the engine is built from a calibration that ended well (a cut-short one must not be reused).
 
     Built inside a function because the base class comes from the ``tensorrt`` module imported at build time.
-    After the build: ``error`` (the first exception a callback caught, or None), ``batches_fed``, ``crops_fed``.
+    After the build: ``error`` (the first exception a callback caught, or None), ``batches_fed``, ``crops_fed``,
+    ``new_cache`` (bytes or None).
     """
     no_cache = b"" if trt.__version__.startswith("8.0.") else None  # what each generation takes for "no cache"
 
@@ -86,6 +109,7 @@ def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size
             self.crops_fed = 0
             self.cache = no_cache  # referenced here for as long as TensorRT may read it (8.0.1 keeps no reference)
             self.error = None  # type: Optional[BaseException]
+            self.new_cache = None  # type: Optional[bytes]
 
         def get_batch_size(self):
             return batch_size
@@ -122,11 +146,7 @@ def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size
 
         def write_calibration_cache(self, cache):
             try:
-                with atomic_output(cache_path) as tmp_path:
-                    with open(tmp_path, "wb") as f:
-                        f.write(bytes(cache))
-                if key is not None:
-                    write_record(cache_path, key, self.crops_fed)
+                self.new_cache = bytes(cache)
             except BaseException as exc:  # noqa: BLE001
                 self.error = exc
 

@@ -19,6 +19,9 @@ from goatpose_edge.fileio import atomic_output
 
 SIDECAR_FORMAT = "goatpose-edge-engine/1"
 
+#: the endings a TensorRT plan goes by; each has its sidecar ``sidecar_path(engine)`` beside it
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
 
 class EngineMismatchError(GoatPoseError):
     """An engine built by another TensorRT version or on another GPU, or without a readable sidecar."""

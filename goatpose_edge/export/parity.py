@@ -10,13 +10,13 @@ import os
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from goatpose_edge.codec.crop import crops_from_boxes
 from goatpose_edge.codec.flip import merge_flip
 from goatpose_edge.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.imagefile import ImageError, read_image
 from goatpose_edge.runtime.base import infer_chunked
 
 FP32_TOLERANCE = 1e-4  # max abs error / max |reference|
@@ -100,9 +100,12 @@ def read_image_arg(text: str) -> Tuple[str, np.ndarray, Tuple[float, float, floa
     path, box = parse_image_arg(text)
     if not os.path.isfile(path):
         raise GoatPoseError("cannot read image {}: no such file (--image {!r})".format(path, text))
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise GoatPoseError("cannot read image {}: not an image OpenCV can decode (--image {!r})".format(path, text))
+    try:
+        image = read_image(path)  # refuses empty, undecodable and truncated files
+    except ImageError as exc:
+        raise GoatPoseError("{} (--image {!r})".format(exc, text)) from exc
+    if image.size == 0:
+        raise GoatPoseError("cannot read image {}: it has no pixels (--image {!r})".format(path, text))
     height, width = image.shape[:2]
     if box is None:
         return path, image, (0.0, 0.0, float(width), float(height))

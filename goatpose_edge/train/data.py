@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-import cv2
 import numpy as np
 
 from goatpose_edge.bench.coco_eval import clean_box, load_coco
@@ -18,6 +17,7 @@ from goatpose_edge.codec import affine_transform, box_to_center_scale, crop_pers
 from goatpose_edge.codec.transforms import get_affine_transform
 from goatpose_edge.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.imagefile import ImageError, read_image
 
 UPPER_BODY = tuple(range(11))  # COCO: nose, eyes, ears, shoulders, elbows, wrists
 
@@ -143,8 +143,9 @@ class CocoKeypoints:
 
     def __getitem__(self, index: int):
         record = self.records[index]
-        image = cv2.imread(record["image"], cv2.IMREAD_COLOR)
-        if image is None:
-            raise GoatPoseError("cannot read training image {}".format(record["image"]))
+        try:
+            image = read_image(record["image"])  # as the eval and the device read them: no EXIF rotation
+        except ImageError as exc:
+            raise GoatPoseError("training image: {}".format(exc)) from exc
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return make_sample(image, record["box"], record["joints"], self.contract, self.augment, rng)

@@ -29,8 +29,14 @@ def test_folder_calibration_uses_whole_images(shared_data, tmp_path):
     assert [os.path.basename(p) for p, _ in sources][:2] == ["000000000785.jpg", "000000040083.jpg"]
     assert all(box is None for _, box in sources)
     (tmp_path / "broken.jpg").write_bytes(b"nope")
-    with pytest.raises(CalibrationError, match="no readable calibration images among 1"):
+    with pytest.raises(CalibrationError, match="calibration image: .*broken.jpg is not an image OpenCV can decode"):
         calibration_crops(person_boxes_from_folder(str(tmp_path)), VARIANTS["goatpose-bl"].contract, 4)
+    good = sources[0][0]
+    (tmp_path / "cut.jpg").write_bytes(open(good, "rb").read()[:20000])  # a truncated photo is refused too
+    with pytest.raises(CalibrationError, match="cut.jpg is a truncated or corrupt JPEG"):
+        calibration_crops([(str(tmp_path / "cut.jpg"), None)], VARIANTS["goatpose-bl"].contract, 4)
+    with pytest.raises(CalibrationError, match="holds no images"):
+        person_boxes_from_folder(str(tmp_path / "empty")) if (tmp_path / "empty").mkdir() is None else None
     with pytest.raises(CalibrationError, match="calibration folder not found"):
         person_boxes_from_folder(str(tmp_path / "missing"))
 

@@ -251,3 +251,43 @@ def test_stale_calibration_cache_is_rebuilt(tiny_onnx, tmp_path):
     code, output, sidecar = strict_build("8.2.1", tmp_path, changed, "--precision", "int8", *COCO_CALIB)
     assert code == 0 and "is stale (it was made for another ONNX file" in output
     assert sidecar["calibration"]["reused_cache"] is False and sidecar["calibration"]["count"] == 12
+
+
+def test_other_calibration_images_recalibrate(tiny_onnx, tmp_path):
+    """A cache made from other images (or another --calib-count) is not silently reused when images are given."""
+    assert strict_build("8.2.1", tmp_path, tiny_onnx, "--precision", "int8", *COCO_CALIB)[0] == 0
+    code, output, sidecar = strict_build("8.2.1", tmp_path, tiny_onnx, "--precision", "int8", *COCO_CALIB,
+                                         "--calib-count", "5")
+    assert code == 0 and "is stale (it was made for other calibration images or --calib-count)" in output
+    assert sidecar["calibration"]["count"] == 5 and sidecar["calibration"]["reused_cache"] is False
+    code, output, sidecar = strict_build("8.2.1", tmp_path, tiny_onnx, "--precision", "int8")  # no images: reused
+    assert code == 0 and sidecar["calibration"]["reused_cache"] is True
+    assert sidecar["calibration"]["count"] == 5 and sidecar["calibration"]["source"] == COCO_CALIB[1]
+
+
+def test_the_calibrator_writes_nothing_itself(monkeypatch):
+    """A calibration cut short (a callback failed, Ctrl-C) must leave no cache a later build would reuse: the
+    calibrator only keeps what TensorRT hands over; build_engine writes it after a good build."""
+    from types import SimpleNamespace
+
+    from goatpose_edge.engines import calibrator as module
+
+    monkeypatch.setattr(module, "cuda_call", lambda what, function, *args: function(*args))  # no pycuda here
+
+    class Base:
+        def __init__(self):
+            pass
+
+    def batches():
+        yield np.zeros((2, 3, 4, 4), np.float32)
+        raise KeyboardInterrupt  # Ctrl-C while the second batch is prepared
+
+    cuda = SimpleNamespace(mem_alloc=lambda n: SimpleNamespace(free=lambda: None, __int__=lambda: 1),
+                           memcpy_htod=lambda dst, src: None)
+    calibrator = module.make_entropy_calibrator(SimpleNamespace(__version__="8.2.1.8", IInt8EntropyCalibrator2=Base), cuda,
+                                         batches(), 2, "input", "/nonexistent/never-written.calib")
+    calibrator.allocation = 7  # an int stands in for the device pointer
+    assert calibrator.get_batch(["input"]) == [7] and calibrator.get_batch(["input"]) is None
+    assert isinstance(calibrator.error, KeyboardInterrupt)
+    calibrator.write_calibration_cache(memoryview(b"scales"))
+    assert calibrator.new_cache == b"scales" and calibrator.read_calibration_cache() is None

@@ -17,6 +17,7 @@ from goatpose_edge.export.parity import (ParityError, check, compare, nonfinite_
                                          parse_image_arg, verify_runners)
 from goatpose_edge.runtime.base import Runner
 from goatpose_edge.variants import VARIANTS
+from tests.conftest import SHARED_DATA as SHARED
 from tests.engines.conftest import stand_in_pose_onnx
 from tests.export.conftest import random_checkpoint
 
@@ -338,8 +339,12 @@ def test_missing_and_unreadable_images(tmp_path):
         parity_inputs(CONTRACT, None, [str(tmp_path / "nope.jpg") + "@1,2,3,4"])
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
-    with pytest.raises(GoatPoseError, match=r"cannot read image .*notes.jpg: not an image OpenCV can decode"):
+    with pytest.raises(GoatPoseError, match=r"notes.jpg is not an image OpenCV can decode .*\(--image '"):
         parity_inputs(CONTRACT, None, [str(text)])
+    cut = tmp_path / "cut.jpg"  # half a real photo: OpenCV would decode it with a grey bottom half
+    cut.write_bytes(open(os.path.join(SHARED, "coco_sample", "000000000785.jpg"), "rb").read()[:20000])
+    with pytest.raises(GoatPoseError, match=r"cut.jpg is a truncated or corrupt JPEG"):
+        parity_inputs(CONTRACT, None, [str(cut)])
     with pytest.raises(GoatPoseError, match="cannot read image .*: no such file"):
         parity_inputs(CONTRACT, None, [str(tmp_path)])  # a folder
 
