@@ -5,17 +5,16 @@ else is a bug and is reported in one line too (``GOATPOSE_DEBUG=1`` shows the tr
 """
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
-import signal
 import sys
 import traceback
 
 from goatpose_edge import __version__
 from goatpose_edge.errors import DependencyError, GoatPoseError
 from goatpose_edge.fileio import IOPlan, clear_protected
+from goatpose_edge.signals import Terminated, sigterm_as_interrupt
 
 # What each command writes, by ending (``IOPlan.write``); sidecars and caches are derived from these.
 ONNX_SUFFIXES = (".onnx",)
@@ -269,7 +268,7 @@ def cmd_build(args) -> int:
         sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, profile.min, profile.max,
         sidecar.build_seconds))
     if args.print_trtexec:
-        from goatpose_edge.runtime.trt_api import import_tensorrt, trt_api
+        from goatpose_edge.runtime.trt_api import import_tensorrt
 
         named = not hasattr(import_tensorrt().ICudaEngine, "get_binding_name")
         print(trtexec_command(args.onnx, result.engine_path, sidecar.builder_flags, profile,
@@ -715,29 +714,6 @@ def build_parser() -> argparse.ArgumentParser:
     lint_cmd.add_argument("--target", choices=("trt8", "trt10"), default="trt8")
     lint_cmd.set_defaults(func=cmd_lint, io=io_none)
     return parser
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (docker stop, systemd, CI timeouts): unwinds like Ctrl-C, so every ``finally`` and ``atomic_output``
-    runs: video outputs are finalised, half-written artefacts and temporary folders are removed."""
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Turn the first SIGTERM into ``Terminated`` in the main thread; later ones are ignored while it unwinds."""
-    def handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (an embedding application): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -15,6 +15,7 @@ Stdlib only (device side, Python 3.6).
 
 import contextlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
@@ -159,14 +160,28 @@ def refuse_if_input(path: str, what: str = "output") -> None:
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where Linux says it (/proc/self/status, kernel >= 4.7); else by
+    the set-and-restore swap (briefly 022 for this process)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-def apply_umask(path: str) -> None:
-    """Give a file made by mkstemp (always 0600) the mode a plain ``open`` would: 0666 less the umask."""
-    os.chmod(path, 0o666 & ~_umask())
+def apply_mode(tmp_path: str, target: str) -> None:
+    """Give a file made by mkstemp (always 0600) the mode the user expects: an existing target's own mode (it is
+    replaced, not loosened), else what a plain ``open`` would make: 0666 less the umask."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp_path, mode)
 
 
 @contextlib.contextmanager
@@ -175,7 +190,8 @@ def atomic_output(path: str, create_parent: bool = True):
 
     The temporary file lives in the destination folder so the final ``os.replace`` is atomic (same filesystem), and
     it keeps the destination's suffix so writers that infer the format from it (torch, onnx, OpenCV) still work.
-    It gets the user's umask (mkstemp's 0600 would hide artefacts from other users of a container).
+    It gets the replaced file's mode, or the user's umask for a new one (mkstemp's 0600 would hide artefacts from
+    other users of a container).
     """
     refuse_if_input(path)
     check_output(Output(path, "output", create_parent=create_parent))
@@ -191,7 +207,7 @@ def atomic_output(path: str, create_parent: bool = True):
         raise OutputPathError("cannot write to {}: {}".format(directory, exc.strerror)) from exc
     os.close(handle)
     try:
-        apply_umask(tmp_path)
+        apply_mode(tmp_path, path)
         yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:

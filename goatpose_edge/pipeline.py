@@ -4,8 +4,8 @@
         estimator = TopDownPoseEstimator(HOGDetector(), runner, flip=True)
         persons = estimator(frame_bgr)          # [Person(box, score, box_score, keypoints [17, 3])]
 
-Odd input, defined: a grayscale [H, W] or [H, W, 1] frame is expanded to BGR, a BGRA frame loses alpha, an empty
-frame gives no persons, ``None`` or a non-image raises ``FrameError``. Boxes with a zero, negative or non-finite size,
+Odd input, defined (``imagefile.to_bgr8``): a grayscale [H, W] or [H, W, 1] frame is expanded to BGR, gray + alpha
+and BGRA frames lose alpha, 16-bit frames keep their top 8 bits, an empty frame gives no persons, ``None`` or a non-image raises ``FrameError``. Boxes with a zero, negative or non-finite size,
 and boxes wholly outside the frame, are dropped; boxes partly outside are kept (the crop is black outside the frame,
 as in HRNet). Keypoints are in frame pixels and may lie outside the frame for persons cut by its border.
 """
@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-import cv2
 import numpy as np
 
 from goatpose_edge.codec import box_to_center_scale, crop_person, decode_heatmaps, merge_flip, normalize_crops
@@ -22,6 +21,7 @@ from goatpose_edge.codec import oks_nms, rescore
 from goatpose_edge.bench.timing import NullTimer
 from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.imagefile import ImageError, to_bgr8
 from goatpose_edge.runtime.base import infer_chunked
 
 
@@ -49,18 +49,11 @@ class Person:
 
 
 def as_bgr(frame) -> np.ndarray:
-    """A frame as uint8 BGR [H, W, 3] (see the module docstring for what is accepted)."""
-    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.dtype != np.uint8:
-        raise FrameError("a frame must be a uint8 image array [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got {}".format(
-            type(frame).__name__ if not isinstance(frame, np.ndarray) else "{} {}".format(frame.dtype, frame.shape)))
-    if frame.ndim == 2 or frame.shape[2] == 1:
-        return cv2.cvtColor(frame.reshape(frame.shape[:2]), cv2.COLOR_GRAY2BGR) if frame.size else frame.reshape(
-            frame.shape[:2] + (1,)).repeat(3, axis=2)
-    if frame.shape[2] == 4:
-        return np.ascontiguousarray(frame[:, :, :3])
-    if frame.shape[2] != 3:
-        raise FrameError("a frame needs 1, 3 or 4 channels, got {}".format(frame.shape[2]))
-    return frame
+    """A frame as uint8 BGR [H, W, 3]: ``imagefile.to_bgr8``, the conversion the detectors use too."""
+    try:
+        return to_bgr8(frame, "a frame")
+    except ImageError as exc:
+        raise FrameError(str(exc)) from exc
 
 
 def valid_boxes(detections: Detections, frame_shape) -> Detections:

@@ -12,6 +12,7 @@ DEVICE_MODULES = [
     "goatpose_edge.contract",
     "goatpose_edge.errors",
     "goatpose_edge.fileio",
+    "goatpose_edge.signals",
     "goatpose_edge.imagefile",
     "goatpose_edge.variants",
     "goatpose_edge.onnx_meta",

@@ -34,6 +34,17 @@ MINIMAL = {
 FOLDERS = ("calib", "coco", "run")
 
 
+def _scratch(prefix: str) -> str:
+    """A folder for the cases made at collection time (before any fixture exists), removed when pytest exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
 def _subcommands():
     parser = cli.build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
@@ -142,9 +153,7 @@ def _run_guarded(monkeypatch, capsys, argv):
 
 def pytest_generate_tests(metafunc):
     if "collision" in metafunc.fixturenames:
-        import tempfile
-
-        root = tempfile.mkdtemp(prefix="goatpose-io-cases-")
+        root = _scratch("goatpose-io-cases-")
         cases = _collisions(root)
         metafunc.parametrize("collision", cases, ids=[c[0] for c in cases])
         metafunc.parametrize("spelling", ["as-given", "relative", "symlink", "hardlink"])
@@ -194,9 +203,7 @@ def test_the_issue_cases(tmp_path, monkeypatch, capsys):
 
 def _output_options():
     """(command, flag, an accepted ending) of every declared output option of every command."""
-    import tempfile
-
-    root = tempfile.mkdtemp(prefix="goatpose-io-options-")
+    root = _scratch("goatpose-io-options-")
     options = []
     for command, template in sorted(MINIMAL.items()):
         argv = _materialise(os.path.join(root, command), [a for a in template if a != "{fresh.pth}"])
@@ -231,10 +238,12 @@ def test_outputs_checked_before_the_work(command, flag, suffix, kind, problem, t
         pytest.skip("an output folder (train --out): a folder is what it names, and a missing one is created")
     (tmp_path / "afile").write_text("a file")
     if problem == "unwritable-folder":
-        if os.geteuid() == 0:
-            pytest.skip("root writes into read-only folders")
         (tmp_path / "ro").mkdir()
         os.chmod(str(tmp_path / "ro"), 0o555)
+        if os.geteuid() == 0:  # root writes anyway: the folder answers as it would to any other user
+            real_access, ro = os.access, str(tmp_path / "ro")
+            monkeypatch.setattr(os, "access", lambda p, mode: False if os.path.abspath(p) == ro else real_access(
+                p, mode))
     code, err = _run_guarded(monkeypatch, capsys, argv + [flag, value])
     assert code == 1 and err.startswith("goatpose: error: ") and err.count("\n") == 1, err
     assert not os.path.exists(value.rstrip(os.sep)) or os.path.isdir(value)
@@ -311,3 +320,12 @@ def test_out_never_replaces_another_kind_of_record(command, existing, refused, t
         plan.check()
     clear_protected()
     assert json.loads(record.read_text()) == existing
+
+
+def test_atomic_output_keeps_a_replaced_files_mode(tmp_path):
+    target = tmp_path / "private.onnx"
+    target.write_text("old")
+    os.chmod(str(target), 0o600)
+    with atomic_output(str(target)) as tmp:
+        open(tmp, "w").write("new")
+    assert target.read_text() == "new" and os.stat(str(target)).st_mode & 0o777 == 0o600

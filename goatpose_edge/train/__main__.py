@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     except GoatPoseError as exc:
         print("goatpose train: error: {}".format(exc), file=sys.stderr)
         return 1
-    except TrainingTerminated:  # SIGTERM from torchrun or a scheduler (see trainer._SigtermAsInterrupt)
+    except TrainingTerminated:  # SIGTERM from torchrun or a scheduler (see goatpose_edge.signals)
         print("goatpose train: terminated (SIGTERM); no half-written checkpoint was left", file=sys.stderr)
         return 143
     except KeyboardInterrupt:

@@ -9,8 +9,6 @@ with the same lr at the same epoch.
 import json
 import os
 import re
-import signal
-import threading
 import time
 from dataclasses import asdict
 from typing import Callable
@@ -20,6 +18,7 @@ import torch
 
 from goatpose_edge.errors import CheckpointError, GoatPoseError
 from goatpose_edge.runtime.base import Runner
+from goatpose_edge.signals import Terminated, sigterm_as_interrupt
 from goatpose_edge.train.data import Augment, CocoKeypoints
 from goatpose_edge.train.options import TrainOptions
 from goatpose_edge.train.recipe import Recipe, total_loss
@@ -71,39 +70,9 @@ def _device(spec: str, local_rank: int) -> torch.device:
     return device
 
 
-class TrainingTerminated(KeyboardInterrupt):
-    """SIGTERM during training, unwinding like Ctrl-C."""
-
-
-class _SigtermAsInterrupt:
-    """While training, SIGTERM (a scheduler stopping the job, torchrun tearing down) raises ``TrainingTerminated``,
-    a KeyboardInterrupt: a checkpoint being written is then removed by ``atomic_output`` instead of the process ending
-    on the spot with a half-written temporary file beside ``last.pth``; later SIGTERMs are ignored while it unwinds.
-
-    Only where SIGTERM still has its default action (``python -m goatpose_edge.train``, library callers): a handler
-    someone installed (the ``goatpose`` CLI's) is theirs. Only the main thread can set handlers."""
-
-    def __enter__(self):
-        self.installed = False
-        if threading.current_thread() is not threading.main_thread() \
-                or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return self
-        try:
-            signal.signal(signal.SIGTERM, self._handler)
-            self.installed = True
-        except (ValueError, OSError):
-            pass
-        return self
-
-    @staticmethod
-    def _handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise TrainingTerminated("SIGTERM")
-
-    def __exit__(self, *exc):
-        if self.installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        return False
+#: SIGTERM during training (torchrun tearing down, a scheduler): unwinds like Ctrl-C, so a checkpoint being written
+#: is removed by ``atomic_output`` instead of staying half-written beside ``last.pth`` (``goatpose_edge.signals``)
+TrainingTerminated = Terminated
 
 
 def _one_line(exc: GoatPoseError) -> GoatPoseError:
@@ -141,7 +110,7 @@ def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
     Every input is checked before a model is built: the options (``TrainOptions.validate``), the annotation files and
     image folders, the output folder and the checkpoint to resume. Checkpoints are written atomically; SIGTERM and
     Ctrl-C leave the last complete ones and no temporary files."""
-    with _SigtermAsInterrupt():
+    with sigterm_as_interrupt(only_if_default=True):
         return _train(options, log)
 
 
