@@ -5,6 +5,7 @@ else is a bug and is reported in one line too (``GOATPOSE_DEBUG=1`` shows the tr
 """
 
 import argparse
+import errno
 import json
 import os
 import shlex
@@ -309,7 +310,7 @@ def io_train(args) -> IOPlan:
     last = os.path.join(options.out, "last.pth")
     if options.resume and not same_file(options.resume, last):
         plan.read("--resume", options.resume)
-    plan.write(options.out, "--out", folder=True)
+    plan.write(options.out, "--out", folder=True, create_parent=not args.out)  # the default runs/MODEL is made
     for name in ("last.pth", "best.pth", "log.jsonl"):
         plan.write(os.path.join(options.out, name), "--out", create_parent=True)
     return plan
@@ -421,6 +422,13 @@ def _positive_float(text: str) -> float:
 
 
 _positive_int = _counted_int(1, "a positive integer")
+
+
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError("expected a seed below 2**32, got {}".format(value))
+    return value
 
 
 def _thread_count(text: str) -> int:
@@ -560,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a randomly initialised checkpoint (.pth) in the toolkit's format")
     init.add_argument("model", metavar="MODEL")
     init.add_argument("-o", "--output", required=True, metavar="FILE.pth")
-    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--seed", type=_seed, default=0)
     init.set_defaults(func=cmd_init, io=io_init, output_flags=("-o",))
 
     export = sub.add_parser("export", help="export a model to a TensorRT-ready ONNX file, checked against PyTorch")
@@ -723,6 +731,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, "{}: error: {} (see {} --help)\n".format(self.prog, message, self.prog))
 
 
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("GOATPOSE_DEBUG"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    print("goatpose: internal error: {}: {} (set GOATPOSE_DEBUG=1 for the traceback and please report it)".format(
+        type(exc).__name__, exc), file=sys.stderr)
+    return 3
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     with sigterm_as_interrupt():
@@ -732,6 +748,17 @@ def main(argv=None) -> int:
         except GoatPoseError as exc:
             print("goatpose: error: {}".format(exc), file=sys.stderr)
             return 1
+        except BrokenPipeError:  # `goatpose pose ... | head`: the reader left, nothing to say
+            sys.stderr.close()
+            return 141
+        except MemoryError:
+            print("goatpose: error: out of memory (a batch or input too large for this machine?)", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk: nothing half-written stays (atomic_output)
+                print("goatpose: error: no space left on the device: {}".format(exc.filename or exc), file=sys.stderr)
+                return 1
+            return _internal_error(exc)
         except Terminated:
             print("goatpose: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
             return 143
@@ -739,11 +766,7 @@ def main(argv=None) -> int:
             print("goatpose: interrupted", file=sys.stderr)
             return 130
         except Exception as exc:  # a bug: still one line unless asked for more
-            if os.environ.get("GOATPOSE_DEBUG"):
-                traceback.print_exc()
-            print("goatpose: internal error: {}: {} (set GOATPOSE_DEBUG=1 for the traceback and please report "
-                  "it)".format(type(exc).__name__, exc), file=sys.stderr)
-            return 3
+            return _internal_error(exc)
         finally:
             clear_protected()
 

@@ -32,8 +32,9 @@ class Output:
     """One file (or folder) a command will write.
 
     ``option`` names it as the user gave it ("-o", "--jsonl", "the sidecar of -o"); ``suffixes`` are the accepted
-    endings (lower case, empty: any); ``folder``: the output is a folder (created when missing); ``create_parent``:
-    the parent folder is created when missing (the toolkit's own default locations), else it must exist.
+    endings (lower case, empty: any); ``folder``: the output is a folder (created when missing, in a folder that
+    exists); ``create_parent``: the parent folder is created when missing (the toolkit's own default locations),
+    else it must exist.
     """
 
     path: str
@@ -110,8 +111,11 @@ def check_output(output: Output) -> None:
     if output.folder:
         if os.path.exists(path) and not os.path.isdir(path):
             raise OutputPathError("{} {} is a file; give a folder".format(option, path))
-        target = os.path.abspath(path)
-        _check_writable_folder(target if os.path.isdir(target) else os.path.dirname(target), option, path, True)
+        target = os.path.abspath(path.rstrip("/" + os.sep) or path)
+        if os.path.isdir(target):
+            _check_writable_folder(target, option, path, False)
+        else:  # the folder itself is created; its parent must exist unless it is a default location
+            _check_writable_folder(os.path.dirname(target), option, path, output.create_parent)
         return
     if not name or path.endswith(("/", os.sep)) or os.path.isdir(path):
         raise OutputPathError("{} {} is a folder; give a file name".format(option, path))

@@ -6,6 +6,7 @@ runtime pipeline makes them (``codec.crops_from_boxes``), so INT8 ranges are mea
 """
 
 import json
+import math
 import os
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -38,8 +39,15 @@ def person_boxes_from_coco(annotations: str, image_dir: str) -> List[Tuple[str, 
         with open(annotations) as f:
             data = json.load(f)
         files = {image["id"]: os.path.join(image_dir, image["file_name"]) for image in data["images"]}
-        persons = [(files[a["image_id"]], a["bbox"]) for a in data["annotations"]
-                   if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0 and a["bbox"][2] > 1 and a["bbox"][3] > 1]
+        persons = []
+        for a in data["annotations"]:
+            box = a["bbox"]
+            if not (isinstance(box, list) and len(box) == 4 and all(
+                    isinstance(v, (int, float)) and math.isfinite(v) for v in box)):
+                raise ValueError("annotation {} has bbox {!r}, not 4 finite numbers [x, y, w, h]".format(
+                    a.get("id"), box))
+            if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0 and box[2] > 1 and box[3] > 1:
+                persons.append((files[a["image_id"]], box))
     except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CalibrationError("cannot read COCO annotations {}: {}".format(annotations, exc)) from exc
     if not persons:

@@ -83,8 +83,14 @@ def read_sidecar(engine_path: str) -> EngineSidecar:
     try:
         sidecar = EngineSidecar(**data)
         sidecar.contract = sidecar.model_contract.to_dict()  # validated, and with tuples again
-    except TypeError as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise EngineMismatchError("sidecar {} does not have the expected fields: {}".format(path, exc)) from exc
+    profile, cc = sidecar.batch_profile, sidecar.compute_capability
+    if not (isinstance(profile, dict) and all(isinstance(profile.get(k), int) and profile[k] >= 1
+                                              for k in ("min", "opt", "max"))
+            and isinstance(cc, list) and len(cc) == 2 and all(isinstance(v, int) for v in cc)):
+        raise EngineMismatchError("sidecar {} is damaged (batch_profile {!r}, compute_capability {!r}): rebuild the "
+                                  "engine with `goatpose build`".format(path, profile, cc))
     return sidecar
 
 

@@ -66,6 +66,8 @@ class TrainOptions:
         whole("--val-limit", self.val_limit, 1, optional=True)
         whole("--max-iters", self.max_iters, 1, optional=True)
         whole("--seed", self.seed, 0)
+        if self.seed >= 2 ** 32:  # numpy and torch seeds are 32/64-bit
+            raise TrainOptionError("--seed must be below 2**32, got {}".format(self.seed))
         whole("--log-every", self.log_every, 1)
         for flag, value, positive in (("--lr", self.lr, True), ("--nam-penalty", self.nam_penalty, False)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \

@@ -121,7 +121,11 @@ class JsonlSink:
         self.file.flush()
         self.lines += 1
 
-    def close(self) -> str:
+    def close(self) -> Optional[str]:
+        """Move into place; None (and an existing file at the path kept as it was) when no frame was written."""
         self.file.close()
+        if self.lines == 0:
+            os.remove(self.tmp)
+            return None
         os.replace(self.tmp, self.path)
         return self.path

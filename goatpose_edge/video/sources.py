@@ -106,6 +106,9 @@ def open_capture(source: SourceSpec):
     import cv2
 
     if source.kind == "camera":
+        if int(source.target) >= 2 ** 31:
+            raise SourceError("camera index {} is out of range: cameras are numbered 0, 1, ... (ls /dev/video*)".format(
+                source.target))
         capture = cv2.VideoCapture(int(source.target))
     elif source.kind in ("csi", "gstreamer"):
         if not gstreamer_available(cv2):

@@ -1,7 +1,9 @@
 """Exports shared by the export tests: each variant is exported once per session (they take 10-20 s each)."""
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 
 from goatpose_edge.export import export_onnx
@@ -9,6 +11,7 @@ from goatpose_edge.models import build_model, save_checkpoint
 from tests.conftest import randomize_weights
 
 _TMP = tempfile.mkdtemp(prefix="goatpose-export-tests-")
+atexit.register(shutil.rmtree, _TMP, True)  # the session's exports go with the session
 
 
 @functools.lru_cache(maxsize=None)

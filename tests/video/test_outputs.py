@@ -46,3 +46,11 @@ def test_jsonl_sink(tmp_path):
     assert not os.path.exists(path)
     sink.close()
     assert [json.loads(line)["frame"] for line in open(path)] == [0, 1]
+
+
+def test_a_run_without_frames_keeps_the_previous_jsonl(tmp_path):
+    """A source that decodes no frame must not replace last run's JSONL with an empty file."""
+    path = tmp_path / "poses.jsonl"
+    path.write_text('{"frame": 0}\n')
+    assert JsonlSink(str(path)).close() is None
+    assert path.read_text() == '{"frame": 0}\n' and os.listdir(str(tmp_path)) == ["poses.jsonl"]
