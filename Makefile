@@ -15,7 +15,8 @@ CALIB ?=
 # make demo / make bench: what is benchmarked and how. VIDEO is used when the file exists.
 HRNET_WEIGHTS ?=
 VIDEO ?= ../shared/data/video/pedestrians_overhead.avi
-BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10 --max-frames 10
+BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10
+VIDEO_FRAMES ?= 10
 BENCH_OUT ?= benchmarks/$(shell uname -m)-$(shell hostname -s)
 
 .PHONY: help venv test test-py36 test-gpu lint demo info export bench video clean docker-l4t jetson-info
@@ -126,7 +127,7 @@ bench: venv
 	@artefacts=""; $(ARTEFACTS); \
 	for a in $$artefacts; do [ -f "$$a" ] || { echo "make bench: $$a is missing: run make export first"; exit 2; }; done; \
 	mkdir -p $(dir $(BENCH_OUT)); \
-	$(BIN)/goatpose bench $$artefacts $(BENCH_FLAGS) $(if $(wildcard $(VIDEO)),--video $(VIDEO)) --out $(BENCH_OUT)
+	$(BIN)/goatpose bench $$artefacts $(BENCH_FLAGS) $(if $(wildcard $(VIDEO)),--video $(VIDEO) --max-frames $(VIDEO_FRAMES)) --out $(BENCH_OUT)
 
 # make export: ONNX for each model, then (where TensorRT is installed) an FP16 engine and, where the GPU has fast
 # INT8 and CALIB is given (e.g. CALIB="--calib-images DIR"), an INT8 engine; the reason is printed when skipped.

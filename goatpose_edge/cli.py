@@ -89,6 +89,8 @@ def cmd_info(args) -> int:
 
     if not args.models and not args.all:
         raise GoatPoseError("name a model or pass --all; known models: {}".format(", ".join(VARIANTS)))
+    if args.models and args.all:
+        raise GoatPoseError("give model names or --all, not both")
     cfgs = list(VARIANTS.values()) if args.all else [get_variant(name) for name in args.models]
     _require_torch("goatpose info")
     from goatpose_edge.models import build_model
@@ -247,6 +249,8 @@ def io_build(args) -> IOPlan:
 
 
 def cmd_build(args) -> int:
+    if args.batch and any(v is not None for v in (args.min_batch, args.opt_batch, args.max_batch)):
+        raise GoatPoseError("--batch N fixes the batch: give it or --min/--opt/--max-batch, not both")
     from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine, trtexec_command
     from goatpose_edge.engines.sidecar import sidecar_path
     from goatpose_edge.engines.verify import verify_engine
@@ -266,13 +270,14 @@ def cmd_build(args) -> int:
     sidecar = result.sidecar
     print("wrote {} + {} ({} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(
         result.engine_path, sidecar_path(result.engine_path), sidecar.requested_precision,
-        sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, profile.min, profile.max,
-        sidecar.build_seconds))
+        sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, sidecar.batch_profile["min"],
+        sidecar.batch_profile["max"], sidecar.build_seconds))
     if args.print_trtexec:
         from goatpose_edge.runtime.trt_api import import_tensorrt
 
         named = not hasattr(import_tensorrt().ICudaEngine, "get_binding_name")
-        print(trtexec_command(args.onnx, result.engine_path, sidecar.builder_flags, profile,
+        built = BatchProfile(**sidecar.batch_profile)
+        print(trtexec_command(args.onnx, result.engine_path, sidecar.builder_flags, built,
                               sidecar.model_contract.input_size, args.workspace, named, args.timing_cache,
                               args.dla_core, (sidecar.calibration or {}).get("cache")))
     if args.verify:
@@ -281,7 +286,8 @@ def cmd_build(args) -> int:
         if not report.ok:  # an engine that failed its check is not left where a runner would pick it up
             for path in (result.engine_path, sidecar_path(result.engine_path)):
                 os.remove(path)
-            report.check()
+            raise GoatPoseError("{}; {} and its sidecar were removed (the calibration cache is kept)".format(
+                report.line(), result.engine_path))
     return 0
 
 
@@ -389,7 +395,7 @@ def io_bench(args) -> IOPlan:
     if args.baseline and os.path.exists(args.baseline):
         _artefact_input(plan, "--baseline", args.baseline)
     _detector_input(plan.read("--video", args.video), args.detector)
-    if args.out:
+    if args.out is not None:
         paths = bench_outputs(_name_prefix(args.out))
         for path in paths:
             plan.write(path, "--out")
@@ -456,7 +462,7 @@ def cmd_bench(args) -> int:
     for warning in record["environment"]["warnings"]:
         print("WARNING: " + warning, file=sys.stderr)
     print(to_markdown(record))
-    if args.out:
+    if args.out is not None:
         for path in write_bench(_name_prefix(args.out), record):
             print("wrote " + path)
     return 0
@@ -465,7 +471,7 @@ def cmd_bench(args) -> int:
 def io_eval(args) -> IOPlan:
     ann = args.ann or os.path.join(args.coco_root, "annotations", "person_keypoints_val2017.json")
     plan = _artefact_input(IOPlan(), "ARTEFACT", args.artefact).read("--ann", ann).read("--det-json", args.det_json)
-    if args.out:
+    if args.out is not None:
         from goatpose_edge.bench.report import EVAL_FORMAT
 
         prefix = _name_prefix(args.out)
@@ -495,7 +501,7 @@ def cmd_eval(args) -> int:
         backend, model = runner.backend, runner.contract.name
     print("{} ({} {}): {} on {} images, {} boxes -> {} persons, {:.1f} s".format(
         artefact, backend, model, result.line(), result.images, result.boxes, result.persons, result.seconds))
-    if args.out:
+    if args.out is not None:
         record = {"format": EVAL_FORMAT, "created": utc_now(), "artefact": artefact, "backend": backend,
                   "model": model, "command": "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "environment": environment(
                       args.threads)}

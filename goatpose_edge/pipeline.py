@@ -114,6 +114,9 @@ class TopDownPoseEstimator:
             mirrored = self.infer_chunked(np.ascontiguousarray(batch[:, :, :, ::-1]))
             with self.timer("postprocess"):
                 heatmaps = merge_flip(heatmaps, mirrored, self.contract.flip_pairs)
+        if not np.isfinite(heatmaps).all():  # NaN keypoints would pass as results (and are not JSON)
+            raise GoatPoseError("{} output NaN/Inf heatmaps: its weights (or its engine) are broken; check it with "
+                                "`goatpose verify`".format(self.runner.path))
         return heatmaps
 
     def estimate(self, frame: np.ndarray, detections: Detections) -> List[Person]:

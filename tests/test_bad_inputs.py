@@ -58,3 +58,58 @@ def test_unusable_inputs_get_one_line(command, content, tmp_path, monkeypatch, c
     assert "internal error" not in stderr and "Traceback" not in stderr
     after = {n: open(os.path.join(str(tmp_path), n), "rb").read() for n in before}
     assert after == before  # inputs untouched
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["build", "m.onnx", "--batch", "4", "--max-batch", "16"], "--batch N fixes the batch"),
+    (["bench", "m.onnx", "--max-frames", "3"], "they need --video FILE"),
+    (["bench", "m.onnx", "--flip"], "they need --video FILE"),
+    (["info", "--all", "goatpose-bl"], "give model names or --all, not both"),
+    (["bench", "m.onnx", "--out", ""], "--out  is a folder"),
+    (["verify", ".", "m.onnx"], ". is a folder: give the artefact file"),
+    (["quantize", "m.onnx", "--calib-images", "m.onnx"], "--calib-images m.onnx is a file"),
+    (["init", "goatpose-bl", "-o", "x.pth", "--seed", "99999999999999999999"], "expected a seed below 2**32"),
+    (["eval", "m.onnx", "--coco-root", ".", "--threads", "100000"], "expected at most"),
+])
+def test_conflicting_or_ignored_options_are_refused(argv, message, tmp_path, monkeypatch, capsys):
+    """Options that would be silently dropped, or numbers that would take the machine down, get one line."""
+    monkeypatch.chdir(str(tmp_path))
+    with open("m.onnx", "w") as f:
+        f.write("not read: the options fail first")
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code in (1, 2) and message in err and err.count("\n") == 1, err
+
+
+def test_nan_heatmaps_never_become_keypoints():
+    """A model that outputs NaN (broken weights) stops the pipeline in one line instead of writing NaN poses."""
+    import numpy as np
+
+    from goatpose_edge.detection.base import Detections
+    from goatpose_edge.errors import GoatPoseError
+    from goatpose_edge.pipeline import TopDownPoseEstimator
+    from goatpose_edge.runtime.base import Runner
+    from goatpose_edge.variants import VARIANTS
+
+    class NanRunner(Runner):
+        def __init__(self):
+            super().__init__("nan.onnx")
+            self.contract = VARIANTS["goatpose-bl"].contract
+
+        def _activate(self):
+            pass
+
+        def _deactivate(self):
+            pass
+
+        def _infer(self, batch):
+            return np.full((len(batch), 17, 64, 48), np.nan, np.float32)
+
+    with NanRunner() as runner:
+        estimator = TopDownPoseEstimator(None, runner)
+        with pytest.raises(GoatPoseError, match="nan.onnx output NaN/Inf heatmaps"):
+            estimator.estimate(np.zeros((100, 100, 3), np.uint8), Detections(np.array([[10., 10., 40., 80.]]),
+                                                                             np.array([0.9])))

@@ -7,6 +7,7 @@ Formats: ``goatpose-edge-bench/1`` (``goatpose bench``) and ``goatpose-edge-eval
 import datetime
 import glob
 import json
+import math
 import os
 from typing import Dict, List, Optional
 
@@ -193,14 +194,17 @@ def load_eval_records(folder: str) -> List[dict]:
 
 
 def ap_fps_points(models: List[dict], evals: List[dict]) -> List[Dict[str, object]]:
-    """(label, batch-1 images/s, AP) for each benched artefact that has an eval record (matched by file name)."""
+    """(label, batch-1 images/s, AP) for each benched artefact that has an eval record (matched by file name) with a
+    finite AP; damaged records are left out of the plot."""
     points = []
     for m in models:
         ev = next((e for e in evals if e.get("artefact") == m["artefact"]), None)
         row = next((r for r in m["latency"] if r["batch"] == 1), None)
-        if ev and row:
+        stats = ev.get("stats") if ev else None
+        ap = stats.get("AP") if isinstance(stats, dict) else None
+        if row and isinstance(ap, (int, float)) and not isinstance(ap, bool) and math.isfinite(ap):
             points.append({"label": "{} ({} {})".format(m["model"], m["backend"], m["precision"]),
-                           "fps": row["images_per_s"], "ap": ev["stats"]["AP"]})
+                           "fps": row["images_per_s"], "ap": ap})
     return points
 
 

@@ -45,6 +45,8 @@ def check_options(options: BenchOptions) -> None:
         raise GoatPoseError("video not found: {}".format(options.video))
     if options.person_batching and not options.video:
         raise GoatPoseError("--person-batching needs --video (frames with persons)")
+    if not options.video and (options.max_frames is not None or options.detect_every != 1 or options.flip):
+        raise GoatPoseError("--max-frames, --detect-every and --flip set the video pipeline: they need --video FILE")
 
 
 def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",

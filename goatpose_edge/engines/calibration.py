@@ -25,6 +25,8 @@ class CalibrationError(GoatPoseError):
 
 
 def person_boxes_from_folder(folder: str) -> List[Tuple[str, Optional[Sequence[float]]]]:
+    if os.path.isfile(folder):
+        raise CalibrationError("--calib-images {} is a file: give the folder of person images".format(folder))
     if not os.path.isdir(folder):
         raise CalibrationError("calibration folder not found: {}".format(folder))
     files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))

@@ -17,6 +17,8 @@ ARTEFACT_SUFFIXES = {".onnx": "onnxruntime", ".pth": "torch", ".pt": "torch", ".
 
 def load_runner(path: str, **options) -> Runner:
     """The runner for an artefact, chosen by its suffix (``ARTEFACT_SUFFIXES``); ``options`` go to the backend."""
+    if os.path.isdir(path):
+        raise GoatPoseError("{} is a folder: give the artefact file (.onnx, .engine or .pth) in it".format(path))
     if not os.path.isfile(path):
         raise GoatPoseError("artefact not found: {}".format(path))
     suffix = os.path.splitext(path)[1].lower()

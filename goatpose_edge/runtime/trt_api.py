@@ -107,7 +107,7 @@ def import_tensorrt():
         import tensorrt
     except ImportError as exc:
         raise DependencyError("TensorRT is not installed here (JetPack ships it as python3-libnvinfer; on x86: "
-                              "pip install tensorrt)") from exc
+                              "pip install tensorrt): import tensorrt: {}".format(exc)) from exc
     return tensorrt
 
 
