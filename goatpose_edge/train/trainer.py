@@ -110,8 +110,15 @@ def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
     Every input is checked before a model is built: the options (``TrainOptions.validate``), the annotation files and
     image folders, the output folder and the checkpoint to resume. Checkpoints are written atomically; SIGTERM and
     Ctrl-C leave the last complete ones and no temporary files."""
-    with sigterm_as_interrupt(only_if_default=True):
-        return _train(options, log)
+    out = options.out or os.path.join("runs", options.model)  # TrainOptions.resolve's default
+    made = not os.path.isdir(out)
+    try:
+        with sigterm_as_interrupt(only_if_default=True):
+            return _train(options, log)
+    except BaseException:
+        if made and os.path.isdir(out) and not os.listdir(out):  # a run that wrote nothing leaves no folder
+            os.rmdir(out)
+        raise
 
 
 def _preflight(options: TrainOptions):

@@ -217,3 +217,23 @@ def test_an_undecodable_image_read_by_a_loader_worker_fails_in_one_line(sample, 
     assert stderr.count("\n") == 1 and "training image: image " in stderr and "broken.jpg" in stderr, stderr
     assert "Traceback" not in stderr and "worker" not in stderr
     assert not os.path.exists(str(out / "last.pth"))
+
+
+def test_a_failed_run_leaves_no_empty_out_folder(tmp_path, monkeypatch):
+    from goatpose_edge.train import trainer
+    from goatpose_edge.train.options import TrainOptions
+
+    def fails(options, log):
+        os.makedirs(options.out, exist_ok=True)
+        raise GoatPoseError("loss became nan")
+
+    monkeypatch.setattr(trainer, "_train", fails)
+    out = tmp_path / "run"
+    with pytest.raises(GoatPoseError):
+        trainer.train(TrainOptions(model="goatpose-bl", out=str(out)))
+    assert not out.exists()
+    existing = tmp_path / "old"
+    existing.mkdir()
+    with pytest.raises(GoatPoseError):
+        trainer.train(TrainOptions(model="goatpose-bl", out=str(existing)))
+    assert existing.is_dir()  # a folder that was there stays
