@@ -8,30 +8,9 @@ import os
 import pytest
 
 from goatpose_edge.cli import main
-from tests.test_io_guard import FOLDERS, MINIMAL
+from tests.test_io_guard import MINIMAL, _materialise
 
 WITH_INPUTS = sorted(c for c, argv in MINIMAL.items() if any("{" in a and "fresh" not in a for a in argv))
-
-
-def _materialise(root, argv, content):
-    out = []
-    for arg in argv:
-        while "{" in arg:
-            start, end = arg.index("{"), arg.index("}")
-            name = arg[start + 1:end]
-            path = os.path.join(root, name)
-            if name in FOLDERS:
-                os.makedirs(path, exist_ok=True)
-            elif name != "fresh.pth":
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(content)
-            arg = arg[:start] + path + arg[end + 1:]
-        out.append(arg)
-    if any("e.engine" in a for a in argv):
-        with open(os.path.join(root, "e.json"), "wb") as f:
-            f.write(content)
-    return out
 
 
 @pytest.mark.parametrize("content", [b"", b"some text, not what the name says\n", b"\x00" * 64],

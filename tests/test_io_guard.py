@@ -51,8 +51,9 @@ def _subcommands():
     return action.choices
 
 
-def _materialise(root, argv):
-    """Create the {placeholders} of ``argv`` under ``root`` (files hold their own name) and return the real argv."""
+def _materialise(root, argv, content=None):
+    """Create the {placeholders} of ``argv`` under ``root`` and return the real argv. Files hold ``content`` (bytes),
+    by default their own name; an engine's sidecar e.json is made too (it is an input)."""
     out = []
     for arg in argv:
         while "{" in arg:
@@ -63,13 +64,13 @@ def _materialise(root, argv):
                 os.makedirs(path, exist_ok=True)
             elif name != "fresh.pth":
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "w") as f:
-                    f.write("input " + name)
+                with open(path, "wb") as f:
+                    f.write(("input " + name).encode() if content is None else content)
             arg = arg[:start] + path + arg[end + 1:]
         out.append(arg)
-    if "e.engine" in " ".join(argv):  # an engine's sidecar is an input too
-        with open(os.path.join(root, "e.json"), "w") as f:
-            f.write("input e.json")
+    if "e.engine" in " ".join(argv):
+        with open(os.path.join(root, "e.json"), "wb") as f:
+            f.write(b"input e.json" if content is None else content)
     return out
 
 
