@@ -486,10 +486,6 @@ def cmd_eval(args) -> int:
     from goatpose_edge.bench.report import EVAL_FORMAT, utc_now, write_text
     from goatpose_edge.runtime import open_runner
 
-    if args.det_json and args.gt_boxes:
-        raise GoatPoseError("give either --det-json FILE or --gt-boxes, not both")
-    if args.det_json and not os.path.isfile(args.det_json):
-        raise GoatPoseError("detection results not found: {}".format(args.det_json))
     post_process = None if args.post_process == "none" else args.post_process
     inputs = prepare_eval(args.coco_root, args.ann, args.det_json, args.limit)  # bad annotations fail before the model
     with open_runner(args.artefact, args.threads) as runner:
