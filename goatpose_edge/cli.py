@@ -509,26 +509,142 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _worker_count(text: str) -> int:
+    """--workers: 1 .. 4x this machine's CPUs."""
+    value = _positive_int(text)
+    cpus = os.cpu_count() or 1
+    if value > 4 * cpus:
+        raise argparse.ArgumentTypeError("expected at most {} (4 x the {} CPUs here), got {}".format(
+            4 * cpus, cpus, value))
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number >= 0, got {!r}".format(text))
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("expected a finite number >= 0, got {}".format(text))
+    return value
+
+
+def add_engine_arguments(parser, bench: bool = False) -> None:
+    """The streaming engine's options (``video.engine.StreamOptions``; defaults from there), shared by
+    ``goatpose video`` and ``goatpose bench --video``."""
+    from goatpose_edge.video.engine import StreamOptions
+
+    defaults = StreamOptions(pose="")
+    parser.add_argument("--detector", default=defaults.detector, metavar="hog|hog:W|whole|figures|FILE.onnx",
+                        help="person detector (default hog; hog:640 is faster and misses small persons)")
+    parser.add_argument("--detect-every", type=_positive_int, default=defaults.detect_every, metavar="N",
+                        help="run the detector every N frames, follow keypoints in between ({})".format(
+                            defaults.detect_every))
+    parser.add_argument("--detect-workers", type=_worker_count, default=defaults.detect_workers, metavar="N",
+                        help="detector instances side by side ({})".format(defaults.detect_workers))
+    parser.add_argument("--max-persons", type=_positive_int, metavar="N",
+                        help="pose at most the N best-scoring boxes per frame")
+    parser.add_argument("--flip", action="store_true", help="flip test (twice the pose work)")
+    parser.add_argument("--track-min-score", type=_non_negative_float, default=defaults.track_min_score,
+                        metavar="S", help="a followed person (--detect async, --detect-every > 1) ends when its mean "
+                        "keypoint score falls below S ({})".format(defaults.track_min_score))
+    if not bench:
+        parser.add_argument("--detect", choices=("sync", "async"), default=defaults.detect,
+                            help="sync: detect on the frames it poses; async: the detector runs beside the pose "
+                            "workers on the newest frame, every frame is posed on its tracks' boxes ({})".format(
+                                defaults.detect))
+        parser.add_argument("--workers", type=_worker_count, metavar="N",
+                            help="pose runners side by side, fed with person crops of all frames and streams "
+                            "(default: one single-thread onnxruntime session per core on a CPU, 1 for TensorRT, "
+                            "CUDA and torch)")
+        parser.add_argument("--threads", type=_thread_count, metavar="N",
+                            help="CPU threads per pose runner (default: the cores split between the workers)")
+
+
+def add_video_arguments(video) -> None:
+    from goatpose_edge.video.smoothing import OneEuroOptions
+
+    euro = OneEuroOptions()
+    video.add_argument("sources", nargs="+", metavar="SOURCE",
+                       help="file, camera index (0), rtsp:// or http:// URL, csi://N, or a GStreamer pipeline; "
+                       "several run side by side")
+    video.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .engine, .onnx or .pth")
+    add_engine_arguments(video)
+    video.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter",
+                       help="heatmap decoding: HRNet's quarter offset, DARK (sub-pixel) or none (quarter)")
+    video.add_argument("--smooth", action="store_true", help="One-Euro filter per track and keypoint")
+    video.add_argument("--min-cutoff", type=_positive_float, metavar="HZ",
+                       help="--smooth: cutoff of a still keypoint, Hz ({})".format(euro.min_cutoff))
+    video.add_argument("--beta", type=_non_negative_float, metavar="B",
+                       help="--smooth: cutoff rise per pixel/s of speed ({})".format(euro.beta))
+    video.add_argument("--d-cutoff", type=_positive_float, metavar="HZ",
+                       help="--smooth: cutoff of the speed estimate, Hz ({})".format(euro.d_cutoff))
+    video.add_argument("--raw-keypoints", action="store_true",
+                       help="--smooth: JSONL also holds the unsmoothed keypoints (raw_keypoints)")
+    video.add_argument("-o", "--output", metavar="OUT.mp4",
+                       help="overlay video (.mp4/.avi/.mkv), input size and fps; with several sources put {stream} "
+                       "in the name (its 0-based position)")
+    video.add_argument("--jsonl", metavar="OUT.jsonl", help="one JSON line per frame: persons, track ids, keypoints "
+                       "({stream} as for -o)")
+    video.add_argument("--show", action="store_true", help="show the overlay in a window (q or Esc stops)")
+    video.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames (per stream)")
+    video.add_argument("--encoder", choices=("auto", "opencv", "gstreamer"), default="auto",
+                       help="video writer: auto = the Jetson's hardware H.264 encoder when available, else OpenCV")
+    video.add_argument("--csi-width", type=_positive_int, default=1280, help="CSI capture width (1280)")
+    video.add_argument("--csi-height", type=_positive_int, default=720, help="CSI capture height (720)")
+    video.add_argument("--csi-fps", type=_positive_int, default=30, help="CSI capture frame rate (30)")
+    video.add_argument("--csi-flip", type=int, default=0, choices=range(8), metavar="0..7", help="nvvidconv flip-method (0)")
+    video.add_argument("--no-progress", action="store_true", help="no progress bar")
+    video.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
+
+
 def io_video(args) -> IOPlan:
+    from goatpose_edge.video.app import expand_outputs
     from goatpose_edge.video.outputs import FOURCC
 
-    plan = IOPlan().read("SOURCE", args.source if os.path.isfile(args.source) else None)
+    plan = IOPlan()
+    for source in args.sources:
+        plan.read("SOURCE", source if os.path.isfile(source) else None)
     plan = _detector_input(_artefact_input(plan, "--pose", args.pose), args.detector)
-    plan.write(args.output, "-o", tuple(sorted(FOURCC)))
-    plan.write(args.jsonl, "--jsonl", JSONL_SUFFIXES)
+    for path in expand_outputs(args.output, len(args.sources), "-o"):
+        plan.write(path, "-o", tuple(sorted(FOURCC)))
+    for path in expand_outputs(args.jsonl, len(args.sources), "--jsonl"):
+        plan.write(path, "--jsonl", JSONL_SUFFIXES)
     return plan.write(args.summary_json, "--summary-json", (".json",))
 
 
-def cmd_video(args) -> int:
-    from goatpose_edge.video.app import VideoOptions, run_video
+def video_options(args):
+    """``VideoOptions`` from ``goatpose video``'s arguments (smoothing flags need --smooth)."""
+    from goatpose_edge.video.app import VideoOptions
+    from goatpose_edge.video.engine import StreamOptions
+    from goatpose_edge.video.smoothing import OneEuroOptions
     from goatpose_edge.video.sources import CsiOptions
 
-    options = VideoOptions(source=args.source, pose=args.pose, detector=args.detector, detect_every=args.detect_every,
-                           flip=args.flip, output=args.output, jsonl=args.jsonl, show=args.show,
-                           max_frames=args.max_frames, max_persons=args.max_persons, threads=args.threads,
-                           encoder=args.encoder, progress=not args.no_progress,
+    tuned = [flag for flag, value in (("--min-cutoff", args.min_cutoff), ("--beta", args.beta),
+                                      ("--d-cutoff", args.d_cutoff), ("--raw-keypoints", args.raw_keypoints or None))
+             if value is not None]
+    if tuned and not args.smooth:
+        raise GoatPoseError("{} set{} the smoothing: add --smooth".format(", ".join(tuned),
+                                                                          "s" if len(tuned) == 1 else ""))
+    euro = OneEuroOptions()
+    smoothing = OneEuroOptions(min_cutoff=args.min_cutoff or euro.min_cutoff,
+                               beta=euro.beta if args.beta is None else args.beta,
+                               d_cutoff=args.d_cutoff or euro.d_cutoff)
+    engine = StreamOptions(pose=args.pose, detector=args.detector, detect=args.detect,
+                           detect_every=args.detect_every, detect_workers=args.detect_workers, workers=args.workers,
+                           threads=args.threads, flip=args.flip, max_persons=args.max_persons,
+                           post_process=None if args.post_process == "none" else args.post_process,
+                           smooth=args.smooth, smoothing=smoothing, track_min_score=args.track_min_score,
+                           max_frames=args.max_frames,
                            csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
-    from goatpose_edge.video.app import VideoRunError
+    return VideoOptions(args.sources, engine, output=args.output, jsonl=args.jsonl, show=args.show,
+                        raw_keypoints=args.raw_keypoints, encoder=args.encoder, progress=not args.no_progress)
+
+
+def cmd_video(args) -> int:
+    from goatpose_edge.video.app import VideoRunError, run_video
+
+    options = video_options(args)
 
     def write_summary(summary):
         if args.summary_json:
@@ -539,9 +655,12 @@ def cmd_video(args) -> int:
     try:
         summary = run_video(options, log=lambda line: print(line, file=sys.stderr))
     except VideoRunError as exc:  # the run got somewhere: its summary is worth keeping
+        for line in exc.summary.lines():
+            print(line)
         write_summary(exc.summary)
         raise
-    print(summary.line())
+    for line in summary.lines():
+        print(line)
     if not (args.output or args.jsonl or args.show):
         print("note: no -o, --jsonl or --show: poses were computed and counted only", file=sys.stderr)
     write_summary(summary)
@@ -694,29 +813,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json (AP) and NAME_results.json")
     evaluate.set_defaults(func=cmd_eval, io=io_eval, output_flags=("--out",))
 
-    video = sub.add_parser("video", help="pose on a video file, camera, URL, Jetson CSI camera or GStreamer pipeline")
-    video.add_argument("source", metavar="SOURCE",
-                       help="file, camera index (0), rtsp:// or http:// URL, csi://N, or a GStreamer pipeline")
-    video.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .engine, .onnx or .pth")
-    video.add_argument("--detector", default="hog", metavar="hog|hog:W|whole|FILE.onnx",
-                       help="person detector (default hog; hog:640 is faster and misses small persons)")
-    video.add_argument("--detect-every", type=_positive_int, default=1, metavar="N",
-                       help="run the detector every N frames, follow keypoints in between (1)")
-    video.add_argument("--max-persons", type=_positive_int, metavar="N", help="pose at most the N best-scoring boxes per frame")
-    video.add_argument("--flip", action="store_true", help="flip test (twice the pose work)")
-    video.add_argument("-o", "--output", metavar="OUT.mp4", help="overlay video (.mp4/.avi/.mkv), input size and fps")
-    video.add_argument("--jsonl", metavar="OUT.jsonl", help="one JSON line per frame: persons, track ids, keypoints")
-    video.add_argument("--show", action="store_true", help="show the overlay in a window (q or Esc stops)")
-    video.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    video.add_argument("--threads", type=_thread_count, metavar="N", help="CPU threads for onnxruntime/torch")
-    video.add_argument("--encoder", choices=("auto", "opencv", "gstreamer"), default="auto",
-                       help="video writer: auto = the Jetson's hardware H.264 encoder when available, else OpenCV")
-    video.add_argument("--csi-width", type=_positive_int, default=1280, help="CSI capture width (1280)")
-    video.add_argument("--csi-height", type=_positive_int, default=720, help="CSI capture height (720)")
-    video.add_argument("--csi-fps", type=_positive_int, default=30, help="CSI capture frame rate (30)")
-    video.add_argument("--csi-flip", type=int, default=0, choices=range(8), metavar="0..7", help="nvvidconv flip-method (0)")
-    video.add_argument("--no-progress", action="store_true", help="no progress bar")
-    video.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
+    video = sub.add_parser("video", help="pose on video files, cameras, URLs, Jetson CSI cameras or GStreamer "
+                           "pipelines, one or many at once")
+    add_video_arguments(video)
     video.set_defaults(func=cmd_video, io=io_video, output_flags=("-o", "--jsonl", "--summary-json"))
 
     lint_cmd = sub.add_parser("lint", help="check that TensorRT 8 (or 10) can parse an ONNX file")

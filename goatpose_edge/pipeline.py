@@ -17,7 +17,7 @@ from typing import List, Optional
 import numpy as np
 
 from goatpose_edge.codec import box_to_center_scale, crop_person, decode_heatmaps, merge_flip, normalize_crops
-from goatpose_edge.codec import oks_nms, rescore
+from goatpose_edge.codec import PIXEL_STD, oks_nms, rescore
 from goatpose_edge.bench.timing import NullTimer
 from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
@@ -46,6 +46,19 @@ class Person:
         return {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4),
                 "box_score": round(self.box_score, 4),
                 "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in points]}
+
+
+@dataclass
+class Crops:
+    """Person crops of one frame, ready for the pose model."""
+
+    detections: Detections  # the N usable boxes, best first
+    centers: np.ndarray  # [N, 2] crop centres in frame pixels
+    scales: np.ndarray  # [N, 2] crop sizes in units of PIXEL_STD pixels (HRNet's scale)
+    batch: np.ndarray  # [N, 3, H, W] float32 network input
+
+    def __len__(self) -> int:
+        return len(self.batch)
 
 
 def as_bgr(frame) -> np.ndarray:
@@ -119,11 +132,14 @@ class TopDownPoseEstimator:
                                 "`goatpose verify`".format(self.runner.path))
         return heatmaps
 
-    def estimate(self, frame: np.ndarray, detections: Detections) -> List[Person]:
-        """Poses for given detections on a BGR frame."""
+    def preprocess(self, frame: np.ndarray, detections: Detections) -> "Crops":
+        """The valid boxes of ``detections`` on a BGR frame [H, W, 3] cropped and normalised: ``Crops`` with a
+        network batch [N, 3, H, W] float32 (N = 0 when no box is usable)."""
         detections = valid_boxes(detections, frame.shape)
+        height, width = self.contract.input_size
         if len(detections) == 0:
-            return []
+            return Crops(detections, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32),
+                         np.zeros((0, 3, height, width), np.float32))
         with self.timer("preprocess"):
             centers, scales, crops = [], [], []
             for box in detections.boxes:
@@ -132,16 +148,29 @@ class TopDownPoseEstimator:
                 scales.append(scale)
                 crops.append(crop_person(frame, center, scale, self.contract))
             batch = normalize_crops(np.stack(crops), self.contract)  # [N, 3, H, W]
-        heatmaps = self.heatmaps(batch)
+        return Crops(detections, np.stack(centers), np.stack(scales), batch)
+
+    def postprocess(self, crops: "Crops", heatmaps: np.ndarray) -> List[Person]:
+        """Heatmaps [N, K, h, w] of ``crops`` -> persons in frame pixels: decoded, rescored, OKS-NMS'd."""
+        if len(crops) == 0:
+            return []
+        detections = crops.detections
         with self.timer("postprocess"):
-            keypoints, maxvals = decode_heatmaps(heatmaps, np.stack(centers), np.stack(scales), self.post_process)
+            keypoints, maxvals = decode_heatmaps(heatmaps, crops.centers, crops.scales, self.post_process)
             keypoints = np.concatenate([keypoints, maxvals], axis=2)  # [N, K, 3]
             scores = rescore(detections.scores, maxvals[..., 0])
             keep = range(len(scores))
             if self.oks_nms_threshold is not None and len(scores) > 1:
-                areas = [float(np.prod(s * 200)) for s in scales]
+                areas = [float(np.prod(s * PIXEL_STD)) for s in crops.scales]
                 keep = oks_nms(keypoints, scores, areas, self.oks_nms_threshold)
         return [Person(detections.boxes[i], float(scores[i]), float(detections.scores[i]), keypoints[i]) for i in keep]
+
+    def estimate(self, frame: np.ndarray, detections: Detections) -> List[Person]:
+        """Poses for given detections on a BGR frame: ``preprocess`` -> ``heatmaps`` -> ``postprocess``."""
+        crops = self.preprocess(frame, detections)
+        if len(crops) == 0:
+            return []
+        return self.postprocess(crops, self.heatmaps(crops.batch))
 
     def __call__(self, frame) -> List[Person]:
         frame = as_bgr(frame)

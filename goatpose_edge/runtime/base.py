@@ -104,6 +104,21 @@ class Runner:
     def synchronize(self) -> None:
         """Block until the device has finished the work of the last ``infer`` (benchmarks call it)."""
 
+    # Parallel workers (the video engine's pose pool): each worker thread owns one runner.
+    def default_workers(self) -> int:
+        """How many workers of this artefact run best side by side here (measured per backend, see the README):
+        1 unless the backend says otherwise."""
+        return 1
+
+    def worker_threads(self, workers: int) -> Optional[int]:
+        """CPU threads per worker when ``workers`` run side by side (None: the backend's default)."""
+        return None
+
+    def spawn(self, threads: Optional[int] = None) -> "Runner":
+        """Another, inactive runner of the same artefact for another worker thread: its own session or execution
+        context, stream and buffers; ``threads`` CPU threads where the backend takes a count."""
+        raise NotImplementedError
+
     # Backend hooks.
     def _activate(self) -> None:
         raise NotImplementedError

@@ -27,6 +27,7 @@ class TensorRTRunner(Runner):
 
     def __init__(self, path: str, device: int = 0, pose: bool = True):
         super().__init__(path)
+        self.device, self.pose = device, pose
         self.trt = import_tensorrt()
         self.sidecar = read_sidecar(path)
         self.cuda_context = CudaContext(device)
@@ -37,6 +38,12 @@ class TensorRTRunner(Runner):
         self.min_batch, self.max_batch = profile["min"], profile["max"]
         self.api = trt_api(self.trt)
         self.runtime = self.engine = self.context = self.stream = self.buffers = self.events = None
+
+    def spawn(self, threads=None) -> "TensorRTRunner":
+        """Another runner with its own engine copy, execution context, stream and buffers (a worker never shares
+        a context: TensorRT contexts are not thread-safe). On a TX2 each copy costs the engine's size in the shared
+        8 GB: the default is one worker."""
+        return TensorRTRunner(self.path, self.device, self.pose)
 
     def _activate(self) -> None:
         """Deserialise, create the context, allocate the buffers and stream; on any failure, everything made so far

@@ -1,5 +1,6 @@
 """PyTorch runner (host side): a checkpoint through ``goatpose_edge.models``; torch is imported on activation only."""
 
+import copy
 from typing import Optional
 
 import numpy as np
@@ -24,6 +25,14 @@ class TorchRunner(Runner):
         self.contract = self.model.contract
         self.device = device
         self.threads = threads
+
+    def spawn(self, threads: Optional[int] = None) -> "TorchRunner":
+        """A runner sharing this one's model (inference under no_grad is thread-safe); torch's thread count is
+        process-wide, so ``threads`` applies to all."""
+        clone = copy.copy(self)
+        clone.is_active, clone.last_stages = False, None
+        clone.threads = threads or self.threads
+        return clone
 
     def _activate(self) -> None:
         if self.threads:

@@ -1,10 +1,14 @@
-"""``goatpose video``: source -> capture thread -> detect + pose (batched) -> track -> overlay video, JSONL, window.
+"""``goatpose video``: one or many sources through the streaming engine (``video.engine``) into per-stream
+overlay videos, JSONL and windows.
 
-    summary = run_video(VideoOptions(source="in.mp4", pose="export/goatpose-bl_256x192.onnx", output="out.mp4"))
+    summary = run_video(VideoOptions(["in.mp4"], StreamOptions(pose="export/goatpose-bl_256x192.onnx"),
+                                     output="out.mp4"))
 
-Every exit path (the end of a file, ``max_frames``, Ctrl-C, ``q`` in the window, a lost camera, an error) finalises
-the outputs first. Ctrl-C and ``q`` are a normal stop (exit 0); a live source that stops delivering frames and a
-file whose first frame cannot be decoded are errors (exit 1), raised after the outputs are finalised.
+Every exit path (the end of a file, ``max_frames``, Ctrl-C, ``q`` in the window, SIGTERM, a lost camera, an error in
+any stage) finalises the outputs first; a stream that ends (or is lost) is finalised at once while the others go
+on. Ctrl-C, SIGTERM and ``q`` are a normal stop (exit 0): the frames in flight are still written, a second Ctrl-C
+stops at once. A live source that stops delivering frames, a file whose first frame cannot be decoded and a failed
+stage are errors (exit 1), raised after the outputs are finalised.
 JSONL keypoints are clamped to the frame (a person cut by the border otherwise gets points outside the image).
 """
 
@@ -15,33 +19,31 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, List, Optional
 
+import numpy as np
+
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.video.capture import FrameReader
+from goatpose_edge.video.engine import StreamEnd, StreamEngine, StreamOptions
 from goatpose_edge.video.outputs import JsonlSink, VideoSink, check_output_path, check_video_extension
-from goatpose_edge.video.sources import CsiOptions, SourceError, open_capture, parse_source
-from goatpose_edge.video.tracking import IoUTracker
+from goatpose_edge.video.sources import SourceError
 
 #: resident memory is sampled every this many frames (the summary shows whether it stays flat)
 RSS_EVERY = 50
 
 
+#: the placeholder in -o / --jsonl that expands to a source's 0-based position on the command line
+STREAM_PLACEHOLDER = "{stream}"
+
+
 @dataclass
 class VideoOptions:
-    source: str
-    pose: str
-    detector: str = "hog"
-    detect_every: int = 1
-    flip: bool = False
-    output: Optional[str] = None
-    jsonl: Optional[str] = None
+    sources: List[str]
+    engine: StreamOptions  # pose model, detector, workers, smoothing, ... (``video.engine``)
+    output: Optional[str] = None  # overlay video; "{stream}" expands to the source's position
+    jsonl: Optional[str] = None  # one JSON line per frame; "{stream}" as for output
     show: bool = False
-    max_frames: Optional[int] = None
-    max_persons: Optional[int] = None
-    threads: Optional[int] = None
+    raw_keypoints: bool = False  # JSONL also holds the decoder's keypoints when smoothing
     encoder: str = "auto"  # auto | opencv | gstreamer
-    queue_size: int = 4
     progress: bool = True
-    csi: CsiOptions = field(default_factory=CsiOptions)
 
 
 @dataclass
@@ -51,11 +53,12 @@ class VideoSummary:
     seconds: float = 0.0
     persons: int = 0
     dropped: int = 0
-    ended: str = ""  # end | stopped | interrupted | lost | error: ...
+    ended: str = ""  # end | stopped | interrupted | lost | error: ... | aborted
     frame_count: Optional[int] = None  # what the container reports (None: unknown)
     outputs: List[str] = field(default_factory=list)
     encoder: str = ""
-    rss_mb: List[List[float]] = field(default_factory=list)  # [[frame, resident MB], ...]
+    detector_runs: int = 0
+    frames_in: int = 0  # frames admitted into the pipeline (= frames unless the run failed)
 
     @property
     def fps(self) -> float:
@@ -72,6 +75,68 @@ class VideoSummary:
         record = asdict(self)
         record["fps"] = round(self.fps, 3)
         return record
+
+
+@dataclass
+class RunSummary:
+    """A whole run: one ``VideoSummary`` per stream, the engine's figures and the total."""
+
+    streams: List[VideoSummary]
+    seconds: float = 0.0
+    ended: str = ""  # how the run as a whole ended (the first stream's reason when all agree)
+    rss_mb: List[List[float]] = field(default_factory=list)  # [[frames so far, resident MB], ...]
+    engine: dict = field(default_factory=dict)  # workers, busy time and utilisation per stage, detector runs
+
+    @property
+    def frames(self) -> int:
+        return sum(s.frames for s in self.streams)
+
+    @property
+    def persons(self) -> int:
+        return sum(s.persons for s in self.streams)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def outputs(self) -> List[str]:
+        return [p for s in self.streams for p in s.outputs]
+
+    def lines(self) -> List[str]:
+        """One line per stream and, with several, a total; then pose and detector rates."""
+        if len(self.streams) == 1:
+            lines = [self.streams[0].line()]
+        else:
+            lines = ["stream {} ({}): {}".format(i, s.source, s.line()) for i, s in enumerate(self.streams)]
+            lines.append("total: {} frames of {} streams in {:.1f} s ({:.2f} fps), {} persons ({:.1f}/s)".format(
+                self.frames, len(self.streams), self.seconds, self.fps, self.persons,
+                self.persons / self.seconds if self.seconds else 0.0))
+        runs = sum(s.detector_runs for s in self.streams)
+        lines.append("pose {:.2f} fps, detector {:.2f} runs/s ({} runs for {} frames), {} pose worker{}".format(
+            self.fps, runs / self.seconds if self.seconds else 0.0, runs, self.frames, self.engine.get("workers", 0),
+            "s" if self.engine.get("workers", 0) != 1 else ""))
+        return lines
+
+    def to_dict(self) -> dict:
+        return {"streams": [s.to_dict() for s in self.streams], "frames": self.frames, "persons": self.persons,
+                "seconds": round(self.seconds, 3), "fps": round(self.fps, 3), "ended": self.ended,
+                "outputs": self.outputs, "rss_mb": self.rss_mb, "engine": self.engine}
+
+
+def expand_outputs(pattern: Optional[str], count: int, option: str) -> List[Optional[str]]:
+    """``pattern`` per stream: "{stream}" -> 0, 1, ...; several streams need the placeholder (one clear line)."""
+    if pattern is None:
+        return [None] * count
+    if count > 1 and STREAM_PLACEHOLDER not in pattern:
+        raise GoatPoseError("{} {}: {} sources need {} in the name, e.g. {}".format(
+            option, pattern, count, STREAM_PLACEHOLDER, _example(pattern)))
+    return [pattern.replace(STREAM_PLACEHOLDER, str(i)) for i in range(count)]
+
+
+def _example(pattern: str) -> str:
+    stem, ext = os.path.splitext(pattern)
+    return "{}_{}{}".format(stem, STREAM_PLACEHOLDER, ext)
 
 
 class VideoRunError(SourceError):
@@ -122,116 +187,230 @@ def check_display(cv2=None, platform: Optional[str] = None, environ=None) -> Non
                                 "drop --show and write the overlay with -o out.mp4, or install opencv-python")
 
 
-def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: None) -> VideoSummary:
-    import cv2
+class _StreamSinks:
+    """The outputs of one stream: overlay video (opened on its first frame), JSONL, window."""
 
-    from goatpose_edge.detection import make_detector
-    from goatpose_edge.detection.base import Detections
-    from goatpose_edge.draw import draw_persons
-    from goatpose_edge.pipeline import TopDownPoseEstimator
-    from goatpose_edge.runtime import open_runner
+    def __init__(self, index: int, output: Optional[str], jsonl: Optional[str], show: bool, encoder: str,
+                 fps: Optional[float], multi: bool):
+        self.index, self.output, self.show, self.encoder, self.fps = index, output, show, encoder, fps
+        self.window = "goatpose {}".format(index) if multi else "goatpose"
+        self.video = None  # type: Optional[VideoSink]
+        self.jsonl = JsonlSink(jsonl) if jsonl else None
+        self.closed = False
 
-    if options.detect_every < 1 or (options.max_frames is not None and options.max_frames < 1) or (
-            options.max_persons is not None and options.max_persons < 1):
-        raise GoatPoseError("--detect-every, --max-frames and --max-persons must be >= 1")
-    if options.show:  # before any source, model or output file is opened
-        check_display(cv2)
-    source = parse_source(options.source, options.csi)
-    input_path = source.target if source.kind == "file" else None
-    for path in (options.output, options.jsonl):
-        if path:
-            check_output_path(path, input_path)
-    if options.output:
-        check_video_extension(options.output)
-    if options.output and options.jsonl and os.path.abspath(options.output) == os.path.abspath(options.jsonl):
-        raise GoatPoseError("-o and --jsonl name the same file")
-    if not os.path.isfile(options.pose):
-        raise GoatPoseError("artefact not found: {}".format(options.pose))
-    capture = open_capture(source)
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "file" else 0
-    summary = VideoSummary(source.describe() if source.kind != "csi" else options.source,
-                           frame_count=count if count > 0 else None)
-    video = jsonl = None
-    reader = FrameReader(capture, source.live, options.queue_size, options.max_frames, fps)
-    completed = False
-    try:
-        with open_runner(options.pose, options.threads) as runner, \
-                make_detector(options.detector, every=options.detect_every) as detector:
-            estimator = TopDownPoseEstimator(detector, runner, flip=options.flip)
-            tracker = IoUTracker()
-            if options.jsonl:
-                jsonl = JsonlSink(options.jsonl)
-            total = min(summary.frame_count, options.max_frames) if summary.frame_count and options.max_frames else (
-                summary.frame_count or options.max_frames)
-            bar = _progress(total, options.progress)
-            log("{}: {} -> {}{}".format(summary.source, os.path.basename(options.pose), options.output or "-",
-                                        ", " + options.jsonl if options.jsonl else ""))
-            reader.start()
-            started = time.perf_counter()
-            try:
-                for frame in reader:
-                    image = frame.image
-                    detections = detector.detect(image)
-                    if options.max_persons is not None:
-                        detections = Detections(detections.boxes[:options.max_persons],
-                                                detections.scores[:options.max_persons])
-                    persons = estimator.estimate(image, detections) if image.size else []
-                    if hasattr(detector, "observe"):
-                        detector.observe(persons)
-                    ids = tracker.update([p.box for p in persons])
-                    summary.frames += 1
-                    summary.persons += len(persons)
-                    summary.seconds = time.perf_counter() - started
-                    if jsonl is not None:
-                        jsonl.write(frame_record(frame.index, frame.timestamp, persons, ids, image.shape))
-                    if options.output or options.show:
-                        draw_persons(image, persons, runner.contract.skeleton, fps=summary.fps, ids=ids)
-                    if options.output:
-                        if video is None:
-                            video = VideoSink(options.output, fps, (image.shape[1], image.shape[0]), options.encoder)
-                            summary.encoder = video.encoder
-                        video.write(image)
-                    if options.show:
-                        cv2.imshow("goatpose", image)
-                        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                            summary.ended = "stopped"
-                            break
-                    if summary.frames % RSS_EVERY == 0:
-                        summary.rss_mb.append([summary.frames, resident_mb()])
-                    if bar is not None:
-                        bar.update(1)
-                    if options.max_frames is not None and summary.frames >= options.max_frames:
-                        summary.ended = "stopped"
-                        break
-            except KeyboardInterrupt:
-                summary.ended = "interrupted"
-            finally:
-                if bar is not None:
-                    bar.close()
-        completed = True
-    finally:
-        failures = []
-        for step in ([reader.close] + [s.close for s in (video, jsonl) if s is not None]
-                     + ([cv2.destroyAllWindows] if options.show else [])):
+    def write(self, result, contract, fps: float, raw_keypoints: bool) -> bool:
+        """Write one frame; False when the window asked to stop (q or Esc)."""
+        from goatpose_edge.draw import draw_persons
+
+        image = result.image
+        if self.jsonl is not None:
+            record = frame_record(result.index, result.timestamp, result.persons, result.ids, image.shape)
+            if raw_keypoints and result.raw_keypoints is not None:
+                for person, raw in zip(record["persons"], result.raw_keypoints):
+                    person["raw_keypoints"] = _clamped(raw, image.shape)
+            self.jsonl.write(record)
+        if self.output or self.show:
+            draw_persons(image, result.persons, contract.skeleton, fps=fps, ids=result.ids)
+        if self.output:
+            if self.video is None:
+                self.video = VideoSink(self.output, self.fps, (image.shape[1], image.shape[0]), self.encoder)
+            self.video.write(image)
+        if self.show:
+            import cv2
+
+            cv2.imshow(self.window, image)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                return False
+        return True
+
+    def close(self, summary: VideoSummary, failures: list) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sink in (self.video, self.jsonl):
+            if sink is None:
+                continue
             try:  # every output is finalised even when another one fails
-                written = step()
-                if isinstance(written, str):
+                written = sink.close()
+                if written:
                     summary.outputs.append(written)
             except Exception as exc:  # noqa: BLE001 - reported after the others are closed
                 failures.append(exc)
-        summary.dropped = reader.dropped
-        summary.ended = summary.ended or reader.ended
+        if self.video is not None:
+            summary.encoder = self.video.encoder
+
+
+def _clamped(points, shape) -> list:
+    points = np.array(points, np.float64)
+    np.clip(points[:, 0], 0, shape[1] - 1, out=points[:, 0])
+    np.clip(points[:, 1], 0, shape[0] - 1, out=points[:, 1])
+    return [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in points]
+
+
+def check_video_options(options: VideoOptions) -> List[tuple]:
+    """Everything checkable before a source or model opens -> [(output, jsonl)] per stream."""
+    import cv2
+
+    if not options.sources:
+        raise GoatPoseError("give at least one video source")
+    if options.show:  # before any source, model or output file is opened
+        check_display(cv2)
+    options.engine.check()
+    count = len(options.sources)
+    outputs = expand_outputs(options.output, count, "-o")
+    jsonls = expand_outputs(options.jsonl, count, "--jsonl")
+    inputs = [s for s in options.sources if os.path.isfile(s)]
+    seen = {}
+    for option, paths in (("-o", outputs), ("--jsonl", jsonls)):
+        for index, path in enumerate(paths):
+            if not path:
+                continue
+            key = os.path.abspath(path)
+            if key in seen:
+                raise GoatPoseError("{} of stream {} and {} name the same file {}: give each stream its own "
+                                    "output (use {})".format(option, index, seen[key], path, STREAM_PLACEHOLDER))
+            seen[key] = "{} of stream {}".format(option, index)
+            for source in inputs:
+                check_output_path(path, source)
+            if not inputs:
+                check_output_path(path)
+            if option == "-o":
+                check_video_extension(path)
+    if not os.path.isfile(options.engine.pose):
+        raise GoatPoseError("artefact not found: {}".format(options.engine.pose))
+    return list(zip(outputs, jsonls))
+
+
+def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: None) -> RunSummary:
+    """Pose on every source of ``options`` through one ``StreamEngine``; outputs per stream, finalised on every
+    exit path. Raises ``VideoRunError`` (with the summary) when a stream was lost or failed, or a stage failed."""
+    import cv2
+
+    targets = check_video_options(options)
+    multi = len(options.sources) > 1
+    engine = StreamEngine(options.sources, options.engine)  # every source opened, or none
+    summary = RunSummary([VideoSummary(s.stats.source, frame_count=s.stats.frame_count) for s in engine.streams])
+    sinks = []  # type: List[_StreamSinks]
+    failures = []  # type: list
+    error = None
+    bar = None
+    try:
+        engine.open()
+        for stream, (output, jsonl) in zip(engine.streams, targets):
+            sinks.append(_StreamSinks(stream.index, output, jsonl, options.show, options.encoder,
+                                      stream.stats.fps_nominal, multi))
+        counts = [s.stats.frame_count for s in engine.streams]
+        limit = options.engine.max_frames
+        total = (sum(min(c, limit) if limit else c for c in counts) if all(counts) else
+                 (limit * len(counts) if limit else None))
+        bar = _progress(total, options.progress)
+        for stream, (output, jsonl) in zip(engine.streams, targets):
+            log("{}{}: {} -> {}{}".format("stream {} ".format(stream.index) if multi else "", stream.stats.source,
+                                          os.path.basename(options.engine.pose), output or "-",
+                                          ", " + jsonl if jsonl else ""))
+        engine.start()
+        stopping = ""
+        frames = 0
+        while True:
+            try:
+                event = engine.next_event()
+                if event is None:
+                    break
+                if isinstance(event, StreamEnd):
+                    _finish_stream(summary.streams[event.stream], event.stats, sinks[event.stream], failures)
+                    continue
+                stream_summary = summary.streams[event.stream]
+                start = time.perf_counter()
+                elapsed = engine.elapsed
+                keep_going = sinks[event.stream].write(event, engine.contract, (stream_summary.frames + 1) / max(
+                    elapsed, 1e-9), options.raw_keypoints)
+                engine.add_busy("sink", time.perf_counter() - start)
+                stream_summary.frames += 1
+                stream_summary.persons += len(event.persons)
+                frames += 1
+                if frames % RSS_EVERY == 0:
+                    summary.rss_mb.append([frames, resident_mb()])
+                if bar is not None:
+                    bar.update(1)
+                if not keep_going and not stopping:
+                    stopping = "stopped"
+                    engine.stop()
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the frames in flight still come out; twice: now
+                if stopping == "interrupted" or options.engine.sequential:
+                    stopping = "interrupted"
+                    break
+                stopping = "interrupted"
+                engine.stop()
+        summary.ended = stopping
+    except GoatPoseError as exc:
+        error = exc
+    finally:
+        if bar is not None:
+            bar.close()
+        engine.close()
+        for stream, stream_summary, stream_sinks in zip(engine.streams, summary.streams, sinks):
+            _finish_stream(stream_summary, stream.stats, stream_sinks, failures)
+        for stream, stream_summary in zip(engine.streams, summary.streams):
+            if stopping_reason(summary.ended, stream_summary.ended):
+                stream_summary.ended = summary.ended
+        if options.show:
+            try:
+                cv2.destroyAllWindows()
+            except Exception:  # noqa: BLE001
+                pass
+        summary.seconds = engine.stats.wall_s
+        summary.engine = engine_record(engine)
         summary.rss_mb.append([summary.frames, resident_mb()])
-        if failures and completed:
-            raise GoatPoseError("finalising the outputs failed: {}".format(failures[0])) from failures[0]
-    if summary.frames == 0 and summary.ended in ("end", "lost"):
-        raise VideoRunError(summary, "no frame could be decoded from {} (a codec this OpenCV cannot decode?)".format(
-            summary.source))
-    if summary.ended == "lost":
-        raise VideoRunError(summary, "{} stopped delivering frames after {} frames (camera or stream lost); outputs "
-                          "finalised: {}".format(summary.source, summary.frames, ", ".join(summary.outputs) or "none"))
-    if summary.ended.startswith("error"):
-        raise VideoRunError(summary, "reading {} failed after {} frames ({}); outputs finalised: {}".format(
-            summary.source, summary.frames, summary.ended[7:], ", ".join(summary.outputs) or "none"))
+        summary.ended = summary.ended or _overall(summary.streams)
+    if error is not None:
+        if isinstance(error, SourceError) or not engine.runners:
+            raise error
+        raise VideoRunError(summary, "{}; outputs finalised: {}".format(error, ", ".join(summary.outputs) or "none"))
+    if failures:
+        raise GoatPoseError("finalising the outputs failed: {}".format(failures[0])) from failures[0]
+    bad = [(i, s) for i, s in enumerate(summary.streams) if s.ended in ("lost",) or s.ended.startswith("error")
+           or (s.frames == 0 and s.ended == "end")]
+    if bad:
+        raise VideoRunError(summary, "; ".join(_bad_line(i, s, multi) for i, s in bad) + "; outputs finalised: " + (
+            ", ".join(summary.outputs) or "none"))
     return summary
+
+
+def stopping_reason(run_ended: str, stream_ended: str) -> bool:
+    """A stream the caller stopped (Ctrl-C, q) reports the caller's reason instead of the engine's "stopped"."""
+    return bool(run_ended) and stream_ended in ("stopped", "aborted")
+
+
+def _overall(streams: List[VideoSummary]) -> str:
+    reasons = sorted(set(s.ended for s in streams))
+    return reasons[0] if len(reasons) == 1 else ",".join(reasons)
+
+
+def _finish_stream(summary: VideoSummary, stats, sinks: "_StreamSinks", failures: list) -> None:
+    if sinks.closed:
+        return
+    sinks.close(summary, failures)
+    summary.ended = stats.ended
+    summary.dropped = stats.dropped
+    summary.seconds = stats.seconds
+    summary.detector_runs = stats.detector_runs
+    summary.frames_in = stats.frames_in
+
+
+def _bad_line(index: int, summary: VideoSummary, multi: bool) -> str:
+    name = "stream {} ({})".format(index, summary.source) if multi else summary.source
+    if summary.frames == 0 and summary.ended in ("end", "lost"):
+        return "no frame could be decoded from {} (a codec this OpenCV cannot decode?)".format(name)
+    if summary.ended == "lost":
+        return "{} stopped delivering frames after {} frames (camera or stream lost)".format(name, summary.frames)
+    return "reading {} failed after {} frames ({})".format(name, summary.frames, summary.ended[7:])
+
+
+def engine_record(engine: StreamEngine) -> dict:
+    """The engine's figures for the summary: workers, busy seconds and utilisation per stage."""
+    stats = engine.stats
+    return {"workers": stats.workers, "detect_workers": stats.detect_workers, "max_batch": stats.max_batch,
+            "pose_calls": stats.pose_calls, "wall_s": round(stats.wall_s, 3), "busy_s": dict(stats.busy_s),
+            "threads": dict(stats.threads), "utilisation": dict(stats.utilisation()),
+            "model_s": dict(stats.model_stages), "detect": engine.options.detect,
+            "smooth": engine.options.smooth}

@@ -10,7 +10,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class FrameReader:
         self.dropped = 0
         self.read_count = 0
         self.ended = ""
+        self.busy_s = 0.0  # seconds spent reading and converting frames
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="goatpose-capture", daemon=True)
         # OpenCV's CAP_PROP_POS_MSEC is the current, the previous or the next frame's time depending on the
@@ -80,6 +81,7 @@ class FrameReader:
                 if not self.live and self.max_frames is not None and self.read_count >= self.max_frames:
                     self.ended = "stopped"
                     break
+                start = time.perf_counter()
                 ok, image = self.capture.read()
                 if not ok or image is None:
                     self.ended = "lost" if self.live else "end"
@@ -90,7 +92,9 @@ class FrameReader:
                     timestamp = self.read_count / self.fps
                 else:
                     timestamp = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1e3
-                self._put(Frame(self.read_count, timestamp, to_bgr8(image, "frame {}".format(self.read_count))))
+                frame = Frame(self.read_count, timestamp, to_bgr8(image, "frame {}".format(self.read_count)))
+                self.busy_s += time.perf_counter() - start
+                self._put(frame)
                 self.read_count += 1
             else:
                 self.ended = self.ended or "stopped"
@@ -115,6 +119,20 @@ class FrameReader:
     def __iter__(self) -> Iterator[Frame]:
         while True:
             item = self.queue.get()
+            if item is _END:
+                return
+            yield item
+
+    def frames(self, halted: Callable[[], bool]) -> Iterator[Frame]:
+        """Like iterating, but ends as soon as ``halted()`` is true, even while the source delivers nothing (a
+        camera that hangs never holds up a stop)."""
+        while True:
+            try:
+                item = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                if halted():
+                    return
+                continue
             if item is _END:
                 return
             yield item

@@ -1,12 +1,19 @@
-"""Track ids stable across frames by greedy IoU matching of person boxes (the SORT idea without the Kalman filter).
+"""Track ids stable across frames: greedy matching of persons to tracks (the SORT idea without the Kalman filter).
 
     tracker = IoUTracker()
-    ids = tracker.update(boxes)        # boxes [M, 4] (x, y, w, h) -> [M] int track ids
+    ids = tracker.update(boxes)                   # boxes [M, 4] (x, y, w, h) -> [M] int track ids
+    ids = tracker.update(boxes, keypoints)        # + keypoints [M, K, 3]: pose similarity where both have joints
+
+The similarity of a person and a track is the OKS of their keypoints (COCO sigmas, the track's box area) when both
+have at least ``min_joints`` joints scoring above ``joint_score``, else the IoU of their boxes. OKS separates two
+persons whose boxes overlap as they pass each other (their joints do not), which IoU alone confuses.
 """
 
-from typing import List
+from typing import List, Optional
 
 import numpy as np
+
+from goatpose_edge.codec.oks import oks_iou
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -22,22 +29,43 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class IoUTracker:
-    """Each new box takes the id of the unmatched track it overlaps most (IoU >= ``threshold``), best pairs first;
-    unmatched boxes start new ids; a track unseen for more than ``max_age`` frames is dropped."""
+    """Each new person takes the id of the unmatched track it is most similar to (>= ``threshold``), best pairs
+    first; unmatched persons start new ids; a track unseen for more than ``max_age`` frames is dropped."""
 
-    def __init__(self, threshold: float = 0.3, max_age: int = 5):
+    def __init__(self, threshold: float = 0.3, max_age: int = 5, joint_score: float = 0.3, min_joints: int = 3):
         self.threshold = threshold
         self.max_age = max_age
+        self.joint_score = joint_score
+        self.min_joints = min_joints
         self.next_id = 0
-        self.tracks = []  # type: List[dict]  # {"id", "box", "age"}
+        self.tracks = []  # type: List[dict]  # {"id", "box", "keypoints" (or None), "age"}
 
-    def update(self, boxes) -> List[int]:
+    def _posed(self, keypoints: Optional[np.ndarray]) -> bool:
+        return keypoints is not None and int((keypoints[:, 2] > self.joint_score).sum()) >= self.min_joints
+
+    def similarity(self, boxes: np.ndarray, keypoints) -> np.ndarray:
+        """[M, T] similarity of M persons to the current tracks (OKS where both have poses, else IoU)."""
+        similarity = iou_matrix(boxes, np.stack([t["box"] for t in self.tracks]))
+        for j, track in enumerate(self.tracks):
+            if not self._posed(track["keypoints"]):
+                continue
+            area = float(track["box"][2] * track["box"][3])
+            posed = [i for i in range(len(boxes)) if self._posed(keypoints[i])]
+            if posed:
+                others = np.stack([keypoints[i] for i in posed]).astype(np.float64)
+                areas = np.array([float(boxes[i][2] * boxes[i][3]) for i in posed])
+                similarity[posed, j] = oks_iou(track["keypoints"].astype(np.float64), others, area, areas)
+        return similarity
+
+    def update(self, boxes, keypoints=None) -> List[int]:
+        """Ids for this frame's persons: ``boxes`` [M, 4] (x, y, w, h), ``keypoints`` [M, K, 3] or None."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        keypoints = [None] * len(boxes) if keypoints is None else [np.asarray(k) for k in keypoints]
         ids = [-1] * len(boxes)
         if self.tracks and len(boxes):
-            iou = iou_matrix(boxes, np.stack([t["box"] for t in self.tracks]))
-            pairs = sorted(((iou[i, j], i, j) for i in range(iou.shape[0]) for j in range(iou.shape[1])
-                            if iou[i, j] >= self.threshold), reverse=True)
+            similarity = self.similarity(boxes, keypoints)
+            pairs = sorted(((similarity[i, j], i, j) for i in range(similarity.shape[0])
+                            for j in range(similarity.shape[1]) if similarity[i, j] >= self.threshold), reverse=True)
             used_boxes, used_tracks = set(), set()
             for _, i, j in pairs:
                 if i in used_boxes or j in used_tracks:
@@ -45,7 +73,7 @@ class IoUTracker:
                 used_boxes.add(i)
                 used_tracks.add(j)
                 ids[i] = self.tracks[j]["id"]
-                self.tracks[j].update(box=boxes[i], age=0)
+                self.tracks[j].update(box=boxes[i], keypoints=keypoints[i], age=0)
         matched = set(ids)
         for track in self.tracks:
             if track["id"] not in matched:
@@ -54,6 +82,6 @@ class IoUTracker:
         for i, box in enumerate(boxes):
             if ids[i] < 0:
                 ids[i] = self.next_id
-                self.tracks.append({"id": self.next_id, "box": box, "age": 0})
+                self.tracks.append({"id": self.next_id, "box": box, "keypoints": keypoints[i], "age": 0})
                 self.next_id += 1
         return ids

@@ -15,7 +15,9 @@ from onnx import TensorProto, helper
 from goatpose_edge.detection import DetectorError, make_detector
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.video import app
+from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, check_display, run_video
+from goatpose_edge.video.engine import StreamOptions
 from goatpose_edge.video.capture import FrameReader
 from goatpose_edge.video.sources import SourceError, parse_source
 
@@ -72,10 +74,11 @@ def test_show_without_a_display_fails_before_anything_is_opened(tmp_path, pose_o
     def no_capture(source):
         raise AssertionError("the source was opened")
 
-    monkeypatch.setattr(app, "open_capture", no_capture)
+    monkeypatch.setattr(engine_module, "open_capture", no_capture)
     out, jsonl = str(tmp_path / "out.mp4"), str(tmp_path / "out.jsonl")
     with pytest.raises(GoatPoseError, match=r"--show needs a display \(DISPLAY is not set\)") as info:
-        run_video(VideoOptions(video, pose_onnx, detector="whole", output=out, jsonl=jsonl, show=True, progress=False))
+        run_video(VideoOptions([video], StreamOptions(pose_onnx, detector="whole"), output=out, jsonl=jsonl, show=True,
+                               progress=False))
     assert "\n" not in str(info.value)
     assert os.listdir(str(tmp_path)) == ["in.avi"]  # no output, no .partial- file
 

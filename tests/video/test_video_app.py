@@ -14,7 +14,9 @@ import pytest
 
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.video import app
+from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, run_video
+from goatpose_edge.video.engine import StreamOptions
 
 HEADER_FRAMES = 682  # what pedestrians_overhead.avi's container claims; OpenCV decodes fewer (counted below)
 
@@ -44,10 +46,12 @@ def test_whole_file(video, bl_onnx, tmp_path):
     FRAMES, size = _frame_count(video)  # frames in: every frame OpenCV decodes from the input
     assert size == (1280, 720) and 300 < FRAMES <= HEADER_FRAMES
     out, jsonl = str(tmp_path / "out.mp4"), str(tmp_path / "out.jsonl")
-    summary = run_video(VideoOptions(video, bl_onnx, detector="hog:640", output=out, jsonl=jsonl, threads=2,
+    summary = run_video(VideoOptions([video], StreamOptions(bl_onnx, detector="hog:640"), output=out, jsonl=jsonl,
                                      progress=False))
-    assert summary.frames == FRAMES and summary.frame_count == HEADER_FRAMES and summary.dropped == 0
+    stream = summary.streams[0]
+    assert summary.frames == FRAMES and stream.frame_count == HEADER_FRAMES and stream.dropped == 0
     assert summary.ended == "end" and summary.outputs == [out, jsonl] and summary.persons > 0
+    assert stream.frames_in == FRAMES  # every frame the engine admitted came out
     assert _frame_count(out) == (FRAMES, (1280, 720))
     lines = [json.loads(line) for line in open(jsonl)]
     assert [line["frame"] for line in lines] == list(range(FRAMES))
@@ -108,11 +112,11 @@ class LostCamera:
 
 
 def test_lost_camera_is_an_error_after_finalising(bl_onnx, tmp_path, monkeypatch):
-    monkeypatch.setattr(app, "open_capture", lambda source: LostCamera(7))
+    monkeypatch.setattr(engine_module, "open_capture", lambda source: LostCamera(7))
     out, jsonl = str(tmp_path / "cam.avi"), str(tmp_path / "cam.jsonl")
     with pytest.raises(GoatPoseError, match="camera 0 stopped delivering frames after 7 frames"):
-        run_video(VideoOptions("0", bl_onnx, detector="whole", output=out, jsonl=jsonl, progress=False,
-                               queue_size=16))  # room for all 7: a live source would drop frames it cannot hold
+        run_video(VideoOptions(["0"], StreamOptions(bl_onnx, detector="whole", queue_size=16), output=out,
+                               jsonl=jsonl, progress=False))  # room for all 7: a live source would drop frames it cannot hold
     assert _frame_count(out)[0] == 7 and len(open(jsonl).readlines()) == 7
 
 
