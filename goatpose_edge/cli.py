@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 import traceback
+from typing import List, Optional
 
 from goatpose_edge import __version__
 from goatpose_edge.errors import DependencyError, GoatPoseError
@@ -386,6 +387,28 @@ def _int_list(text: str):
     return values
 
 
+def _word_list(*choices):
+    def parse(text: str) -> List[str]:
+        words = [w.strip() for w in text.split(",") if w.strip()]
+        bad = [w for w in words if w not in choices]
+        if not words or bad:
+            raise argparse.ArgumentTypeError("expected a comma-separated list of {}, got {!r}".format(
+                ", ".join(choices), text))
+        return words
+
+    parse.__name__ = "list"
+    return parse
+
+
+def _workers_list(text: str) -> List[Optional[int]]:
+    values = []
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        values.append(None if word == "auto" else _worker_count(word))
+    if not values:
+        raise argparse.ArgumentTypeError("expected auto or worker counts, e.g. auto,1,2, got {!r}".format(text))
+    return values
+
+
 def io_bench(args) -> IOPlan:
     from goatpose_edge.bench.report import BENCH_FORMAT, bench_outputs
 
@@ -454,7 +477,10 @@ def cmd_bench(args) -> int:
 
     options = BenchOptions(batches=args.batch, warmup=args.warmup, iters=args.iters, threads=args.threads,
                            video=args.video, max_frames=args.max_frames, detector=args.detector,
-                           detect_every=args.detect_every, flip=args.flip, person_batching=args.person_batching,
+                           detect_every=args.detect_every, detect_workers=args.detect_workers, flip=args.flip,
+                           pipelines=args.pipeline, detect_modes=args.detect, workers=args.workers,
+                           streams=args.streams, repeats=args.repeats, max_persons=args.max_persons,
+                           track_min_score=args.track_min_score, person_batching=args.person_batching,
                            batching_frames=args.batching_frames, profile_ops=args.profile_ops,
                            baseline=args.baseline, title=args.title or "")
     command = "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
@@ -780,12 +806,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=_non_negative_int, default=5, metavar="N", help="untimed calls per batch size (5)")
     bench.add_argument("--iters", type=_positive_int, default=30, metavar="N", help="timed calls per batch size (30)")
     bench.add_argument("--threads", type=_thread_count, metavar="N", help="CPU threads for onnxruntime/torch (default: all)")
-    bench.add_argument("--video", metavar="FILE", help="also time the whole pipeline, per stage, on this video")
-    bench.add_argument("--max-frames", type=_positive_int, metavar="N", help="frames of --video to use (default: all)")
-    bench.add_argument("--detector", default="hog", metavar="hog|whole|FILE.onnx", help="person detector (hog)")
-    bench.add_argument("--detect-every", type=_positive_int, default=1, metavar="N",
-                       help="run the detector every N frames, follow keypoints in between (1)")
-    bench.add_argument("--flip", action="store_true", help="flip test in the video pipeline")
+    bench.add_argument("--video", metavar="FILE", help="also run goatpose video's streaming engine on this video, "
+                       "per configuration")
+    bench.add_argument("--max-frames", type=_positive_int, metavar="N", help="frames of --video per stream (default: all)")
+    add_engine_arguments(bench, bench=True)
+    bench.add_argument("--pipeline", type=_word_list("sequential", "pipelined"), default=["sequential", "pipelined"],
+                       metavar="sequential,pipelined", help="engine schedules to compare (both)")
+    bench.add_argument("--detect", type=_word_list("sync", "async"), default=["sync"], metavar="sync,async",
+                       help="detection modes to compare (sync)")
+    bench.add_argument("--workers", type=_workers_list, default=[None], metavar="auto,1,2",
+                       help="pose worker counts to compare (auto: the backend's default)")
+    bench.add_argument("--streams", type=_int_list, default=[1], metavar="1,3",
+                       help="the video replayed K times side by side, per K (1)")
+    bench.add_argument("--repeats", type=_positive_int, default=1, metavar="N",
+                       help="rounds over all configurations, interleaved; the median run is reported (1)")
     bench.add_argument("--person-batching", action="store_true",
                        help="persons/s of the batched pipeline vs a per-crop loop on frames of --video")
     bench.add_argument("--batching-frames", type=_positive_int, default=10, metavar="N", help="frames for --person-batching")

@@ -77,7 +77,7 @@ def test_bench_model_and_video_stages(pose_onnx, video, tmp_path):
     record = json.load(open(out + ".json"))
     model = record["models"][0]
     assert [row["batch"] for row in model["latency"]] == [1, 2]
-    assert model["video"]["frames"] == 2 and os.path.isfile(out + ".md")
+    assert [c["frames"] for c in model["video"]["configs"]] == [2, 2] and os.path.isfile(out + ".md")
 
 
 def test_pose_command(pose_onnx, coco_persons, tmp_path):

@@ -103,22 +103,29 @@ def to_markdown(record: dict) -> str:
                 m["artefact"], m["model"], m["backend"], m["precision"], _fmt(gflops), skip["batch"], skip["reason"]))
     videos = [m for m in models if m.get("video")]
     if videos:
-        stages = [s for s in STAGE_ORDER if any(s in m["video"]["stages"] for m in videos)]
-        out += ["", "## Pipeline on {} ({} detector{})".format(
-            videos[0]["video"]["video"], settings.get("detector"),
-            ", every {} frames".format(settings["detect_every"]) if settings.get("detect_every", 1) > 1 else ""), "",
-            "Mean ms per frame and stage; network = {}; overhead = everything but network and detector.".format(
-                " + ".join(s for s in ("copy_in", "infer", "copy_out") if s in stages)), "",
-            "| artefact | frames | persons/frame | fps | persons/s | " + " | ".join(stages)
-            + " | network % | detect % | overhead % |",
-            "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in stages) + " | ---: | ---: | ---: |"]
+        out += ["", "## Streaming engine on {} ({} detector{}, {} frames per stream, median of {} interleaved "
+                "run{})".format(videos[0]["video"]["video"], settings.get("detector"),
+                                 ", every {} frames".format(settings["detect_every"])
+                                 if settings.get("detect_every", 1) > 1 else "",
+                                 videos[0]["video"]["frames_per_stream"] or "all",
+                                 videos[0]["video"]["repeats"], "s" if videos[0]["video"]["repeats"] > 1 else ""), "",
+                "fps and persons/s end to end (min..max over the runs); model = the pose model's own persons/s with "
+                "the same workers and batch; busy = seconds each stage worked, summed over its threads (stages "
+                "overlap, so they add up to more than the wall time in the pipelined schedule).", "",
+                "| artefact | configuration | frames | wall s | fps | vs sequential | persons/s | model persons/s | "
+                "end-to-end / model | detector runs/s | busy s: capture / detect / crop / pose / post / sink |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for m in videos:
-            v = m["video"]
-            per_frame = [_fmt(1e3 * v["stages"][s]["total_s"] / v["frames"] if s in v["stages"] else None)
-                         for s in stages]
-            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-                m["artefact"], v["frames"], _fmt(v["persons_per_frame"]), _fmt(v["fps"]), _fmt(v["persons_per_s"]),
-                " | ".join(per_frame), _fmt(v["network_pct"], 1), _fmt(v["detect_pct"], 1), _fmt(v["overhead_pct"], 1)))
+            for c in m["video"]["configs"]:
+                spread = c["fps_spread"]
+                busy = c["busy_s"]
+                out.append("| {} | {} | {} | {} | {} ({}..{}) | {} | {} | {} | {} | {} | {} |".format(
+                    m["artefact"], c["name"], c["frames"], _fmt(c["wall_s"]), _fmt(c["fps"]), _fmt(spread["min"]),
+                    _fmt(spread["max"]), "{:.2f}x".format(c["fps_vs_sequential"]) if c.get("fps_vs_sequential")
+                    else "–", _fmt(c["persons_per_s"]), _fmt(c["model_persons_per_s"]),
+                    "{:.0%}".format(c["end_to_end_vs_model"]) if c.get("end_to_end_vs_model") else "–",
+                    _fmt(c["detector_per_s"]), " / ".join(_fmt(busy.get(s, 0.0)) for s in (
+                        "capture", "detect", "crop", "pose", "post", "sink"))))
     batching = [m for m in models if m.get("batching")]
     if batching:
         out += ["", "## Person batching", "",

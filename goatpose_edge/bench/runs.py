@@ -1,8 +1,9 @@
 """The measurements ``goatpose bench`` makes, each on an active runner:
 
 - ``bench_model``: model-only latency per batch size (``timing.time_runner``);
-- ``bench_video``: the whole pipeline on a video, per stage (decode, detect, preprocess, [copy_in,] infer,
-  [copy_out,] postprocess, draw) and end to end;
+- ``bench_stream``: ``goatpose video``'s streaming engine on a video, per configuration (sequential or pipelined,
+  sync or async detection, pose workers, streams): end-to-end fps and persons/s, busy time and utilisation per stage,
+  the pose model's own persons/s with the same workers and batch, and the ratio of the two;
 - ``person_batching``: the same frames and boxes through the batched pipeline and through a per-crop loop (how
   rtmlib runs its crops), persons/s of each.
 
@@ -17,11 +18,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from goatpose_edge.bench.timing import LatencyStats, StageTimer, time_runner
+from goatpose_edge.bench.timing import LatencyStats, time_runner
 from goatpose_edge.errors import GoatPoseError
-
-NETWORK_STAGES = ("copy_in", "infer", "copy_out")
-
 
 def artefact_info(runner) -> Dict[str, object]:
     """Name, backend, precision and complexity of the runner's artefact (from its metadata or sidecar)."""
@@ -59,32 +57,163 @@ def bench_model(runner, batches, warmup: int, iters: int) -> Dict[str, object]:
 
 
 @dataclass
-class VideoRun:
-    """One pass of the pipeline over a video (times in seconds)."""
+class StreamConfig:
+    """One configuration of the streaming engine that ``goatpose bench --video`` times."""
 
-    video: str
-    frames: int
-    persons: int
-    total_s: float
-    stages: Dict[str, Dict[str, float]] = field(default_factory=dict)  # StageTimer.summary()
-
-    @property
-    def network_s(self) -> float:
-        return sum(self.stages.get(s, {}).get("total_s", 0.0) for s in NETWORK_STAGES)
+    pipeline: str = "pipelined"  # sequential | pipelined
+    detect: str = "sync"  # sync | async
+    workers: Optional[int] = None  # None: the backend's default
+    streams: int = 1  # the video replayed this many times side by side
 
     @property
-    def detect_s(self) -> float:
-        return self.stages.get("detect", {}).get("total_s", 0.0)
+    def name(self) -> str:
+        return "{} {} detect, {} worker{}, {} stream{}".format(
+            self.pipeline, self.detect, "auto" if self.workers is None else self.workers,
+            "" if self.workers == 1 else "s", self.streams, "" if self.streams == 1 else "s")
 
-    def to_dict(self) -> dict:
-        record = asdict(self)
-        total = self.total_s or float("nan")
-        record.update({
-            "fps": round(self.frames / total, 3), "persons_per_frame": round(self.persons / max(self.frames, 1), 2),
-            "persons_per_s": round(self.persons / total, 3),
-            "network_pct": round(100 * self.network_s / total, 2), "detect_pct": round(100 * self.detect_s / total, 2),
-            "overhead_pct": round(100 * (total - self.network_s - self.detect_s) / total, 2)})
-        return record
+
+def stream_configs(pipelines, detects, workers, streams) -> List[StreamConfig]:
+    """Every combination, once: the sequential loop has one worker and synchronous detection."""
+    configs, seen = [], set()
+    for pipeline in pipelines:
+        for detect in detects:
+            for count in workers:
+                for stream_count in streams:
+                    config = StreamConfig(pipeline, detect, count, stream_count)
+                    if pipeline == "sequential":
+                        if detect == "async":
+                            continue
+                        config.workers = 1
+                    key = (config.pipeline, config.detect, config.workers, config.streams)
+                    if key not in seen:
+                        seen.add(key)
+                        configs.append(config)
+    return configs
+
+
+def stream_run(path: str, video: str, config: StreamConfig, engine_options: dict,
+               max_frames: Optional[int] = None, draw: bool = True) -> Dict[str, object]:
+    """One pass of the streaming engine over ``video`` (``config.streams`` copies) with the overlay drawn on each
+    frame as ``goatpose video`` does (not written); figures of the run."""
+    from goatpose_edge.draw import draw_persons
+    from goatpose_edge.video.app import resident_mb
+    from goatpose_edge.video.engine import FrameResult, StreamEngine, StreamOptions
+
+    options = StreamOptions(pose=path, detect=config.detect, workers=config.workers,
+                            sequential=config.pipeline == "sequential", max_frames=max_frames, **engine_options)
+    frames = persons = 0
+    memory = []
+    with StreamEngine([video] * config.streams, options) as engine:
+        for event in engine.events():
+            if not isinstance(event, FrameResult):
+                continue
+            if draw:
+                start = time.perf_counter()
+                draw_persons(event.image, event.persons, engine.contract.skeleton, fps=frames / max(
+                    engine.elapsed, 1e-9), ids=event.ids)
+                engine.add_busy("sink", time.perf_counter() - start)
+            frames += 1
+            persons += len(event.persons)
+            if frames % 50 == 0:
+                memory.append([frames, resident_mb()])
+        streams = [s.stats for s in engine.streams]
+    stats = engine.stats
+    memory.append([frames, resident_mb()])
+    if frames == 0:
+        raise GoatPoseError("no frame could be decoded from {}".format(video))
+    wall = stats.wall_s
+    return {"frames": frames, "persons": persons, "wall_s": round(wall, 4), "fps": round(frames / wall, 3),
+            "persons_per_s": round(persons / wall, 3), "workers": stats.workers, "max_batch": stats.max_batch,
+            "pose_calls": stats.pose_calls, "detector_runs": sum(s.detector_runs for s in streams),
+            "detector_per_s": round(sum(s.detector_runs for s in streams) / wall, 3),
+            "busy_s": dict(stats.busy_s), "utilisation": dict(stats.utilisation()), "threads": dict(stats.threads),
+            "model_s": dict(stats.model_stages), "rss_mb": memory}
+
+
+def pose_throughput(path: str, workers: int, threads: Optional[int], batch: int, iters: int = 10,
+                    seed: int = 0) -> Dict[str, object]:
+    """The pose model's own persons/s with ``workers`` runners side by side, each calling ``infer`` on a random
+    batch of ``batch`` crops ``iters`` times (one untimed call first): what the engine's pose stage could do."""
+    import threading
+
+    from goatpose_edge.runtime import open_runner
+
+    prototype = open_runner(path)
+    threads = threads or prototype.worker_threads(workers)
+    runners = [prototype.spawn(threads) for _ in range(workers)]
+    errors = []
+    try:
+        for runner in runners:
+            runner.activate()
+        shape = (batch,) + tuple(d if d is not None else 1 for d in runners[0].expected_chw())
+        data = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+        for runner in runners:
+            runner.infer(data)
+            runner.synchronize()
+
+        def work(runner):
+            try:
+                for _ in range(iters):
+                    runner.infer(data)
+                    runner.synchronize()
+            except Exception as exc:  # noqa: BLE001 - raised below, in the caller's thread
+                errors.append(exc)
+
+        pool = [threading.Thread(target=work, args=(r,)) for r in runners]
+        start = time.perf_counter()
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        wall = time.perf_counter() - start
+    finally:
+        for runner in runners:
+            runner.deactivate()
+    if errors:
+        raise errors[0]
+    return {"workers": workers, "threads": threads, "batch": batch, "iters": iters, "wall_s": round(wall, 4),
+            "persons_per_s": round(workers * iters * batch / wall, 3)}
+
+
+def _spread(values) -> Dict[str, float]:
+    values = sorted(values)
+    return {"median": round(float(np.median(values)), 3), "min": round(values[0], 3), "max": round(values[-1], 3)}
+
+
+def bench_stream(path: str, video: str, configs: List[StreamConfig], engine_options: dict,
+                 max_frames: Optional[int] = None, repeats: int = 1, model_iters: int = 10,
+                 log=lambda line: None) -> Dict[str, object]:
+    """Every configuration over the same frames, interleaved ``repeats`` times (load from elsewhere on the machine
+    hits all alike), then the pose model's own persons/s with each configuration's workers and batch; per
+    configuration the median run's figures, the spread of fps and persons/s, and end-to-end / model-only."""
+    runs = {i: [] for i in range(len(configs))}
+    for round_index in range(repeats):
+        for index, config in enumerate(configs):
+            log("  {} (round {} of {}) ...".format(config.name, round_index + 1, repeats))
+            runs[index].append(stream_run(path, video, config, engine_options, max_frames))
+    results = []
+    for index, config in enumerate(configs):
+        passes = runs[index]
+        median = sorted(passes, key=lambda r: r["fps"])[len(passes) // 2]
+        per_frame = median["persons"] / max(1, median["frames"])
+        batch = int(max(1, min(median["max_batch"], round(per_frame)))) if per_frame else 1
+        model = pose_throughput(path, median["workers"], engine_options.get("threads"), batch, model_iters)
+        record = asdict(config)
+        record.update(median)
+        record.update({"name": config.name, "runs": len(passes), "fps_spread": _spread([r["fps"] for r in passes]),
+                       "persons_per_s_spread": _spread([r["persons_per_s"] for r in passes]),
+                       "model_persons_per_s": model["persons_per_s"], "model": model,
+                       "end_to_end_vs_model": round(median["persons_per_s"] / model["persons_per_s"], 3)
+                       if model["persons_per_s"] else None})
+        results.append(record)
+    summary = {"video": os.path.basename(video), "frames_per_stream": max_frames, "repeats": repeats,
+               "configs": results}
+    sequential = [r for r in results if r["pipeline"] == "sequential" and r["streams"] == 1]
+    if sequential:
+        base = sequential[0]["fps"]
+        for record in results:
+            record["fps_vs_sequential"] = round(record["fps"] / base, 3) if base else None
+    return summary
 
 
 def open_video(path: str):
@@ -96,39 +225,6 @@ def open_video(path: str):
     if not capture.isOpened():
         raise GoatPoseError("OpenCV cannot open the video {} (unknown container or codec)".format(path))
     return capture
-
-
-def bench_video(runner, video: str, detector, max_frames: Optional[int] = None, flip: bool = False,
-                draw: bool = True) -> VideoRun:
-    """Run the pipeline over ``video`` (up to ``max_frames``) with per-stage timing; the overlay is drawn on each
-    frame as ``goatpose video`` would (``draw``), not written."""
-    from goatpose_edge.draw import draw_persons
-    from goatpose_edge.pipeline import TopDownPoseEstimator
-
-    timer = StageTimer()
-    estimator = TopDownPoseEstimator(detector, runner, flip=flip, timer=timer)
-    capture = open_video(video)
-    frames = persons = 0
-    start = time.perf_counter()
-    try:
-        while max_frames is None or frames < max_frames:
-            with timer("decode"):
-                ok, frame = capture.read()
-            if not ok:
-                break
-            found = estimator(frame)
-            if draw:
-                with timer("draw"):
-                    draw_persons(frame, found, runner.contract.skeleton, fps=frames / max(time.perf_counter() - start,
-                                                                                           1e-9))
-            frames += 1
-            persons += len(found)
-    finally:
-        capture.release()
-    total = time.perf_counter() - start
-    if frames == 0:
-        raise GoatPoseError("no frame could be decoded from {}".format(video))
-    return VideoRun(os.path.basename(video), frames, persons, round(total, 4), timer.summary())
 
 
 def read_frames(video: str, max_frames: int) -> List[np.ndarray]:
@@ -178,5 +274,5 @@ def person_batching(runner, frames: List[np.ndarray], detections: List, repeats:
     return result
 
 
-__all__ = ["LatencyStats", "VideoRun", "artefact_info", "bench_model", "bench_video", "person_batching",
-           "read_frames"]
+__all__ = ["LatencyStats", "StreamConfig", "artefact_info", "bench_model", "bench_stream", "person_batching",
+           "pose_throughput", "read_frames", "stream_configs", "stream_run"]

@@ -24,7 +24,16 @@ class BenchOptions:
     max_frames: Optional[int] = None
     detector: str = "hog"
     detect_every: int = 1
+    detect_workers: int = 1
     flip: bool = False
+    pipelines: List[str] = field(default_factory=lambda: ["sequential", "pipelined"])
+    detect_modes: List[str] = field(default_factory=lambda: ["sync"])
+    workers: List[Optional[int]] = field(default_factory=lambda: [None])  # None: the backend's default
+    streams: List[int] = field(default_factory=lambda: [1])
+    repeats: int = 1
+    model_iters: int = 10
+    max_persons: Optional[int] = None
+    track_min_score: float = 0.3
     person_batching: bool = False
     batching_frames: int = 10
     profile_ops: bool = False
@@ -45,8 +54,26 @@ def check_options(options: BenchOptions) -> None:
         raise GoatPoseError("video not found: {}".format(options.video))
     if options.person_batching and not options.video:
         raise GoatPoseError("--person-batching needs --video (frames with persons)")
-    if not options.video and (options.max_frames is not None or options.detect_every != 1 or options.flip):
-        raise GoatPoseError("--max-frames, --detect-every and --flip set the video pipeline: they need --video FILE")
+    defaults = BenchOptions()
+    video_settings = [flag for flag, changed in (
+        ("--max-frames", options.max_frames is not None), ("--detect-every", options.detect_every != 1),
+        ("--flip", options.flip), ("--pipeline", options.pipelines != defaults.pipelines),
+        ("--detect", options.detect_modes != defaults.detect_modes), ("--workers", options.workers != defaults.workers),
+        ("--streams", options.streams != defaults.streams), ("--repeats", options.repeats != defaults.repeats),
+        ("--detect-workers", options.detect_workers != defaults.detect_workers)) if changed]
+    if not options.video and video_settings:
+        raise GoatPoseError("{} set{} the video pipeline: {} --video FILE".format(
+            ", ".join(video_settings), "s" if len(video_settings) == 1 else "", "it needs" if len(
+                video_settings) == 1 else "they need"))
+    if any(p not in ("sequential", "pipelined") for p in options.pipelines) or not options.pipelines:
+        raise GoatPoseError("--pipeline takes sequential and/or pipelined, e.g. --pipeline sequential,pipelined")
+    if any(d not in ("sync", "async") for d in options.detect_modes) or not options.detect_modes:
+        raise GoatPoseError("--detect takes sync and/or async, e.g. --detect sync,async")
+    if "async" in options.detect_modes and options.detect_every != 1:
+        raise GoatPoseError("--detect async runs the detector as often as it can: drop --detect-every")
+    if any(w is not None and w < 1 for w in options.workers) or any(k < 1 for k in options.streams) or \
+            options.repeats < 1:
+        raise GoatPoseError("--workers, --streams and --repeats must be >= 1")
 
 
 def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
@@ -73,9 +100,13 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
             entry.update(runs.bench_model(runner, options.batches, options.warmup, options.iters))
             if options.video:
                 log("{}: pipeline on {} ...".format(entry["artefact"], os.path.basename(options.video)))
-                with make_detector(options.detector, every=options.detect_every) as detector:
-                    entry["video"] = runs.bench_video(runner, options.video, detector, options.max_frames,
-                                                      options.flip).to_dict()
+                configs = runs.stream_configs(options.pipelines, options.detect_modes, options.workers,
+                                              options.streams)
+                engine = {"detector": options.detector, "detect_every": options.detect_every,
+                          "detect_workers": options.detect_workers, "flip": options.flip, "threads": options.threads,
+                          "max_persons": options.max_persons, "track_min_score": options.track_min_score}
+                entry["video"] = runs.bench_stream(path, options.video, configs, engine, options.max_frames,
+                                                   options.repeats, options.model_iters, log)
             if options.person_batching and runner.min_batch > 1:
                 entry["batching_skipped"] = "the artefact's smallest batch is {}: no per-crop loop to compare".format(
                     runner.min_batch)

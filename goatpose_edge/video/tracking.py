@@ -4,9 +4,10 @@
     ids = tracker.update(boxes)                   # boxes [M, 4] (x, y, w, h) -> [M] int track ids
     ids = tracker.update(boxes, keypoints)        # + keypoints [M, K, 3]: pose similarity where both have joints
 
-The similarity of a person and a track is the OKS of their keypoints (COCO sigmas, the track's box area) when both
-have at least ``min_joints`` joints scoring above ``joint_score``, else the IoU of their boxes. OKS separates two
-persons whose boxes overlap as they pass each other (their joints do not), which IoU alone confuses.
+The similarity of a person and a track is the IoU of their boxes or, when both have at least ``min_joints`` joints
+scoring above ``joint_score``, the OKS of their keypoints (COCO sigmas, the track's box area) where that is higher.
+As two persons pass each other their boxes overlap but their joints do not: the right pairs score higher, and the
+matching takes the best pairs first.
 """
 
 from typing import List, Optional
@@ -44,7 +45,7 @@ class IoUTracker:
         return keypoints is not None and int((keypoints[:, 2] > self.joint_score).sum()) >= self.min_joints
 
     def similarity(self, boxes: np.ndarray, keypoints) -> np.ndarray:
-        """[M, T] similarity of M persons to the current tracks (OKS where both have poses, else IoU)."""
+        """[M, T] similarity of M persons to the current tracks: max(IoU, OKS where both have poses)."""
         similarity = iou_matrix(boxes, np.stack([t["box"] for t in self.tracks]))
         for j, track in enumerate(self.tracks):
             if not self._posed(track["keypoints"]):
@@ -54,7 +55,8 @@ class IoUTracker:
             if posed:
                 others = np.stack([keypoints[i] for i in posed]).astype(np.float64)
                 areas = np.array([float(boxes[i][2] * boxes[i][3]) for i in posed])
-                similarity[posed, j] = oks_iou(track["keypoints"].astype(np.float64), others, area, areas)
+                similarity[posed, j] = np.maximum(similarity[posed, j], oks_iou(
+                    track["keypoints"].astype(np.float64), others, area, areas))
         return similarity
 
     def update(self, boxes, keypoints=None) -> List[int]:

@@ -65,18 +65,24 @@ def test_bench_command_writes_json_and_markdown(bl_onnx, shared_data, tmp_path):
     assert model["complexity"]["params"] == 15546753  # carried by the ONNX metadata
     assert [r["batch"] for r in model["latency"]] == [1, 2]
     assert all(r["iters"] == 2 and 0 < r["min_ms"] <= r["p50_ms"] <= r["p99_ms"] for r in model["latency"])
-    video_run = model["video"]
-    assert video_run["frames"] == 2 and video_run["persons"] > 0
-    assert list(video_run["stages"]) == ["decode", "detect", "preprocess", "infer", "postprocess", "draw"]
-    stage_sum = sum(s["total_s"] for s in video_run["stages"].values())
-    assert stage_sum <= video_run["total_s"] * 1.001 and stage_sum > 0.9 * video_run["total_s"]
-    assert video_run["overhead_pct"] + video_run["network_pct"] + video_run["detect_pct"] == pytest.approx(100, abs=0.1)
+    configs = {c["pipeline"]: c for c in model["video"]["configs"]}
+    assert sorted(configs) == ["pipelined", "sequential"]
+    for config in configs.values():
+        assert config["frames"] == 2 and config["persons"] > 0 and config["busy_s"]["pose"] > 0
+        assert config["busy_s"]["detect"] > 0 and config["detector_runs"] == 2
+        assert config["end_to_end_vs_model"] == pytest.approx(
+            config["persons_per_s"] / config["model_persons_per_s"], rel=1e-2)
+    sequential = configs["sequential"]
+    assert sequential["workers"] == 1 and sequential["fps_vs_sequential"] == 1.0
+    # one thread does every stage but capture in the sequential schedule: its busy times fit in the wall time
+    assert sum(v for k, v in sequential["busy_s"].items() if k != "capture") <= sequential["wall_s"] * 1.01
+    assert configs["pipelined"]["workers"] == (os.cpu_count() or 1)  # the CPU default: one session per core
     batching = model["batching"]
     assert batching["per_crop"]["max_batch"] == 1 and batching["batched"]["max_batch"] == 8
     assert batching["speedup"] == pytest.approx(
         batching["batched"]["persons_per_s"] / batching["per_crop"]["persons_per_s"], rel=1e-2)
     markdown = open(out + ".md").read()
-    assert "## Model only" in markdown and "## Pipeline on pedestrians_overhead.avi" in markdown
+    assert "## Model only" in markdown and "## Streaming engine on pedestrians_overhead.avi" in markdown
     assert "## Person batching" in markdown and "| goatpose-bl | 15,546,753 | 3.82 |" in markdown
     assert run.stdout.startswith("# goatpose bench")
 
