@@ -32,3 +32,26 @@ def test_two_boxes_never_share_a_track():
     ids = tracker.update([[0, 0, 50, 100], [2, 0, 50, 100]])
     assert sorted(ids) == [0, 1] and len(set(ids)) == 2
     assert tracker.update(np.zeros((0, 4))) == []
+
+
+def _pose(x, y, score=0.9):
+    points = np.zeros((17, 3))
+    points[:, 0] = x + np.linspace(0, 30, 17)
+    points[:, 1] = y + np.linspace(0, 90, 17)
+    points[:, 2] = score
+    return points
+
+
+def test_keypoints_keep_ids_where_boxes_alone_swap():
+    """Two persons passing: each one's box overlaps the other's last box more than its own (IoU would swap the ids),
+    but their joints are where they were: OKS keeps the ids."""
+    tracker = IoUTracker(threshold=0.3)
+    boxes = [[0, 0, 60, 100], [40, 0, 60, 100]]
+    assert tracker.update(boxes, [_pose(10, 5), _pose(50, 5)]) == [0, 1]
+    # the boxes jump to each other's place (a detector's boxes around the pair), the joints move 2 px
+    assert IoUTracker().update(boxes) == [0, 1]
+    ids = tracker.update([[38, 0, 60, 100], [2, 0, 60, 100]], [_pose(12, 5), _pose(52, 5)])
+    assert ids == [0, 1]
+    swapped = IoUTracker(threshold=0.3)
+    swapped.update(boxes)
+    assert swapped.update([[38, 0, 60, 100], [2, 0, 60, 100]]) == [1, 0]  # boxes alone follow the boxes
