@@ -4,6 +4,8 @@
                  to W pixels wide (default 1280: faster when smaller, but small persons are missed)
     FILE.onnx    a YOLOX / YOLOv5 / YOLOv8 detector (``YoloDetector``), engines once [engines] lands
     whole        the whole frame as one person
+    figures      the stick figures of a synthetic scene (``synthetic.FigureDetector``); figures:MS sleeps MS
+                 milliseconds per frame, a detector slower than the pose model for testing asynchronous detection
     COCO JSON    boxes from detection results, for evaluation (``load_coco_detections``)
 ``KeypointBoxReuse`` runs any of them every N frames and follows persons by their keypoints in between.
 """
@@ -21,7 +23,8 @@ __all__ = ["Detections", "Detector", "DetectorError", "HOGDetector", "KeypointBo
 
 
 def make_detector(spec: str = "hog", every: int = 1, **options) -> Detector:
-    """'hog', 'hog:W', 'whole' or a detector file path -> a Detector (run every ``every`` frames when > 1)."""
+    """'hog', 'hog:W', 'whole', 'figures', 'figures:MS' or a detector file path -> a Detector (run every ``every``
+    frames when > 1)."""
     if spec == "hog":
         detector = HOGDetector()
     elif spec.startswith("hog:"):
@@ -31,8 +34,17 @@ def make_detector(spec: str = "hog", every: int = 1, **options) -> Detector:
         detector = HOGDetector(max_width=int(width))
     elif spec == "whole":
         detector = WholeFrame()
+    elif spec == "figures" or spec.startswith("figures:"):
+        from goatpose_edge.synthetic.detector import FigureDetector
+
+        delay = spec[len("figures:"):] if spec != "figures" else "0"
+        if not delay or delay.strip("0123456789"):  # str.isdigit would pass "²"
+            raise DetectorError("detector {!r}: figures:MS needs a delay in whole milliseconds >= 0, e.g. "
+                                "figures:40".format(spec))
+        detector = FigureDetector(delay_s=int(delay) / 1000.0)
     elif os.path.isfile(spec):
         detector = YoloDetector(spec, **options)
     else:
-        raise DetectorError("detector {!r} is neither 'hog', 'hog:W', 'whole' nor an existing model file".format(spec))
+        raise DetectorError("detector {!r} is neither 'hog', 'hog:W', 'whole' nor an existing model file (synthetic "
+                            "scenes: 'figures' or 'figures:MS')".format(spec))
     return KeypointBoxReuse(detector, every) if every > 1 else detector
