@@ -572,8 +572,8 @@ def add_engine_arguments(parser, bench: bool = False) -> None:
                         help="pose at most the N best-scoring boxes per frame")
     parser.add_argument("--flip", action="store_true", help="flip test (twice the pose work)")
     parser.add_argument("--track-min-score", type=_non_negative_float, default=defaults.track_min_score,
-                        metavar="S", help="a followed person (--detect async, --detect-every > 1) ends when its mean "
-                        "keypoint score falls below S ({})".format(defaults.track_min_score))
+                        metavar="S", help="a followed person (--detect async, --detect-every > 1) ends when fewer than 4 "
+                        "of its keypoints score S or more ({})".format(defaults.track_min_score))
     if not bench:
         parser.add_argument("--detect", choices=("sync", "async"), default=defaults.detect,
                             help="sync: detect on the frames it poses; async: the detector runs beside the pose "

@@ -14,7 +14,7 @@ Files never drop a frame (each stage waits for room: back-pressure); live source
 what they drop (``FrameReader``). ``detect="async"``: the detector runs beside the pipeline on the newest frame it
 can get, and every frame is posed on the boxes of its track's last poses (``keypoint_box``) merged with the latest
 detections (new persons enter there); a carried track whose mean keypoint score falls below ``track_min_score``
-ends. ``detect_every`` N > 1 (sync): the detector runs on every Nth frame, the others use the carried boxes.
+ends (``track_alive``). ``detect_every`` N > 1 (sync): the detector runs on every Nth frame, the others use the carried boxes.
 ``sequential=True`` runs the same stages one after another in the caller's thread (the pre-engine loop, kept for
 comparison in ``goatpose bench``).
 
@@ -76,8 +76,9 @@ class StreamOptions:
     max_persons: Optional[int] = None  # pose at most the N best boxes per frame
     smooth: bool = False
     smoothing: OneEuroOptions = field(default_factory=OneEuroOptions)
-    track_min_score: float = 0.3  # carried tracks (async, detect_every > 1) end below this mean keypoint score
+    track_min_score: float = 0.3  # carried tracks (async, detect_every > 1) end with < 4 keypoints at this score
     merge_iou: float = 0.3  # async: a detection overlapping a carried box by this much is the same person
+    carry_lag: int = 1  # carried boxes come from the poses of at most this many frames before
     sequential: bool = False
     queue_size: int = 4
     max_frames: Optional[int] = None  # per stream
@@ -87,7 +88,7 @@ class StreamOptions:
         if self.detect not in ("sync", "async"):
             raise GoatPoseError("--detect must be sync or async, got {!r}".format(self.detect))
         for name in ("detect_every", "detect_workers", "workers", "threads", "max_batch", "max_persons",
-                     "max_frames", "queue_size"):
+                     "max_frames", "queue_size", "carry_lag"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise GoatPoseError("--{} must be >= 1, got {}".format(name.replace("_", "-"), value))
@@ -213,15 +214,29 @@ def merge_boxes(carried: Detections, fresh: Optional[Detections], iou: float) ->
                       np.concatenate([carried.scores, fresh.scores[new]]))
 
 
+#: a carried box is its keypoints' extent grown by this fraction per side: joints near the crop's border lose
+#: heatmap response, and a person half out of the frame would shrink to the joints left
+CARRY_MARGIN = 0.25
+
+#: a followed person goes on while at least this many of its keypoints score ``track_min_score`` or more
+TRACK_MIN_JOINTS = 4
+
+
+def track_alive(keypoints: np.ndarray, min_score: float) -> bool:
+    """Whether a followed person's poses [K, 3] still hold it: ``TRACK_MIN_JOINTS`` keypoints at ``min_score`` or
+    more (a person half out of the frame keeps its track; one who left, or is hidden, has none)."""
+    return int((keypoints[:, 2] >= min_score).sum()) >= TRACK_MIN_JOINTS
+
+
 def carried_boxes(persons, min_score: float) -> Detections:
-    """Keypoint boxes of the persons whose mean keypoint score is at least ``min_score`` (their tracks go on)."""
+    """Keypoint boxes of the persons whose tracks go on (``track_alive``)."""
     from goatpose_edge.detection.reuse import keypoint_box
 
     boxes, scores = [], []
     for person in persons:
-        if float(np.mean(person.keypoints[:, 2])) < min_score:
+        if not track_alive(person.keypoints, min_score):
             continue
-        box = keypoint_box(person.keypoints)
+        box = keypoint_box(person.keypoints, margin=CARRY_MARGIN)
         if box is not None:
             boxes.append(box)
             scores.append(person.box_score)
@@ -418,6 +433,7 @@ class StreamEngine:
         if item.detections is not None:
             detections = item.detections
         else:
+            self._await_poses(stream, item.seq)
             if self.options.detect == "async" and not stream.spec.live:
                 self._await_detector(stream)
             fresh, stream.fresh = stream.fresh, None
@@ -435,6 +451,12 @@ class StreamEngine:
         item.pending = len(item.crops)
         self._timed("crop", start)
 
+    def _await_poses(self, stream: _Stream, seq: int) -> None:
+        """Carried boxes come from the poses of at most ``carry_lag`` frames before: wait for them (the stages
+        behind the crop are then at most that far behind, for this stream; other streams fill the gap)."""
+        while stream.emitted < seq - self.options.carry_lag + 1 and not self._abort.is_set():
+            time.sleep(0.0005)
+
     def _await_detector(self, stream: _Stream) -> None:
         """A file with nobody to follow waits for the detector's next result rather than posing empty frames (a
         live source never waits: its frames go on without persons until the detector finds some)."""
@@ -448,7 +470,7 @@ class StreamEngine:
         persons = estimator.postprocess(item.crops, item.heatmaps) if item.pending == 0 and len(item.crops) else []
         carrying = self.options.detect == "async" or self.options.detect_every > 1
         if len(item.carried) and persons:  # a carried track ends when its poses fade (the person left, is hidden)
-            persons = [p for p in persons if float(np.mean(p.keypoints[:, 2])) >= self.options.track_min_score
+            persons = [p for p in persons if track_alive(p.keypoints, self.options.track_min_score)
                        or not (item.carried == np.asarray(p.box, np.float32)).all(axis=1).any()]
         ids = stream.tracker.update([p.box for p in persons], [p.keypoints for p in persons])
         if carrying:  # the next frames' boxes follow the decoder's keypoints (the smoothed ones lag)
