@@ -48,6 +48,13 @@ DEVICE_MODULES = [
     "goatpose_edge.bench.coco_eval",
     "goatpose_edge.export",  # only for default_output_path (make export on a device without torch)
     "goatpose_edge.video",
+    "goatpose_edge.video.engine",
+    "goatpose_edge.video.smoothing",
+    "goatpose_edge.synthetic",
+    "goatpose_edge.synthetic.scene",
+    "goatpose_edge.synthetic.dotpose",
+    "goatpose_edge.synthetic.detector",
+    "goatpose_edge.synthetic.metrics",
     "goatpose_edge.video.app",
     "goatpose_edge.video.capture",
     "goatpose_edge.video.outputs",

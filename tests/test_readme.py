@@ -14,14 +14,19 @@ README = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
 
 def test_python_blocks_run(tmp_path, monkeypatch, coco_persons, capsys):
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     shutil.copy(coco_persons[3][0], str(tmp_path / "person.jpg"))  # a real photo for the example to read
     monkeypatch.chdir(tmp_path)
+    printed = []
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
-    printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "(256, 192) (64, 48)"
-    assert len(printed) >= 2 and printed[-1].endswith("(17, 3)")  # the HOG detector found someone
+        printed.append(capsys.readouterr().out.splitlines())
+    assert printed[0][0] == "(256, 192) (64, 48)"
+    assert printed[1] and printed[1][-1].endswith("(17, 3)")  # the HOG detector found someone
+    streams = [line.split(" ", 3) for line in printed[2]]  # "stream index persons [ids]" per frame
+    assert len(streams) == 40 and sorted(set(s[0] for s in streams)) == ["0", "1"]
+    assert [int(s[1]) for s in streams if s[0] == "1"] == list(range(20))  # in order within each stream
+    assert all(int(s[2]) >= 3 for s in streams)  # the walkers preset's figures, found by the dot model
 
 
 def _table_rows():

@@ -312,7 +312,7 @@ class StreamEngine:
             raise
         first = self.runners[0]
         self.contract = first.contract
-        self.max_batch = min(options.max_batch or 10 ** 9, first.max_batch or DEFAULT_MAX_BATCH)
+        self.max_batch = min(b for b in (options.max_batch, first.max_batch or DEFAULT_MAX_BATCH) if b)
         self.stats.workers, self.stats.detect_workers = len(self.runners), len(self.detectors)
         self.stats.max_batch = self.max_batch
         return self
@@ -429,13 +429,14 @@ class StreamEngine:
 
     def _crop(self, item: _Item, estimator) -> None:
         stream = self.streams[item.stream]
-        start = time.perf_counter()
         if item.detections is not None:
+            start = time.perf_counter()
             detections = item.detections
         else:
             self._await_poses(stream, item.seq)
             if self.options.detect == "async" and not stream.spec.live:
                 self._await_detector(stream)
+            start = time.perf_counter()  # waiting is not work
             fresh, stream.fresh = stream.fresh, None
             carry = stream.carry
             item.carried = carry.boxes

@@ -7,8 +7,8 @@ keypoint coordinate, driven by the frames' timestamps.
 Each coordinate is low-pass filtered with a cutoff that rises with its speed: ``cutoff = min_cutoff + beta *
 |speed|`` (Hz, speed in pixels/s from the derivative low-passed at ``d_cutoff``). A still person is smoothed hard
 (jitter removed), a moving one lightly (little lag). Scores pass through unchanged. A track seen for the first time,
-or again after missing a frame, starts fresh (its first frame is passed through); a track absent from a frame is
-forgotten.
+or again after missing a frame, or whose joints jump by more than ``reset_jump`` of its height in one frame (another
+person took the track over), starts fresh (that frame is passed through); a track absent from a frame is forgotten.
 
 A person is filtered as its centre (the score-weighted mean of its keypoints) plus each keypoint's offset from it,
 each with its own One-Euro filter: walking moves the whole body, and a filter on absolute positions lags behind it
@@ -33,10 +33,11 @@ class OneEuroOptions:
     beta: float = 0.07  # 1/pixel: how fast the cutoff rises with speed (higher: less lag, less smoothing in motion)
     d_cutoff: float = 2.0  # Hz: the cutoff of the speed estimate
     centre_beta: float = 0.35  # beta of the person's centre (its jitter is averaged over the joints)
+    reset_jump: float = 0.25  # a track whose joints move more than this x its height in one frame starts fresh
     fallback_fps: float = 25.0  # the frame interval used when timestamps do not advance
 
     def check(self) -> "OneEuroOptions":
-        for name in ("min_cutoff", "d_cutoff", "fallback_fps"):
+        for name in ("min_cutoff", "d_cutoff", "fallback_fps", "reset_jump"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError("{} must be a positive number, got {}".format(name, value))
@@ -85,7 +86,7 @@ class KeypointSmoother:
         self.options = (options or OneEuroOptions()).check()
         self.centre_options = OneEuroOptions(self.options.min_cutoff, self.options.centre_beta,
                                              self.options.d_cutoff, self.options.fallback_fps)
-        self.filters = {}  # type: Dict[int, tuple]
+        self.filters = {}  # type: Dict[int, tuple]  # id -> (centre filter, offsets filter, last raw [K, 2])
 
     def update(self, ids: Sequence[int], keypoints: Sequence[np.ndarray], timestamp: float) -> list:
         """Smoothed copies of ``keypoints`` ([K, 3] each: x, y filtered, score kept) for the tracks ``ids``."""
@@ -93,13 +94,25 @@ class KeypointSmoother:
         smoothed = []
         for ident, points in zip(ids, keypoints):
             points = np.asarray(points)
-            pair = self.filters.get(int(ident)) or (OneEuroFilter(self.centre_options), OneEuroFilter(self.options))
-            filters[int(ident)] = pair
             xy = points[:, :2].astype(np.float64)
+            state = self.filters.get(int(ident))
+            if state is None or _jumped(state[2], xy, self.options.reset_jump):
+                state = (OneEuroFilter(self.centre_options), OneEuroFilter(self.options), None)
             weights = np.clip(points[:, 2].astype(np.float64), 1e-3, None)
             centre = (xy * weights[:, None]).sum(axis=0) / weights.sum()
             out = points.astype(np.float64)
-            out[:, :2] = pair[0](centre, timestamp) + pair[1](xy - centre, timestamp)
+            out[:, :2] = state[0](centre, timestamp) + state[1](xy - centre, timestamp)
+            filters[int(ident)] = (state[0], state[1], xy)
             smoothed.append(out.astype(points.dtype))
         self.filters = filters  # a track missing from this frame starts fresh when it returns
         return smoothed
+
+
+def _jumped(previous: np.ndarray, current: np.ndarray, fraction: float) -> bool:
+    """Whether a track's keypoints [K, 2] moved by more than ``fraction`` of the person's height (the median joint's
+    move) since the last frame: another person took the track over (two persons in one box, an identity switch),
+    and smoothing across the jump would blend the two."""
+    if previous is None:
+        return False
+    height = max(float(np.ptp(current[:, 1])), float(np.ptp(previous[:, 1])), 1.0)
+    return float(np.median(np.linalg.norm(current - previous, axis=1))) > fraction * height

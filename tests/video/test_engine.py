@@ -204,3 +204,36 @@ def test_bench_streams_zero_is_one_line(pose_onnx, videos):
     run = _goatpose("bench", pose_onnx, "--video", videos[0], "--streams", "0")
     assert run.returncode == 2 and "argument --streams: expected positive sizes" in run.stderr and \
         run.stderr.count("\n") == 1, run.stderr
+
+
+def test_merge_boxes_adds_only_new_persons():
+    carried = Detections(np.array([[0, 0, 50, 100]], np.float32), np.array([0.9], np.float32))
+    fresh = Detections(np.array([[5, 5, 50, 100], [200, 0, 50, 100]], np.float32), np.array([0.8, 0.7], np.float32))
+    merged = engine_module.merge_boxes(carried, fresh, 0.3)
+    assert merged.boxes.tolist() == [[0, 0, 50, 100], [200, 0, 50, 100]] and merged.scores.tolist() == [
+        pytest.approx(0.9), pytest.approx(0.7)]
+    assert engine_module.merge_boxes(carried, None, 0.3) is carried
+    assert engine_module.merge_boxes(Detections.empty(), fresh, 0.3) is fresh
+
+
+def test_a_track_goes_on_while_four_keypoints_score():
+    points = np.zeros((17, 3))
+    points[:, 0], points[:, 1] = np.arange(17) * 3.0, np.arange(17) * 6.0
+    points[:4, 2] = 0.5
+    assert engine_module.track_alive(points, 0.3)
+    points[3, 2] = 0.29
+    assert not engine_module.track_alive(points, 0.3)
+
+
+class _Nobody(Detector):
+    def detect(self, frame):
+        return Detections.empty()
+
+
+def test_async_detection_that_finds_nobody_still_delivers_every_frame(pose_onnx, videos, monkeypatch):
+    """A file with nobody to follow waits for the detector's next result, and never once it has nothing to do."""
+    monkeypatch.setattr(detection, "make_detector", lambda spec, **kw: _Nobody())
+    engine, events = _events(videos[1:2], StreamOptions(pose_onnx, detect="async", workers=1))
+    frames = [e for e in events if isinstance(e, FrameResult)]
+    assert [e.index for e in frames] == list(range(9)) and all(not e.persons for e in frames)
+    assert events[-1].stats.ended == "end" and 1 <= events[-1].stats.detector_runs <= 9

@@ -62,15 +62,31 @@ def test_bad_options(field, value):
 def test_keypoint_smoother_per_track_with_resets():
     smoother = KeypointSmoother(OneEuroOptions(min_cutoff=1.0, beta=0.0))
     points = np.zeros((17, 3))
-    points[:, 2] = 0.9
+    points[:, 1], points[:, 2] = np.linspace(0, 100, 17), 0.9  # a person 100 px tall
     first = smoother.update([7], [points], 0.0)[0]
     moved = points.copy()
-    moved[:, :2] = 10.0
+    moved[:, :2] += 10.0
     second = smoother.update([7], [moved], 0.04)[0]
-    assert (first[:, :2] == 0).all() and (0 < second[:, :2]).all() and (second[:, :2] < 10).all()
+    assert (first == points).all()
+    assert (points[:, :2] < second[:, :2]).all() and (second[:, :2] < moved[:, :2]).all()
     assert (second[:, 2] == 0.9).all()  # scores pass through
     new = smoother.update([7, 8], [moved, moved], 0.08)
-    assert (new[1][:, :2] == 10.0).all()  # a new track starts at its first observation
+    assert (new[1] == moved).all()  # a new track starts at its first observation
     smoother.update([8], [moved], 0.12)  # track 7 missed a frame: forgotten
     back = smoother.update([7], [points], 0.16)[0]
-    assert (back[:, :2] == 0.0).all()
+    assert (back == points).all()
+
+
+def test_a_track_taken_over_by_another_person_starts_fresh():
+    """A jump of more than reset_jump x the person's height in one frame is another person on the track (two
+    persons in one box, an identity switch): blending the two would put the joints between them."""
+    smoother = KeypointSmoother(OneEuroOptions())
+    person = np.zeros((17, 3))
+    person[:, 1], person[:, 2] = np.linspace(0, 100, 17), 0.9  # 100 px tall
+    smoother.update([1], [person], 0.0)
+    near = person.copy()
+    near[:, 0] += 20  # a fast step: smoothed, not reset
+    assert smoother.update([1], [near], 0.04)[0][0, 0] < 20
+    far = person.copy()
+    far[:, 0] += 80  # 0.8 of its height from the last frame: someone else
+    assert smoother.update([1], [far], 0.08)[0][0, 0] == pytest.approx(80)
