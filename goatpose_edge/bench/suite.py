@@ -85,6 +85,8 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
     for path in artefacts:  # every path checked before the first slow measurement
         if not os.path.isfile(path):
             raise GoatPoseError("artefact not found: {}".format(path))
+    if options.video:  # a video OpenCV cannot read fails now, not after the model-only measurements
+        runs.open_video(options.video).release()
     frames = detections = None
     models = []
     for path in artefacts:
