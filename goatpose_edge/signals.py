@@ -8,6 +8,7 @@ TensorRT build, an ONNX export step) finishes first. Stdlib only (device side, P
 """
 
 import contextlib
+import os
 import signal
 import threading
 
@@ -41,3 +42,34 @@ def sigterm_as_interrupt(only_if_default: bool = False):
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C and SIGTERM arriving inside the block take effect as it ends: a frame written to one output of
+    ``goatpose video`` is written to all of them. Outside the main thread nothing is changed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+
+    def record(signum, frame):
+        caught.append(signum)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if handler is None:  # installed outside Python: leave it alone
+                continue
+            signal.signal(signum, record)
+            previous[signum] = handler
+    except (ValueError, OSError):
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:  # delivered again, now that the handlers are back
+            os.kill(os.getpid(), caught[0])

@@ -41,8 +41,8 @@ def test_unusable_inputs_get_one_line(command, content, tmp_path, monkeypatch, c
 
 @pytest.mark.parametrize("argv, message", [
     (["build", "m.onnx", "--batch", "4", "--max-batch", "16"], "--batch N fixes the batch"),
-    (["bench", "m.onnx", "--max-frames", "3"], "they need --video FILE"),
-    (["bench", "m.onnx", "--flip"], "they need --video FILE"),
+    (["bench", "m.onnx", "--max-frames", "3"], "--max-frames sets the video pipeline: add --video FILE"),
+    (["bench", "m.onnx", "--flip"], "--flip sets the video pipeline: add --video FILE"),
     (["info", "--all", "goatpose-bl"], "give model names or --all, not both"),
     (["bench", "m.onnx", "--out", ""], "--out  is a folder"),
     (["verify", ".", "m.onnx"], ". is a folder: give the artefact file"),

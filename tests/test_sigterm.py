@@ -64,3 +64,20 @@ def test_terminated_unwinds_like_ctrl_c(tmp_path):
         except Terminated:
             pass
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_interrupts_inside_a_deferred_block_arrive_after_it():
+    import os as _os
+    import signal as _signal
+
+    from goatpose_edge.signals import interrupts_deferred
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            _os.kill(_os.getpid(), _signal.SIGINT)
+            for _ in range(1000):  # bytecodes run: a default handler would have raised by now
+                pass
+            reached.append("end of block")
+    assert reached == ["end of block"]
+    assert _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler

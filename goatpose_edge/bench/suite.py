@@ -31,7 +31,6 @@ class BenchOptions:
     workers: List[Optional[int]] = field(default_factory=lambda: [None])  # None: the backend's default
     streams: List[int] = field(default_factory=lambda: [1])
     repeats: int = 1
-    model_iters: int = 10
     max_persons: Optional[int] = None
     track_min_score: float = 0.3
     person_batching: bool = False
@@ -62,9 +61,8 @@ def check_options(options: BenchOptions) -> None:
         ("--streams", options.streams != defaults.streams), ("--repeats", options.repeats != defaults.repeats),
         ("--detect-workers", options.detect_workers != defaults.detect_workers)) if changed]
     if not options.video and video_settings:
-        raise GoatPoseError("{} set{} the video pipeline: {} --video FILE".format(
-            ", ".join(video_settings), "s" if len(video_settings) == 1 else "", "it needs" if len(
-                video_settings) == 1 else "they need"))
+        raise GoatPoseError("{} set{} the video pipeline: add --video FILE".format(
+            ", ".join(video_settings), "s" if len(video_settings) == 1 else ""))
     if any(p not in ("sequential", "pipelined") for p in options.pipelines) or not options.pipelines:
         raise GoatPoseError("--pipeline takes sequential and/or pipelined, e.g. --pipeline sequential,pipelined")
     if any(d not in ("sync", "async") for d in options.detect_modes) or not options.detect_modes:
@@ -108,7 +106,7 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
                           "detect_workers": options.detect_workers, "flip": options.flip, "threads": options.threads,
                           "max_persons": options.max_persons, "track_min_score": options.track_min_score}
                 entry["video"] = runs.bench_stream(path, options.video, configs, engine, options.max_frames,
-                                                   options.repeats, options.model_iters, log)
+                                                   options.repeats, options.iters, log)
             if options.person_batching and runner.min_batch > 1:
                 entry["batching_skipped"] = "the artefact's smallest batch is {}: no per-crop loop to compare".format(
                     runner.min_batch)

@@ -22,6 +22,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.signals import interrupts_deferred
 from goatpose_edge.video.engine import StreamEnd, StreamEngine, StreamOptions
 from goatpose_edge.video.outputs import JsonlSink, VideoSink, check_output_path, check_video_extension
 from goatpose_edge.video.sources import SourceError
@@ -322,11 +323,12 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
                 stream_summary = summary.streams[event.stream]
                 start = time.perf_counter()
                 elapsed = engine.elapsed
-                keep_going = sinks[event.stream].write(event, engine.contract, (stream_summary.frames + 1) / max(
-                    elapsed, 1e-9), options.raw_keypoints)
+                with interrupts_deferred():  # a frame goes to every output of its stream, or to none
+                    keep_going = sinks[event.stream].write(event, engine.contract, (stream_summary.frames + 1) / max(
+                        elapsed, 1e-9), options.raw_keypoints)
+                    stream_summary.frames += 1
+                    stream_summary.persons += len(event.persons)
                 engine.add_busy("sink", time.perf_counter() - start)
-                stream_summary.frames += 1
-                stream_summary.persons += len(event.persons)
                 frames += 1
                 if frames % RSS_EVERY == 0:
                     summary.rss_mb.append([frames, resident_mb()])

@@ -1,5 +1,7 @@
-"""``goatpose video`` on the real pedestrian video with a GoatPose-BL ONNX (random weights: the machinery, not poses):
-every frame out, a playable video, parseable JSONL inside the frame, flat memory, clean stops and clear errors."""
+"""``goatpose video`` on the real pedestrian video (its container claims 682 frames, OpenCV decodes 341) with a
+stand-in pose ONNX (GoatPose-BL's I/O and contract around one conv: the machinery, not poses; the real networks run
+in tests/test_device_path.py and the benchmarks): every frame out, a playable video, parseable JSONL inside the
+frame, clean stops and clear errors. Resident memory over whole files is a benchmark (benchmarks/README.md)."""
 
 import json
 import os
@@ -27,10 +29,12 @@ def video(shared_data):
 
 
 @pytest.fixture(scope="module")
-def bl_onnx():
-    from tests.export.conftest import exported
+def bl_onnx(tmp_path_factory):
+    from tests.engines.conftest import stand_in_pose_onnx
 
-    return exported("goatpose-bl").path
+    rng = np.random.default_rng(0)
+    return stand_in_pose_onnx(str(tmp_path_factory.mktemp("pose") / "pose.onnx"),
+                              [(rng.standard_normal((17, 3, 4, 4)).astype(np.float32) * 0.1, {"strides": [4, 4]})])
 
 
 def _frame_count(path):
@@ -46,7 +50,7 @@ def test_whole_file(video, bl_onnx, tmp_path):
     FRAMES, size = _frame_count(video)  # frames in: every frame OpenCV decodes from the input
     assert size == (1280, 720) and 300 < FRAMES <= HEADER_FRAMES
     out, jsonl = str(tmp_path / "out.mp4"), str(tmp_path / "out.jsonl")
-    summary = run_video(VideoOptions([video], StreamOptions(bl_onnx, detector="hog:640"), output=out, jsonl=jsonl,
+    summary = run_video(VideoOptions([video], StreamOptions(bl_onnx, detector="whole"), output=out, jsonl=jsonl,
                                      progress=False))
     stream = summary.streams[0]
     assert summary.frames == FRAMES and stream.frame_count == HEADER_FRAMES and stream.dropped == 0
@@ -63,8 +67,7 @@ def test_whole_file(video, bl_onnx, tmp_path):
     assert (points[..., 0] >= 0).all() and (points[..., 0] <= 1279).all()
     assert (points[..., 1] >= 0).all() and (points[..., 1] <= 719).all()
     assert all(isinstance(p["id"], int) and len(p["box"]) == 4 for p in persons)
-    rss = dict((int(f), mb) for f, mb in summary.rss_mb)
-    assert rss[FRAMES] - rss[100] < 50, summary.rss_mb  # resident memory flat from frame 100 to the end
+    assert [f for f, _ in summary.rss_mb] == list(range(50, FRAMES, 50)) + [FRAMES]  # sampled every 50 frames
     assert set(os.listdir(str(tmp_path))) == {"out.mp4", "out.jsonl"}  # no temporary files left
 
 
