@@ -7,7 +7,7 @@ import numpy as np
 
 from goatpose_edge.cli import main
 from tests.detection.test_detectors import _head_model
-from tests.export.conftest import exported
+from tests.helpers import exported
 from tests.export.test_cli_export import run_cli
 
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.engines.conftest import stand_in_pose_onnx
+from tests.helpers import stand_in_pose_onnx
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from goatpose_edge.bench import env
-from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.helpers import REPO_ROOT, SHARED_DATA
 
 TRTFAKE = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake")
 

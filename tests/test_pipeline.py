@@ -151,7 +151,7 @@ def test_oks_nms_removes_duplicate_persons():
 
 
 def test_real_onnx_model_on_a_real_photo(coco_persons):
-    from tests.export.conftest import exported
+    from tests.helpers import exported
 
     path, box = coco_persons[0]
     frame = cv2.imread(path)

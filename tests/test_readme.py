@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from goatpose_edge.variants import VARIANTS
-from tests.conftest import REPO_ROOT, measured_complexity
+from tests.helpers import REPO_ROOT, measured_complexity
 
 README = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
 

@@ -43,8 +43,8 @@ _ANNOTATION_FIELDS = ("id", "image_id", "category_id", "bbox", "keypoints", "num
 
 
 def resolve_coco(root: str, ann: Optional[str] = None):
-    """(annotation file, image folder) of a COCO root: ``ann`` or ``ROOT/annotations/person_keypoints_val2017.json``;
-    images in ``ROOT/val2017``, ``ROOT/images/val2017`` or ``ROOT`` itself (whichever holds the first image)."""
+    """(annotation file, COCO root): ``ann`` or ``ROOT/annotations/person_keypoints_val2017.json``, checked to
+    exist. The image folder is found later, per image: ``ROOT/val2017``, ``ROOT/images/val2017`` or ``ROOT``."""
     if not os.path.isdir(root):
         raise GoatPoseError("COCO root {} is not a folder".format(root))
     ann = ann or os.path.join(root, "annotations", "person_keypoints_val2017.json")

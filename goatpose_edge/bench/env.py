@@ -19,8 +19,8 @@ TEGRA_RELEASE = "/etc/nv_tegra_release"
 JETSON_MODEL = "/proc/device-tree/model"
 #: the TX2's GPU devfreq folder (L4T R32)
 GPU_DEVFREQ_DIR = "/sys/devices/gpu.0/devfreq"
-#: TX2 INA3221 power monitors (L4T R32): in_power<N>_input in mW, rail_name_<N>
 CPU_FREQ_DIR = "/sys/devices/system/cpu/cpu0/cpufreq"
+#: TX2 INA3221 power monitors (L4T R32): in_power<N>_input in mW, rail_name_<N>
 INA_DIRS = ("/sys/bus/i2c/drivers/ina3221x/0-0040/iio:device0", "/sys/bus/i2c/drivers/ina3221x/0-0041/iio:device1")
 
 

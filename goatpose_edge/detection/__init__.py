@@ -2,7 +2,7 @@
 
     hog          OpenCV's HOG people detector, the embedded default (no files); hog:W runs it on frames scaled
                  to W pixels wide (default 1280: faster when smaller, but small persons are missed)
-    FILE.onnx    a YOLOX / YOLOv5 / YOLOv8 detector (``YoloDetector``), engines once [engines] lands
+    FILE.onnx    a YOLOX / YOLOv5 / YOLOv8 detector (``YoloDetector``), as .onnx or a TensorRT engine
     whole        the whole frame as one person
     figures      the stick figures of a synthetic scene (``synthetic.FigureDetector``); figures:MS sleeps MS
                  milliseconds per frame, a detector slower than the pose model for testing asynchronous detection

@@ -139,7 +139,9 @@ def _load_error(path: str, head: bytes, exc: BaseException) -> CheckpointError:
                            "torch.save".format(path, what))
 
 
-def _torch_load(path: str, trusted: bool) -> Any:
+def torch_load(path: str, trusted: bool) -> Any:
+    """``torch.load`` of ``path`` with one ``CheckpointError`` line for a missing, empty, text, truncated or
+    non-PyTorch file, and for pickled objects unless ``trusted`` (weights-only loading otherwise)."""
     if not os.path.isfile(path):
         raise CheckpointError("checkpoint not found: {}".format(path))
     try:
@@ -181,7 +183,7 @@ def map_foreign_keys(state_dict: Dict[str, Any]) -> Dict[str, Any]:
 
 def read_checkpoint(path: str, trusted: bool = False) -> Tuple[Dict[str, torch.Tensor], Optional[str]]:
     """Load any supported checkpoint: (state_dict with our key names, recorded variant name or None)."""
-    obj = _torch_load(path, trusted)
+    obj = torch_load(path, trusted)
     recorded = None
     if isinstance(obj, dict) and obj.get("format") == FORMAT and isinstance(obj.get("variant"), str):
         recorded = obj["variant"]

@@ -57,9 +57,6 @@ class CudaContext:
     def active(self):
         return _Pushed(self.context)
 
-    def release(self) -> None:
-        self.context = None
-
 
 class _Pushed:
     def __init__(self, context):

@@ -95,9 +95,9 @@ def _val_root(options: TrainOptions) -> str:
 
 
 def load_training_checkpoint(path: str):
-    from goatpose_edge.models.checkpoint import _torch_load
+    from goatpose_edge.models.checkpoint import torch_load
 
-    payload = _torch_load(path, trusted=False)  # one clear line for missing, corrupt or pickled-object files
+    payload = torch_load(path, trusted=False)  # one clear line for missing, corrupt or pickled-object files
     if not isinstance(payload, dict) or "optimizer" not in payload or "epoch" not in payload:
         raise CheckpointError("{} has no training state (optimizer, epoch): resume from a last.pth written by "
                               "goatpose train".format(path))

@@ -40,7 +40,7 @@ def test_ground_truth_boxes_are_hrnets_set(sample):
 
 @pytest.fixture(scope="module")
 def bl_onnx():
-    from tests.export.conftest import exported
+    from tests.helpers import exported
 
     return exported("goatpose-bl").path
 

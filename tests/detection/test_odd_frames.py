@@ -202,7 +202,7 @@ def test_non_images_are_refused_in_one_line(frame, spec):
 
 def test_tiny_images_pass_the_whole_pose_command(tmp_path):
     """`goatpose pose` on 1x1, 20x200 and 200x24 images: exit 0, nobody for HOG, one whole-frame person for 'whole'."""
-    from tests.engines.conftest import stand_in_pose_onnx
+    from tests.helpers import stand_in_pose_onnx
 
     pose = stand_in_pose_onnx(str(tmp_path / "pose.onnx"), [(np.full((17, 3, 4, 4), 0.01), {"strides": [4, 4]})])
     images = []

@@ -33,14 +33,14 @@ def _goatpose_bl_onnx():
     try:
         import torch  # noqa: F401
     except ImportError:
-        from tests.conftest import REPO_ROOT
+        from tests.helpers import REPO_ROOT
 
         path = os.path.join(REPO_ROOT, "export", "goatpose-bl_256x192.onnx")
         if not os.path.isfile(path):
             pytest.skip("no PyTorch here and no export/goatpose-bl_256x192.onnx: run make export on the host and "
                         "copy export/ to this machine")
         return path
-    from tests.export.conftest import exported
+    from tests.helpers import exported
 
     return exported("goatpose-bl").path
 

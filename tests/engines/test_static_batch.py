@@ -9,7 +9,7 @@ import pytest
 
 from goatpose_edge.cli import main
 from goatpose_edge.runtime.base import infer_chunked
-from tests.engines.conftest import stand_in_pose_onnx
+from tests.helpers import stand_in_pose_onnx
 from tests.engines.test_trtfake import TRTFAKE, fake_env, goatpose
 
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.engines.conftest import stand_in_pose_onnx
+from tests.helpers import stand_in_pose_onnx
 from tests.engines.test_trtfake import GENERATIONS, TRTFAKE
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(TRTFAKE), reason="../shared/tools/trtfake is not beside the checkout")

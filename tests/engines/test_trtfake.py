@@ -16,8 +16,8 @@ from onnx import TensorProto, helper
 
 from goatpose_edge.contract import METADATA_KEY
 from goatpose_edge.variants import VARIANTS
-from tests.conftest import SHARED_DATA
-from tests.engines.conftest import stand_in_pose_onnx
+from tests.helpers import SHARED_DATA
+from tests.helpers import stand_in_pose_onnx
 
 TRTFAKE = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake")
 GENERATIONS = [("8.0.1", "tx2", "8.0.1.6"), ("8.2.1", "tx2", "8.2.1.8"), ("10.x", "desktop", "10.16.0.72")]

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from goatpose_edge.cli import main
-from tests.export.conftest import exported, random_checkpoint
+from tests.helpers import exported, random_checkpoint
 
 
 def run_cli(*args, block_torch=False):
@@ -29,7 +29,8 @@ def test_export_prints_parity_and_graph_and_writes_the_file(tmp_path, person_ima
 
 
 def test_verify_two_artefacts(capsys, person_image_arg):
-    code = main(["verify", random_checkpoint("goatpose-bl"), exported("goatpose-bl", fliptest=True).path,
+    flip = exported("goatpose-bl", fliptest=True, images=(person_image_arg,))  # the flip test's own export, shared
+    code = main(["verify", random_checkpoint("goatpose-bl"), flip.path,
                  "--image", person_image_arg])
     out = capsys.readouterr().out.splitlines()
     assert code == 0 and len(out) == 2

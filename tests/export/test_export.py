@@ -16,8 +16,8 @@ from goatpose_edge.fileio import OutputPathError
 from goatpose_edge.onnx_meta import read_contract
 from goatpose_edge.runtime import load_runner
 from goatpose_edge.variants import VARIANTS
-from tests.conftest import SHARED_DATA
-from tests.export.conftest import exported, random_checkpoint
+from tests.helpers import SHARED_DATA
+from tests.helpers import exported, random_checkpoint
 
 #: one variant per family is exported at full size (the suite's time goes into exports: 10-60 s each on 2 cores); the
 #: other variants differ in widths, depths and input size only, which tests/models checks on the torch modules, and

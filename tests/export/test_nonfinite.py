@@ -17,9 +17,9 @@ from goatpose_edge.export.parity import (ParityError, check, compare, nonfinite_
                                          parse_image_arg, verify_runners)
 from goatpose_edge.runtime.base import Runner
 from goatpose_edge.variants import VARIANTS
-from tests.conftest import SHARED_DATA as SHARED
-from tests.engines.conftest import stand_in_pose_onnx
-from tests.export.conftest import random_checkpoint
+from tests.helpers import SHARED_DATA as SHARED
+from tests.helpers import stand_in_pose_onnx
+from tests.helpers import random_checkpoint
 
 CONTRACT = VARIANTS["goatpose-bl"].contract  # input [N, 3, 256, 192], heatmaps [N, 17, 64, 48]
 

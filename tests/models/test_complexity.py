@@ -3,7 +3,7 @@
 import pytest
 
 from goatpose_edge.models.complexity import complexity_record, complexity_table
-from tests.conftest import measured_complexity as measured
+from tests.helpers import measured_complexity as measured
 
 # (params, GFLOPs) targets of MODEL.md for the GoatPose variants.
 GOATPOSE_TARGETS = {

@@ -5,7 +5,7 @@ import pytest
 
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime import RunnerError, load_runner
-from tests.export.conftest import exported, random_checkpoint
+from tests.helpers import exported, random_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from goatpose_edge.video.engine import FrameResult, StreamEnd, StreamEngine, Str
 
 @pytest.fixture(scope="module")
 def pose_onnx(tmp_path_factory):
-    from tests.engines.conftest import stand_in_pose_onnx
+    from tests.helpers import stand_in_pose_onnx
 
     rng = np.random.default_rng(0)
     path = str(tmp_path_factory.mktemp("pose") / "pose.onnx")

@@ -26,7 +26,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 @pytest.fixture(scope="module")
 def pose_onnx(tmp_path_factory):
-    from tests.engines.conftest import stand_in_pose_onnx
+    from tests.helpers import stand_in_pose_onnx
 
     return stand_in_pose_onnx(str(tmp_path_factory.mktemp("pose") / "pose.onnx"),
                               [(np.full((17, 3, 4, 4), 0.01), {"strides": [4, 4]})])

@@ -30,7 +30,7 @@ def video(shared_data):
 
 @pytest.fixture(scope="module")
 def bl_onnx(tmp_path_factory):
-    from tests.engines.conftest import stand_in_pose_onnx
+    from tests.helpers import stand_in_pose_onnx
 
     rng = np.random.default_rng(0)
     return stand_in_pose_onnx(str(tmp_path_factory.mktemp("pose") / "pose.onnx"),
@@ -76,7 +76,7 @@ def test_ctrl_c_leaves_playable_outputs(video, bl_onnx, tmp_path, stop):
     """Ctrl-C and SIGTERM (docker stop, systemd) are the same normal stop: every output finalised, exit 0."""
     out, jsonl = str(tmp_path / "out.mp4"), str(tmp_path / "out.jsonl")
     process = subprocess.Popen([sys.executable, "-m", "goatpose_edge", "video", video, "--pose", bl_onnx,
-                                "--detector", "whole", "-o", out, "--jsonl", jsonl, "--no-progress", "--threads", "2"],
+                                "--detector", "figures:50", "-o", out, "--jsonl", jsonl, "--no-progress", "--threads", "2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     partial = os.path.join(str(tmp_path), ".out.partial-{}.jsonl".format(process.pid))
     deadline = time.time() + 120

@@ -1,0 +1,105 @@
+"""Helpers the tests share (plain functions, not fixtures): paths to the checkout and ../shared/data, seeded
+realistic weights, measured complexities, the session's exported artefacts and a stand-in pose ONNX.
+
+Fixtures built on them live in tests/conftest.py; test modules import these functions from here, never from a
+conftest."""
+
+import atexit
+import functools
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")
+
+
+@functools.lru_cache(maxsize=None)
+def measured_complexity(name):
+    """``Complexity`` of a freshly built variant, measured once per test session."""
+    from goatpose_edge.models import build_model
+    from goatpose_edge.models.complexity import measure
+    from goatpose_edge.variants import VARIANTS
+
+    return measure(VARIANTS[name], build_model(name))
+
+
+def randomize_weights(model, seed=0):
+    """Give every tensor of ``model`` seeded values with realistic magnitudes (heatmaps of order 1).
+
+    The official initialisation (conv weights N(0, 0.001)) yields heatmaps near 1e-12, too small to tell a numeric
+    difference from a structural one.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            if not value.dtype.is_floating_point:
+                continue
+            if key.endswith("running_var"):
+                new = torch.rand(value.shape, generator=generator) + 0.5
+            elif key.endswith("running_mean"):
+                new = torch.randn(value.shape, generator=generator) * 0.1
+            elif value.dim() == 1 and key.endswith("weight"):
+                new = torch.rand(value.shape, generator=generator) * 0.5 + 0.25
+            elif key.endswith("bias"):
+                new = torch.randn(value.shape, generator=generator) * 0.05
+            else:
+                new = torch.randn(value.shape, generator=generator) * (1.0 / value[0].numel()) ** 0.5
+            value.copy_(new)
+    return model
+
+
+def stand_in_pose_onnx(path: str, convs) -> str:
+    """Write a chain of convs [(weight [O, I, k, k], attributes)] (a Relu between them) from input
+    [batch, 3, 256, 192] to heatmaps [batch, 17, 64, 48], with GoatPose-BL's contract in its metadata."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from goatpose_edge.contract import METADATA_KEY
+    from goatpose_edge.variants import VARIANTS
+
+    nodes, weights, current = [], [], "input"
+    for index, (weight, attributes) in enumerate(convs):
+        name, out = "w{}".format(index), "heatmaps" if index == len(convs) - 1 else "c{}".format(index)
+        weights.append(numpy_helper.from_array(np.asarray(weight, np.float32), name))
+        nodes.append(helper.make_node("Conv", [current, name], [out], **attributes))
+        current = out
+        if out != "heatmaps":
+            nodes.append(helper.make_node("Relu", [out], [out + "_relu"]))
+            current = out + "_relu"
+    graph = helper.make_graph(nodes, "stand-in", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                  ["batch", 3, 256, 192])],
+                              [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["batch", 17, 64, 48])],
+                              weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    helper.set_model_props(model, {METADATA_KEY: VARIANTS["goatpose-bl"].contract.to_json()})
+    onnx.save(model, path)
+    return path
+
+
+_TMP = tempfile.mkdtemp(prefix="goatpose-export-tests-")
+atexit.register(shutil.rmtree, _TMP, True)  # the session's exports go with the session
+
+
+@functools.lru_cache(maxsize=None)
+def random_checkpoint(name: str) -> str:
+    from goatpose_edge.models import build_model, save_checkpoint
+
+    path = os.path.join(_TMP, name + ".pth")
+    save_checkpoint(randomize_weights(build_model(name)), path)
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def exported(name: str, fliptest: bool = False, batch=None, images=()):
+    """ExportResult of ``name`` with seeded realistic weights, exported once per session."""
+    from goatpose_edge.export import export_onnx
+
+    output = os.path.join(_TMP, "{}{}{}.onnx".format(name, "_flip" if fliptest else "", "_b%d" % batch if batch else ""))
+    return export_onnx(name, weights=random_checkpoint(name), output=output, fliptest=fliptest, batch=batch,
+                       images=images)
