@@ -26,7 +26,7 @@ from goatpose_edge.export import graph
 from goatpose_edge.export.lint import MAX_IR_VERSION_TRT8, LintReport, lint
 from goatpose_edge.export.parity import (FLIP_TOLERANCE, FP32_TOLERANCE, ParityReport, check, compare,
                                          flip_merged_reference, parity_inputs)
-from goatpose_edge.fileio import atomic_output
+from goatpose_edge.fileio import Output, atomic_output, check_output
 from goatpose_edge.onnx_meta import COMPLEXITY_KEY
 from goatpose_edge.variants import get_variant
 
@@ -99,6 +99,8 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
             opset, low, high, target))
     if batch is not None and batch < 1:
         raise GoatPoseError("--batch must be >= 1, got {}".format(batch))
+    if output:  # an output that cannot be written fails before the model loads (the default folder is created)
+        check_output(Output(output, "output", (".onnx",)))
     _require_host()
     import onnx
     import torch

@@ -30,10 +30,10 @@ def _options(sample, out, **changes):
     return TrainOptions(**values)
 
 
-def test_twenty_iterations_lower_the_loss(sample, tmp_path):
-    result = train(_options(sample, tmp_path / "run", epochs=7, lr=1e-3), log=lambda line: None)
+def test_twelve_iterations_lower_the_loss(sample, tmp_path):
+    result = train(_options(sample, tmp_path / "run", epochs=4, lr=2e-3), log=lambda line: None)
     mse = result["mse"]
-    assert len(mse) == 21  # 12 persons, batch 4: 3 iterations per epoch
+    assert len(mse) == 12  # 12 persons, batch 4: 3 iterations per epoch (MSE ratio measured: 0.50)
     assert np.mean(mse[-3:]) < 0.8 * np.mean(mse[:3]), mse  # the joints MSE itself, not just the NAM penalty
     assert result["losses"][-1] < result["losses"][0]
 
