@@ -461,7 +461,7 @@ def _seed(text: str) -> int:
 
 
 def _thread_count(text: str) -> int:
-    """--threads: 1 .. 4x this machine's CPUs (a typo like 100000 would start that many threads per session)."""
+    """--threads, --workers: 1 .. 4x this machine's CPUs (a typo like 100000 would start that many threads)."""
     value = _positive_int(text)
     cpus = os.cpu_count() or 1
     if value > 4 * cpus:
@@ -535,14 +535,8 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _worker_count(text: str) -> int:
-    """--workers: 1 .. 4x this machine's CPUs."""
-    value = _positive_int(text)
-    cpus = os.cpu_count() or 1
-    if value > 4 * cpus:
-        raise argparse.ArgumentTypeError("expected at most {} (4 x the {} CPUs here), got {}".format(
-            4 * cpus, cpus, value))
-    return value
+#: --workers and --detect-workers: bounded like --threads (each worker is a thread, or several)
+_worker_count = _thread_count
 
 
 def _non_negative_float(text: str) -> float:

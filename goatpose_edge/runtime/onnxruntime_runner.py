@@ -35,8 +35,8 @@ class OnnxRuntimeRunner(Runner):
         return "CUDAExecutionProvider" not in onnxruntime.get_available_providers()
 
     def default_workers(self) -> int:
-        """On a CPU one single-thread session per core: on 2 cores two sessions x 1 thread ran GoatPose-BL at
-        20.7-20.9 img/s against 12.0-17.8 for one session x 2 threads (benchmarks/README.md); on CUDA one."""
+        """On a CPU one single-thread session per core: on 2 cores two sessions x 1 thread ran GoatPose-BL at 21.0
+        persons/s model-only against 19.5 for one session x 2 threads (benchmarks/cpu-stream.md); on CUDA one."""
         return max(1, os.cpu_count() or 1) if self._cpu_only() else 1
 
     def worker_threads(self, workers: int) -> Optional[int]:

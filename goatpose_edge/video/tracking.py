@@ -47,14 +47,14 @@ class IoUTracker:
     def similarity(self, boxes: np.ndarray, keypoints) -> np.ndarray:
         """[M, T] similarity of M persons to the current tracks: max(IoU, OKS where both have poses)."""
         similarity = iou_matrix(boxes, np.stack([t["box"] for t in self.tracks]))
+        posed = [i for i in range(len(boxes)) if self._posed(keypoints[i])]
+        if not posed:
+            return similarity
+        others = np.stack([keypoints[i] for i in posed]).astype(np.float64)
+        areas = boxes[posed, 2] * boxes[posed, 3]
         for j, track in enumerate(self.tracks):
-            if not self._posed(track["keypoints"]):
-                continue
-            area = float(track["box"][2] * track["box"][3])
-            posed = [i for i in range(len(boxes)) if self._posed(keypoints[i])]
-            if posed:
-                others = np.stack([keypoints[i] for i in posed]).astype(np.float64)
-                areas = np.array([float(boxes[i][2] * boxes[i][3]) for i in posed])
+            if self._posed(track["keypoints"]):
+                area = float(track["box"][2] * track["box"][3])
                 similarity[posed, j] = np.maximum(similarity[posed, j], oks_iou(
                     track["keypoints"].astype(np.float64), others, area, areas))
         return similarity
