@@ -103,3 +103,28 @@ def exported(name: str, fliptest: bool = False, batch=None, images=()):
     output = os.path.join(_TMP, "{}{}{}.onnx".format(name, "_flip" if fliptest else "", "_b%d" % batch if batch else ""))
     return export_onnx(name, weights=random_checkpoint(name), output=output, fliptest=fliptest, batch=batch,
                        images=images)
+
+
+class LostCamera:
+    """A live source (a ``cv2.VideoCapture`` stand-in) that delivers ``count`` frames of ``shape`` and then fails,
+    as an unplugged USB camera does."""
+
+    def __init__(self, count, shape=(120, 160, 3), fps=30.0):
+        self.count, self.shape, self.fps = count, shape, fps
+
+    def read(self):
+        if self.count == 0:
+            return False, None
+        self.count -= 1
+        return True, np.zeros(self.shape, np.uint8)
+
+    def get(self, prop):
+        import cv2
+
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def isOpened(self):
+        return True
+
+    def release(self):
+        pass

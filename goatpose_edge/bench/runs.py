@@ -122,12 +122,10 @@ def stream_run(path: str, video: str, config: StreamConfig, engine_options: dict
     if frames == 0:
         raise GoatPoseError("no frame could be decoded from {}".format(video))
     wall = stats.wall_s
-    return {"frames": frames, "persons": persons, "wall_s": round(wall, 4), "fps": round(frames / wall, 3),
-            "persons_per_s": round(persons / wall, 3), "workers": stats.workers, "max_batch": stats.max_batch,
-            "pose_calls": stats.pose_calls, "detector_runs": sum(s.detector_runs for s in streams),
-            "detector_per_s": round(sum(s.detector_runs for s in streams) / wall, 3),
-            "busy_s": dict(stats.busy_s), "utilisation": dict(stats.utilisation()), "threads": dict(stats.threads),
-            "model_s": dict(stats.model_stages), "rss_mb": memory}
+    runs = sum(s.detector_runs for s in streams)
+    return dict(stats.to_dict(), frames=frames, persons=persons, fps=round(frames / wall, 3),
+                persons_per_s=round(persons / wall, 3), detector_runs=runs, detector_per_s=round(runs / wall, 3),
+                rss_mb=memory)
 
 
 def pose_throughput(path: str, workers: int, threads: Optional[int], batch: int, iters: int = 10,

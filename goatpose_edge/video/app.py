@@ -410,9 +410,4 @@ def _bad_line(index: int, summary: VideoSummary, multi: bool) -> str:
 
 def engine_record(engine: StreamEngine) -> dict:
     """The engine's figures for the summary: workers, busy seconds and utilisation per stage."""
-    stats = engine.stats
-    return {"workers": stats.workers, "detect_workers": stats.detect_workers, "max_batch": stats.max_batch,
-            "pose_calls": stats.pose_calls, "wall_s": round(stats.wall_s, 3), "busy_s": dict(stats.busy_s),
-            "threads": dict(stats.threads), "utilisation": dict(stats.utilisation()),
-            "model_s": dict(stats.model_stages), "detect": engine.options.detect,
-            "smooth": engine.options.smooth}
+    return dict(engine.stats.to_dict(), detect=engine.options.detect, smooth=engine.options.smooth)

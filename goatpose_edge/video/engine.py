@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
@@ -156,6 +156,13 @@ class EngineStats:
     threads: Dict[str, int] = field(default_factory=OrderedDict)  # threads per stage
     model_stages: Dict[str, float] = field(default_factory=OrderedDict)  # infer / copy_in / copy_out seconds
 
+    def to_dict(self) -> dict:
+        """JSON-ready figures (goatpose video's --summary-json, goatpose bench --video)."""
+        return {"workers": self.workers, "detect_workers": self.detect_workers, "max_batch": self.max_batch,
+                "pose_calls": self.pose_calls, "wall_s": round(self.wall_s, 4), "busy_s": dict(self.busy_s),
+                "threads": dict(self.threads), "utilisation": dict(self.utilisation()),
+                "model_s": dict(self.model_stages)}
+
     def utilisation(self) -> Dict[str, float]:
         """Busy time / (wall time x threads) per stage; stages overlap, so these do not add up to 1."""
         return OrderedDict((s, round(b / (self.wall_s * max(1, self.threads.get(s, 1))), 4) if self.wall_s else 0.0)
@@ -277,7 +284,7 @@ class StreamEngine:
         self._stopping = threading.Event()
         self._error = None  # type: Optional[StreamError]
         self._lock = threading.Lock()
-        self._alive = {}  # type: Dict[str, int]
+        self._alive = {}  # type: Dict[str, int]  # threads per stage not yet done (feed, detect)
         self._busy = {s: 0.0 for s in STAGES}
         self._started = None  # type: Optional[float]
         self._finished = False
@@ -391,8 +398,6 @@ class StreamEngine:
                 pass
             except BaseException as exc:  # noqa: BLE001 - every stage failure ends the run as one error
                 self._fail(stage, exc)
-            finally:
-                self._leave(stage)
 
         with self._lock:
             self._alive[stage] = self._alive.get(stage, 0) + 1
@@ -401,6 +406,7 @@ class StreamEngine:
         self.threads.append(thread)
 
     def _leave(self, stage: str) -> int:
+        """A thread of ``stage`` is done; how many are left (the last one passes the end marker on)."""
         with self._lock:
             self._alive[stage] -= 1
             return self._alive[stage]
@@ -480,7 +486,7 @@ class StreamEngine:
         if stream.smoother is not None:
             raw = [p.keypoints for p in persons]
             smoothed = stream.smoother.update(ids, raw, item.frame.timestamp)
-            persons = [_with_keypoints(p, k) for p, k in zip(persons, smoothed)]
+            persons = [replace(p, keypoints=k) for p, k in zip(persons, smoothed)]
         stream.stats.frames += 1
         stream.stats.persons += len(persons)
         stream.stats.seconds = time.perf_counter() - (self._started or start)
@@ -548,25 +554,16 @@ class StreamEngine:
             stream.reader.close()
             stream.stats.dropped = stream.reader.dropped
             stream.final = seq
-            if self._leave_feed():
+            if self._leave("feed") == 0:
                 target = self.crop_q if async_mode else self.detect_q
                 for _ in range(1 if async_mode else len(self.detectors)):
                     self._put(target, _END)
-
-    def _leave_feed(self) -> bool:
-        """True for the last feeder to finish."""
-        with self._lock:
-            self._feeding = getattr(self, "_feeding", len(self.streams)) - 1
-            return self._feeding == 0
 
     def _detect_loop(self, detector) -> None:
         while True:
             item = self._get(self.detect_q)
             if item is _END:
-                with self._lock:
-                    self._detecting = getattr(self, "_detecting", len(self.detectors)) - 1
-                    last = self._detecting == 0
-                if last:
+                if self._leave("detect") == 0:
                     self._put(self.crop_q, _END)
                 return
             self._detect(item, detector)
@@ -810,10 +807,3 @@ class _Span:
 
     def __exit__(self, *exc):
         self.times.add(self.stage, time.perf_counter() - self.start)
-
-
-def _with_keypoints(person, keypoints: np.ndarray):
-    """A copy of ``person`` with other keypoints."""
-    from goatpose_edge.pipeline import Person
-
-    return Person(person.box, person.score, person.box_score, keypoints)

@@ -17,6 +17,7 @@ from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, VideoRunError, expand_outputs, run_video
 from goatpose_edge.video.engine import FrameResult, StreamEnd, StreamEngine, StreamError, StreamOptions
+from tests.helpers import LostCamera
 
 
 @pytest.fixture(scope="module")
@@ -120,32 +121,10 @@ def test_an_unopenable_source_among_several_fails_the_start(pose_onnx, videos, t
         StreamEngine([videos[0], str(broken), videos[1]], StreamOptions(pose_onnx))
 
 
-class _Camera:
-    """A live source that delivers ``count`` frames and then fails (an unplugged camera)."""
-
-    def __init__(self, count):
-        self.count = count
-
-    def read(self):
-        if self.count == 0:
-            return False, None
-        self.count -= 1
-        return True, np.full((128, 96, 3), 90, np.uint8)
-
-    def get(self, prop):
-        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
-
-    def isOpened(self):
-        return True
-
-    def release(self):
-        pass
-
-
 def test_a_lost_stream_is_finalised_while_the_others_go_on(pose_onnx, videos, tmp_path, monkeypatch):
     real = engine_module.open_capture
     monkeypatch.setattr(engine_module, "open_capture",
-                        lambda spec: _Camera(3) if spec.kind == "camera" else real(spec))
+                        lambda spec: LostCamera(3, (128, 96, 3)) if spec.kind == "camera" else real(spec))
     out, jsonl = str(tmp_path / "out_{stream}.avi"), str(tmp_path / "out_{stream}.jsonl")
     options = VideoOptions([videos[2], "0"], StreamOptions(pose_onnx, detector="whole", queue_size=16),
                            output=out, jsonl=jsonl, progress=False)

@@ -19,6 +19,7 @@ from goatpose_edge.video import app
 from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, run_video
 from goatpose_edge.video.engine import StreamOptions
+from tests.helpers import LostCamera
 
 HEADER_FRAMES = 682  # what pedestrians_overhead.avi's container claims; OpenCV decodes fewer (counted below)
 
@@ -90,28 +91,6 @@ def test_ctrl_c_leaves_playable_outputs(video, bl_onnx, tmp_path, stop):
     assert 5 <= len(lines) < 300
     assert _frame_count(out)[0] == len(lines)  # every processed frame is in the finalised video
     assert set(os.listdir(str(tmp_path))) == {"out.mp4", "out.jsonl"}
-
-
-class LostCamera:
-    """A camera that delivers ``count`` frames and then fails, as an unplugged USB camera does."""
-
-    def __init__(self, count):
-        self.count = count
-
-    def read(self):
-        if self.count == 0:
-            return False, None
-        self.count -= 1
-        return True, np.zeros((120, 160, 3), np.uint8)
-
-    def get(self, prop):
-        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
-
-    def isOpened(self):
-        return True
-
-    def release(self):
-        pass
 
 
 def test_lost_camera_is_an_error_after_finalising(bl_onnx, tmp_path, monkeypatch):
