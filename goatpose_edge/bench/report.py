@@ -15,7 +15,6 @@ from goatpose_edge.fileio import atomic_output
 
 BENCH_FORMAT = "goatpose-edge-bench/1"
 EVAL_FORMAT = "goatpose-edge-eval/1"
-STAGE_ORDER = ("decode", "detect", "preprocess", "copy_in", "infer", "copy_out", "postprocess", "draw")
 
 
 def utc_now() -> str:

@@ -16,10 +16,8 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, List, Optional
-
-import numpy as np
 
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.signals import interrupts_deferred
@@ -207,8 +205,8 @@ class _StreamSinks:
         if self.jsonl is not None:
             record = frame_record(result.index, result.timestamp, result.persons, result.ids, image.shape)
             if raw_keypoints and result.raw_keypoints is not None:
-                for person, raw in zip(record["persons"], result.raw_keypoints):
-                    person["raw_keypoints"] = _clamped(raw, image.shape)
+                for entry, person, raw in zip(record["persons"], result.persons, result.raw_keypoints):
+                    entry["raw_keypoints"] = replace(person, keypoints=raw).to_dict(clamp_to=image.shape)["keypoints"]
             self.jsonl.write(record)
         if self.output or self.show:
             draw_persons(image, result.persons, contract.skeleton, fps=fps, ids=result.ids)
@@ -239,13 +237,6 @@ class _StreamSinks:
                 failures.append(exc)
         if self.video is not None:
             summary.encoder = self.video.encoder
-
-
-def _clamped(points, shape) -> list:
-    points = np.array(points, np.float64)
-    np.clip(points[:, 0], 0, shape[1] - 1, out=points[:, 0])
-    np.clip(points[:, 1], 0, shape[0] - 1, out=points[:, 1])
-    return [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in points]
 
 
 def check_video_options(options: VideoOptions) -> List[tuple]:

@@ -13,8 +13,9 @@ Stages (threads)::
 Files never drop a frame (each stage waits for room: back-pressure); live sources keep the newest frame and count
 what they drop (``FrameReader``). ``detect="async"``: the detector runs beside the pipeline on the newest frame it
 can get, and every frame is posed on the boxes of its track's last poses (``keypoint_box``) merged with the latest
-detections (new persons enter there); a carried track whose mean keypoint score falls below ``track_min_score``
-ends (``track_alive``). ``detect_every`` N > 1 (sync): the detector runs on every Nth frame, the others use the carried boxes.
+detections (new persons enter there); a carried track ends when fewer than ``TRACK_MIN_JOINTS`` of its keypoints
+score ``track_min_score`` (``track_alive``). ``detect_every`` N > 1 (sync): the detector runs on every Nth frame, the
+others use the carried boxes. Carried boxes come from the previous frame's poses (``carry_lag``).
 ``sequential=True`` runs the same stages one after another in the caller's thread (the pre-engine loop, kept for
 comparison in ``goatpose bench``).
 
@@ -131,10 +132,6 @@ class StreamStats:
     frame_count: Optional[int] = None  # what the container reports
     fps_nominal: Optional[float] = None
     seconds: float = 0.0  # from the engine's start to this stream's last frame
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass

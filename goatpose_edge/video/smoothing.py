@@ -15,7 +15,7 @@ each with its own One-Euro filter: walking moves the whole body, and a filter on
 (the cutoff a jittery joint needs is far below what the body's speed needs); the centre averages the joints' jitter
 away and gets ``centre_beta`` (a faster filter), the offsets move only as much as the limbs swing.
 
-Defaults, chosen on the synthetic harness (tests/video/test_harness.py; figures walking 1.2 and 4 px/frame at 25 fps,
+Defaults, chosen on the synthetic harness (tests/video/test_harness.py; figures walking 1.4 and 4 px/frame at 25 fps,
 2 px of jitter per joint and axis): about a third of the error jitter adds is removed, with a lag of 0.1-0.4 frames.
 benchmarks/README.md has the numbers and the command.
 """
