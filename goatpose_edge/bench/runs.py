@@ -13,7 +13,7 @@ a replaceable part (HOG on the CPU costs more than the pose network); "overhead"
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional
 
 import numpy as np

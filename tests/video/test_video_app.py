@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.video import app
 from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, run_video
 from goatpose_edge.video.engine import StreamOptions
