@@ -33,7 +33,7 @@ def _require_torch(step: str):
 
 def _artefact_input(plan: IOPlan, option: str, path) -> IOPlan:
     """An artefact the command reads and, for a TensorRT engine, the sidecar JSON beside it."""
-    from goatpose_edge.engines.sidecar import ENGINE_SUFFIXES, sidecar_path
+    from goatpose_edge.artefact.sidecar import ENGINE_SUFFIXES, sidecar_path
 
     plan.read(option, path)
     if path and path.lower().endswith(ENGINE_SUFFIXES):
@@ -253,7 +253,7 @@ def cmd_build(args) -> int:
     if args.batch and any(v is not None for v in (args.min_batch, args.opt_batch, args.max_batch)):
         raise GoatPoseError("--batch N fixes the batch: give it or --min/--opt/--max-batch, not both")
     from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine, trtexec_command
-    from goatpose_edge.engines.sidecar import sidecar_path
+    from goatpose_edge.artefact.sidecar import sidecar_path
     from goatpose_edge.engines.verify import verify_engine
 
     if args.batch:
@@ -361,7 +361,7 @@ def cmd_quantize(args) -> int:
     from goatpose_edge.engines.calibration import calibration_crops
     from goatpose_edge.engines.qdq import qdq_accuracy, quantize_qdq
     from goatpose_edge.fileio import atomic_output
-    from goatpose_edge.onnx_meta import read_contract
+    from goatpose_edge.artefact.onnx_meta import read_contract
 
     sources, _ = _calibration_sources(args)
     if not sources:

@@ -18,7 +18,7 @@ import numpy as np
 
 from goatpose_edge.codec import box_to_center_scale, crop_person, decode_heatmaps, merge_flip, normalize_crops
 from goatpose_edge.codec import PIXEL_STD, oks_nms, rescore
-from goatpose_edge.bench.timing import NullTimer
+from goatpose_edge.timing import NullTimer
 from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.imagefile import ImageError, to_bgr8
@@ -86,7 +86,7 @@ class TopDownPoseEstimator:
     duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's
     largest batch, or ``DEFAULT_MAX_BATCH`` for a dynamic-batch artefact: memory stays bounded in a crowd, and on a
     CPU batches beyond ~8 run no faster per person);
-    ``timer`` (a ``bench.timing.StageTimer``) receives the time of each stage: detect, preprocess, infer (or the
+    ``timer`` (a ``timing.StageTimer``) receives the time of each stage: detect, preprocess, infer (or the
     runner's copy_in / infer / copy_out when it splits its call), postprocess.
     """
 

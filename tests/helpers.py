@@ -59,7 +59,7 @@ def stand_in_pose_onnx(path: str, convs) -> str:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from goatpose_edge.contract import METADATA_KEY
+    from goatpose_edge.artefact.contract import METADATA_KEY
     from goatpose_edge.variants import VARIANTS
 
     nodes, weights, current = [], [], "input"

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 from goatpose_edge.cli import main
 from goatpose_edge.errors import ContractError
 from goatpose_edge.export.lint import lint
-from goatpose_edge.onnx_meta import OnnxFileError, read_contract, read_metadata
+from goatpose_edge.artefact.onnx_meta import OnnxFileError, read_contract, read_metadata
 
 
 def _run(capsys, *argv):

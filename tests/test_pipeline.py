@@ -106,7 +106,7 @@ class SplitStageRunner(BrightSpotRunner):
 
 
 def test_stage_timer_gets_every_stage():
-    from goatpose_edge.bench.timing import StageTimer
+    from goatpose_edge.timing import StageTimer
 
     boxes = [[150, 60, 100, 200], [430, 250, 110, 160]]
     for runner_type, network in [(BrightSpotRunner, ["infer"]), (SplitStageRunner, ["copy_in", "infer", "copy_out"])]:

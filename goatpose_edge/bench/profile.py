@@ -55,7 +55,7 @@ def onnxruntime_op_profile(onnx_path: str, batch: int = 1, runs: int = 20, threa
         import onnxruntime
     except ImportError as exc:
         raise DependencyError("the op profile needs onnxruntime: pip install onnxruntime") from exc
-    from goatpose_edge.onnx_meta import read_contract
+    from goatpose_edge.artefact.onnx_meta import read_contract
 
     contract = read_contract(onnx_path)
     data = np.random.default_rng(0).standard_normal((batch, 3) + tuple(contract.input_size)).astype(np.float32)

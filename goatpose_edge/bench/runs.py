@@ -23,7 +23,7 @@ from goatpose_edge.errors import GoatPoseError
 
 def artefact_info(runner) -> Dict[str, object]:
     """Name, backend, precision and complexity of the runner's artefact (from its metadata or sidecar)."""
-    from goatpose_edge.onnx_meta import read_complexity
+    from goatpose_edge.artefact.onnx_meta import read_complexity
 
     info = {"artefact": os.path.basename(runner.path), "path": runner.path, "backend": runner.backend,
             "model": runner.contract.name, "input_size": list(runner.contract.input_size),

@@ -1,53 +1,13 @@
-"""Timing primitives: per-stage wall-clock accumulation and model-only latency of a runner.
+"""Model-only latency of a runner (the stage timers are ``goatpose_edge.timing``).
 
 Every timed call ends with ``runner.synchronize()``: a runner whose ``infer`` returns before its device has finished
 (the Runner contract allows it) is still measured to the end of its work.
 """
 
 import time
-from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Dict, List
 
 import numpy as np
-
-
-class StageTimer:
-    """Wall time per named stage, in call order: ``with timer("detect"): ...`` or ``timer.add("infer", s)``."""
-
-    def __init__(self):
-        self.samples = OrderedDict()  # type: Dict[str, List[float]]
-
-    @contextmanager
-    def __call__(self, stage: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(stage, time.perf_counter() - start)
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.samples.setdefault(stage, []).append(seconds)
-
-    def total(self, stage: str) -> float:
-        return float(sum(self.samples.get(stage, ())))
-
-    def summary(self) -> Dict[str, Dict[str, float]]:
-        """{stage: {"total_s", "mean_ms", "count"}} in first-seen order."""
-        return OrderedDict((stage, {"total_s": round(float(sum(s)), 6), "mean_ms": round(1e3 * float(np.mean(s)), 3),
-                                    "count": len(s)}) for stage, s in self.samples.items())
-
-
-class NullTimer:
-    """The timer the pipeline uses when nobody measures: no clock reads at all."""
-
-    @contextmanager
-    def __call__(self, stage: str):
-        yield
-
-    def add(self, stage: str, seconds: float) -> None:
-        pass
 
 
 @dataclass

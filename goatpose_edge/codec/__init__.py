@@ -4,7 +4,7 @@ Glossary of shapes: N persons, K keypoints, heatmaps [N, K, h, w], network input
 keypoints in image pixels; ``center``/``scale`` as in HRNet (scale in 200-px units).
 """
 
-from goatpose_edge.codec.crop import crop_person, crops_from_boxes, normalize_crops
+from goatpose_edge.codec.crop import clean_box, crop_person, crops_from_boxes, normalize_crops
 from goatpose_edge.codec.flip import flip_back, flip_permutation, merge_flip
 from goatpose_edge.codec.heatmap import (POST_PROCESS, dark_refine, decode_heatmaps, encode_keypoints, get_max_preds,
                                          quarter_offset, transform_preds)
@@ -12,7 +12,7 @@ from goatpose_edge.codec.oks import COCO_SIGMAS, oks_iou, oks_nms, rescore, soft
 from goatpose_edge.codec.transforms import PIXEL_STD, affine_transform, box_to_center_scale, get_affine_transform
 
 __all__ = [
-    "COCO_SIGMAS", "PIXEL_STD", "POST_PROCESS", "affine_transform", "box_to_center_scale", "crop_person",
+    "COCO_SIGMAS", "PIXEL_STD", "POST_PROCESS", "affine_transform", "box_to_center_scale", "clean_box", "crop_person",
     "crops_from_boxes", "dark_refine", "decode_heatmaps", "encode_keypoints", "flip_back", "flip_permutation",
     "get_affine_transform", "get_max_preds", "merge_flip", "normalize_crops", "oks_iou", "oks_nms",
     "quarter_offset", "rescore", "soft_oks_nms", "transform_preds",

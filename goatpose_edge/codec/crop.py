@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from goatpose_edge.codec.transforms import box_to_center_scale, get_affine_transform
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 
 
 def crop_person(image_bgr: np.ndarray, center: Sequence[float], scale: Sequence[float],
@@ -38,3 +38,13 @@ def crops_from_boxes(image_bgr: np.ndarray, boxes: Sequence[Sequence[float]], co
     height, width = contract.input_size
     stacked = np.stack(crops) if crops else np.zeros((0, height, width, 3), np.uint8)
     return normalize_crops(stacked, contract)
+
+
+def clean_box(bbox, width: int, height: int):
+    """HRNet's ``clean_bbox``: (x, y, w, h) clipped to the image (inclusive pixel ends), None when nothing is left."""
+    x, y, w, h = bbox
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2, y2 = min(width - 1.0, x1 + max(0.0, w - 1)), min(height - 1.0, y1 + max(0.0, h - 1))
+    if x2 < x1 or y2 < y1:
+        return None
+    return [x1, y1, x2 - x1, y2 - y1]

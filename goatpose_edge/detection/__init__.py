@@ -35,7 +35,7 @@ def make_detector(spec: str = "hog", every: int = 1, **options) -> Detector:
     elif spec == "whole":
         detector = WholeFrame()
     elif spec == "figures" or spec.startswith("figures:"):
-        from goatpose_edge.synthetic.detector import FigureDetector
+        from goatpose_edge.detection.figures import FigureDetector
 
         delay = spec[len("figures:"):] if spec != "figures" else "0"
         if not delay or delay.strip("0123456789"):  # str.isdigit would pass "²"

@@ -94,7 +94,7 @@ def check_detector_file(path: str) -> None:
         raise DetectorError("detector {} is an empty file (0 bytes): give a YOLOX, YOLOv5 or YOLOv8 .onnx, or "
                             "'hog'".format(path))
     if path.lower().endswith(".onnx"):
-        from goatpose_edge.onnx_meta import read_metadata
+        from goatpose_edge.artefact.onnx_meta import read_metadata
 
         try:
             read_metadata(path)  # parses the protobuf's top level without the onnx package

@@ -16,14 +16,14 @@ from typing import List, Optional, Sequence, Tuple
 from goatpose_edge.engines import calibration
 from goatpose_edge.engines.calibrator import make_entropy_calibrator
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, choose_precision
-from goatpose_edge.engines.sidecar import (ENGINE_SUFFIXES, EngineSidecar, default_engine_path, sha256_of,
+from goatpose_edge.artefact.sidecar import (ENGINE_SUFFIXES, EngineSidecar, default_engine_path, sha256_of,
                                            sidecar_path, utc_now, write_sidecar)
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import Output, atomic_output, check_io
 
 TIMING_CACHE_SUFFIXES = (".cache", ".timing")
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
-from goatpose_edge.onnx_meta import read_complexity, read_contract, read_metadata
+from goatpose_edge.artefact.onnx_meta import read_complexity, read_contract, read_metadata
 from goatpose_edge.runtime.cuda import CudaContext
 from goatpose_edge.runtime.trt_api import import_tensorrt, make_logger, trt_api
 

@@ -13,7 +13,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from goatpose_edge.codec import crops_from_boxes
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.imagefile import ImageError, read_image
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from goatpose_edge.codec.flip import flip_permutation
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 
 
 class FlipTestWrapper(nn.Module):

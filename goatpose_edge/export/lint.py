@@ -102,7 +102,7 @@ def load_model(path: str):
     import onnx
     from google.protobuf.message import DecodeError
 
-    from goatpose_edge.onnx_meta import OnnxFileError, read_metadata
+    from goatpose_edge.artefact.onnx_meta import OnnxFileError, read_metadata
 
     read_metadata(path)  # the cheap checks, in one line
     try:

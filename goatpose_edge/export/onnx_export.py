@@ -20,14 +20,14 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from goatpose_edge import __version__
-from goatpose_edge.contract import METADATA_KEY, ModelContract
+from goatpose_edge.artefact.contract import METADATA_KEY, ModelContract
 from goatpose_edge.errors import DependencyError, GoatPoseError
 from goatpose_edge.export import graph
 from goatpose_edge.export.lint import MAX_IR_VERSION_TRT8, LintReport, lint
 from goatpose_edge.export.parity import (FLIP_TOLERANCE, FP32_TOLERANCE, ParityReport, check, compare,
                                          flip_merged_reference, parity_inputs)
 from goatpose_edge.fileio import Output, atomic_output, check_output
-from goatpose_edge.onnx_meta import COMPLEXITY_KEY
+from goatpose_edge.artefact.onnx_meta import COMPLEXITY_KEY
 from goatpose_edge.variants import get_variant
 
 OPSET_RANGE = {"trt8": (11, 13), "trt10": (11, 17)}

@@ -14,7 +14,7 @@ import numpy as np
 
 from goatpose_edge.codec.crop import crops_from_boxes
 from goatpose_edge.codec.flip import merge_flip
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.imagefile import ImageError, read_image
 from goatpose_edge.runtime.base import infer_chunked

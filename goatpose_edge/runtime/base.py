@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
 
 

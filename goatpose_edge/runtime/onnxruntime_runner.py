@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from goatpose_edge.errors import DependencyError
-from goatpose_edge.onnx_meta import read_contract
+from goatpose_edge.artefact.onnx_meta import read_contract
 from goatpose_edge.runtime.base import Runner
 
 

@@ -9,7 +9,7 @@ runner can be created in one thread and used from another (the video pipeline's 
 
 import numpy as np
 
-from goatpose_edge.engines.sidecar import check_compatible, read_sidecar
+from goatpose_edge.artefact.sidecar import check_compatible, read_sidecar
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime.base import Runner
 from goatpose_edge.runtime.cuda import CudaContext, HostDeviceBuffers, cuda_call

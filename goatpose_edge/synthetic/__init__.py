@@ -29,7 +29,7 @@ Modules: ``figure`` (a figure's walk and joint colours), ``scene`` (rendering, p
 Device side: numpy and OpenCV only (``onnx`` is imported by ``build_dot_pose_onnx`` alone), Python 3.6.
 """
 
-from goatpose_edge.synthetic.detector import FigureDetector, FigureDetectorOptions
+from goatpose_edge.detection.figures import FigureDetector, FigureDetectorOptions
 from goatpose_edge.synthetic.dotpose import DotPoseOptions, build_dot_pose_onnx, dot_pose_contract
 from goatpose_edge.synthetic.figure import JOINT_COLOURS, LIMB_COLOUR, FigurePath
 from goatpose_edge.synthetic.metrics import (HarnessScore, MatchOptions, lag_frames, match_frame, read_predictions,

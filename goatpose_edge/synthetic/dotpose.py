@@ -35,10 +35,10 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from goatpose_edge import __version__
-from goatpose_edge.contract import METADATA_KEY, ModelContract
+from goatpose_edge.artefact.contract import METADATA_KEY, ModelContract
 from goatpose_edge.errors import DependencyError
 from goatpose_edge.fileio import atomic_output
-from goatpose_edge.onnx_meta import COMPLEXITY_KEY
+from goatpose_edge.artefact.onnx_meta import COMPLEXITY_KEY
 from goatpose_edge.synthetic.figure import JOINT_COLOURS, SceneError
 
 __all__ = ["DOTPOSE_KEY", "DotPoseOptions", "build_dot_pose_onnx", "dot_pose_contract"]

@@ -36,7 +36,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from goatpose_edge.contract import COCO_SKELETON
+from goatpose_edge.artefact.contract import COCO_SKELETON
 from goatpose_edge.fileio import atomic_output, same_file
 from goatpose_edge.synthetic.figure import BACKGROUND_LEVEL, JOINT_COLOURS, LIMB_COLOUR, FigurePath, SceneError
 

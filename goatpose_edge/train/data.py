@@ -12,10 +12,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from goatpose_edge.bench.coco_eval import clean_box, load_coco
+from goatpose_edge.coco import load_coco
 from goatpose_edge.codec import affine_transform, box_to_center_scale, crop_person, encode_keypoints, normalize_crops
 from goatpose_edge.codec.transforms import get_affine_transform
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.imagefile import ImageError, read_image
 
@@ -38,7 +38,7 @@ NO_AUGMENT = Augment(flip=0.0, scale_factor=0.0, rotation_factor=0.0, rotation_p
 def load_person_records(ann_file: str, image_dir: str) -> List[Dict[str, object]]:
     """[{image, center, scale, joints [K, 3]}] for every non-crowd person with keypoints and a clean box.
 
-    The annotation file is checked first (``coco_eval.read_keypoint_annotations``: JSON, COCO layout, keypoints, at
+    The annotation file is checked first (``coco.read_keypoint_annotations``: JSON, COCO layout, keypoints, at
     least one person) and every image it names must be in ``image_dir``, so bad input fails here in one line, before
     a model is built or a worker process started."""
     try:

@@ -38,6 +38,7 @@ import numpy as np
 from goatpose_edge.detection.base import Detections
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime.base import DEFAULT_MAX_BATCH
+from goatpose_edge.timing import StageTotals
 from goatpose_edge.video.capture import Frame, FrameReader
 from goatpose_edge.video.smoothing import KeypointSmoother, OneEuroOptions
 from goatpose_edge.video.sources import CsiOptions, SourceError, open_capture, parse_source
@@ -310,7 +311,7 @@ class StreamEngine:
             for runner in self.runners:
                 self.estimators.append(TopDownPoseEstimator(None, runner, flip=options.flip,
                                                             post_process=options.post_process,
-                                                            max_batch=options.max_batch, timer=_StageTimes()))
+                                                            max_batch=options.max_batch, timer=StageTotals()))
         except BaseException:
             self.close()
             raise
@@ -778,29 +779,3 @@ class StreamEngine:
             for stage, seconds in estimator.timer.totals.items():
                 model[stage] = round(model.get(stage, 0.0) + seconds, 6)
         self.stats.model_stages = model
-
-
-class _StageTimes:
-    """The estimator's timer inside the engine: totals per model stage (infer, copy_in, copy_out), thread-safe."""
-
-    def __init__(self):
-        self.totals = OrderedDict()  # type: Dict[str, float]
-        self.lock = threading.Lock()
-
-    def __call__(self, stage: str):
-        return _Span(self, stage)
-
-    def add(self, stage: str, seconds: float) -> None:
-        with self.lock:
-            self.totals[stage] = self.totals.get(stage, 0.0) + seconds
-
-
-class _Span:
-    def __init__(self, times: _StageTimes, stage: str):
-        self.times, self.stage = times, stage
-
-    def __enter__(self):
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.times.add(self.stage, time.perf_counter() - self.start)

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from goatpose_edge.bench.coco_eval import evaluate_keypoints, evaluate_runner, ground_truth_detections, load_coco
+from goatpose_edge.bench.coco_eval import evaluate_keypoints, evaluate_runner
+from goatpose_edge.coco import ground_truth_detections, load_coco
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime import load_runner
 

@@ -11,9 +11,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from goatpose_edge.bench.coco_eval import AnnotationError, evaluate_runner, load_coco
+from goatpose_edge.bench.coco_eval import evaluate_runner
+from goatpose_edge.coco import AnnotationError, load_coco
 from goatpose_edge.cli import main
-from goatpose_edge.contract import METADATA_KEY
+from goatpose_edge.artefact.contract import METADATA_KEY
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.variants import VARIANTS
 

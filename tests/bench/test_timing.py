@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from goatpose_edge.bench.runs import bench_model
-from goatpose_edge.bench.timing import StageTimer, latency_stats, time_runner
+from goatpose_edge.bench.timing import latency_stats, time_runner
+from goatpose_edge.timing import StageTimer
 from goatpose_edge.runtime.base import Runner
 from goatpose_edge.variants import VARIANTS
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from goatpose_edge.codec import crops_from_boxes, flip_back, flip_permutation, merge_flip, normalize_crops
-from goatpose_edge.contract import COCO_FLIP_PAIRS
+from goatpose_edge.artefact.contract import COCO_FLIP_PAIRS
 from goatpose_edge.variants import VARIANTS
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from goatpose_edge.engines.builder import BatchProfile, EngineBuildError, trtexec_command
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionError, choose_precision
-from goatpose_edge.engines.sidecar import (EngineMismatchError, EngineSidecar, check_compatible, default_engine_path,
+from goatpose_edge.artefact.sidecar import (EngineMismatchError, EngineSidecar, check_compatible, default_engine_path,
                                            read_sidecar, sha256_of, write_sidecar)
 from goatpose_edge.variants import VARIANTS
 

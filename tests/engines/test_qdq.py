@@ -11,7 +11,7 @@ import pytest
 from goatpose_edge.cli import main
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
 from goatpose_edge.export.lint import lint
-from goatpose_edge.onnx_meta import read_contract, read_metadata
+from goatpose_edge.artefact.onnx_meta import read_contract, read_metadata
 from tests.helpers import stand_in_pose_onnx
 from tests.engines.test_trtfake import TRTFAKE, fake_env, goatpose
 

@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from goatpose_edge.contract import METADATA_KEY
+from goatpose_edge.artefact.contract import METADATA_KEY
 from goatpose_edge.variants import VARIANTS
 from tests.helpers import SHARED_DATA
 from tests.helpers import stand_in_pose_onnx

@@ -7,13 +7,13 @@ import numpy as np
 import onnx
 import pytest
 
-from goatpose_edge.contract import METADATA_KEY
+from goatpose_edge.artefact.contract import METADATA_KEY
 from goatpose_edge.errors import CheckpointError, GoatPoseError
 from goatpose_edge.export import export_onnx
 from goatpose_edge.export.graph import DIRT
 from goatpose_edge.export.parity import ParityError
 from goatpose_edge.fileio import OutputPathError
-from goatpose_edge.onnx_meta import read_contract
+from goatpose_edge.artefact.onnx_meta import read_contract
 from goatpose_edge.runtime import load_runner
 from goatpose_edge.variants import VARIANTS
 from tests.helpers import SHARED_DATA

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.models import VARIANTS, build_model
 
 # Golden outputs of the official pose_hrnet (leoxiaobin/deep-high-resolution-net.pytorch, lib/models/pose_hrnet.py,

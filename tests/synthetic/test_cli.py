@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from goatpose_edge.onnx_meta import read_contract
+from goatpose_edge.artefact.onnx_meta import read_contract
 from goatpose_edge.synthetic import read_truth
 from goatpose_edge.synthetic.__main__ import main
 from tests.synthetic.conftest import read_video

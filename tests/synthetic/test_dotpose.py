@@ -7,7 +7,7 @@ import pytest
 
 from goatpose_edge.codec import dark_refine, get_max_preds, normalize_crops
 from goatpose_edge.export import lint
-from goatpose_edge.onnx_meta import read_complexity, read_contract
+from goatpose_edge.artefact.onnx_meta import read_complexity, read_contract
 from goatpose_edge.pipeline import TopDownPoseEstimator
 from goatpose_edge.runtime import open_runner
 from goatpose_edge.synthetic import (JOINT_COLOURS, FigureDetector, FigurePath, SceneOptions, build_dot_pose_onnx,

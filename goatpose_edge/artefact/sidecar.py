@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
-from goatpose_edge.contract import ModelContract
+from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import atomic_output
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from goatpose_edge.contract import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, ModelContract
+from goatpose_edge.artefact.contract import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, ModelContract
 from goatpose_edge.errors import ContractError
 from goatpose_edge.variants import VARIANTS
 

@@ -10,7 +10,7 @@ import io
 import json
 from typing import BinaryIO, Dict
 
-from goatpose_edge.contract import METADATA_KEY, ModelContract
+from goatpose_edge.artefact.contract import METADATA_KEY, ModelContract
 from goatpose_edge.errors import ContractError, GoatPoseError
 
 _METADATA_FIELD = 14

@@ -4,9 +4,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from goatpose_edge.contract import METADATA_KEY
+from goatpose_edge.artefact.contract import METADATA_KEY
 from goatpose_edge.errors import ContractError
-from goatpose_edge.onnx_meta import OnnxFileError, read_contract, read_metadata
+from goatpose_edge.artefact.onnx_meta import OnnxFileError, read_contract, read_metadata
 from goatpose_edge.variants import VARIANTS
 
 
