@@ -1,0 +1,86 @@
+"""The package's layers point one way: every import (module level or inside a function) goes to a lower layer.
+
+The table is the architecture a maintainer changes on purpose; a new import that points up fails here with the
+module and the line, instead of a package cycle found months later.
+"""
+
+import ast
+import os
+
+import pytest
+
+from tests.helpers import REPO_ROOT
+
+PACKAGE = os.path.join(REPO_ROOT, "goatpose_edge")
+
+#: goatpose_edge.<part> -> its layer; a module may import parts of a strictly lower layer, and its own part.
+LAYERS = {
+    "": 0,  # the package root (__version__ only)
+    "errors": 1,
+    "fileio": 2, "imagefile": 2, "signals": 2, "timing": 2, "draw": 2,
+    "artefact": 3,  # contract, ONNX metadata, engine sidecar
+    "codec": 4, "variants": 4,
+    "models": 5,  # torch only
+    "runtime": 6,  # the torch runner loads models/ lazily
+    "detection": 7,
+    "coco": 8, "pipeline": 8,
+    "export": 9, "synthetic": 9, "video": 9,
+    "engines": 10,
+    "bench": 11,
+    "train": 12,  # validates with bench's COCO evaluation
+    "cli": 13,
+    "__main__": 14,
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _imports():
+    """(importing module, imported goatpose_edge module, file, line) for every import in the package."""
+    for folder, _, files in os.walk(PACKAGE):
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            module = os.path.relpath(path, REPO_ROOT)[:-3].replace(os.sep, ".")
+            package = module.rsplit(".", 1)[0] if name != "__init__.py" else module[:-len(".__init__")]
+            with open(path) as f:
+                tree = ast.parse(f.read(), path)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom):
+                    if node.level:
+                        base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                        targets = [".".join(base + ([node.module] if node.module else []))]
+                    else:
+                        targets = [node.module or ""]
+                elif isinstance(node, ast.Import):
+                    targets = [alias.name for alias in node.names]
+                else:
+                    continue
+                for target in targets:
+                    if target == "goatpose_edge" or target.startswith("goatpose_edge."):
+                        yield module, target, os.path.relpath(path, REPO_ROOT), node.lineno
+
+
+def test_every_part_of_the_package_has_a_layer():
+    parts = {entry[:-3] if entry.endswith(".py") else entry for entry in os.listdir(PACKAGE)
+             if entry.endswith(".py") or os.path.isfile(os.path.join(PACKAGE, entry, "__init__.py"))}
+    parts.discard("__init__")
+    assert sorted(parts - set(LAYERS)) == []
+
+
+def test_imports_point_down():
+    upward = ["{}:{} {} imports {} (layer {} -> {})".format(path, line, module, target, LAYERS[_part(module)],
+                                                           LAYERS[_part(target)])
+              for module, target, path, line in _imports()
+              if _part(module) != _part(target) and LAYERS[_part(target)] >= LAYERS[_part(module)]]
+    assert upward == []
+
+
+@pytest.mark.parametrize("lower, upper", [("runtime", "engines"), ("pipeline", "bench"), ("detection", "synthetic")])
+def test_the_cycles_that_were_cut_stay_cut(lower, upper):
+    assert LAYERS[lower] < LAYERS[upper]
+    assert not [m for m, t, _, _ in _imports() if _part(m) == lower and _part(t) == upper]
