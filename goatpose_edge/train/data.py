@@ -13,7 +13,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from goatpose_edge.coco import load_coco
-from goatpose_edge.codec import affine_transform, box_to_center_scale, crop_person, encode_keypoints, normalize_crops
+from goatpose_edge.codec import (affine_transform, box_to_center_scale, clean_box, crop_person, encode_keypoints,
+                                 normalize_crops)
 from goatpose_edge.codec.transforms import get_affine_transform
 from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
