@@ -19,7 +19,7 @@ BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10
 VIDEO_FRAMES ?= 10
 BENCH_OUT ?= benchmarks/$(shell uname -m)-$(shell hostname -s)
 
-.PHONY: help venv test test-py36 test-gpu lint demo info export bench video clean docker-l4t jetson-info
+.PHONY: help venv test test-py36 test-gpu check-deps lint demo info export bench video clean docker-l4t jetson-info
 
 help:
 	@echo "make demo   - export GoatPose-BL and HRNet-W32 (random weights unless WEIGHTS= / HRNET_WEIGHTS=), build"
@@ -29,6 +29,7 @@ help:
 	@echo "make test   - lint for Python 3.6 (vermin), run the test suite, and the device tests under Python 3.6"
 	@echo "make export - ONNX for MODELS (default: $(MODELS)) into export/; WEIGHTS=ckpt.pth with one model"
 	@echo "make venv   - create $(VENV) and install the project (host + dev extras; device requirements on a Jetson)"
+	@echo "make check-deps  - resolve the Jetson pins for Python 3.6 aarch64 on the package index (needs network)"
 	@echo "make jetson-info - L4T release, power mode, clocks, TensorRT version, GPU, fast FP16/INT8"
 	@echo "make docker-l4t  - build the JetPack 4.6 (L4T R32.7.1) image from Dockerfile.l4t"
 
@@ -160,6 +161,11 @@ docker-l4t:
 	@echo "run: docker run --rm -it --runtime nvidia --network host --device /dev/video0 \\"
 	@echo "       -v /tmp/argus_socket:/tmp/argus_socket -v \$$PWD/export:/app/export -v \$$PWD/engines:/app/engines \\"
 	@echo "       -v \$$PWD/benchmarks:/app/benchmarks goatpose-edge:l4t-$(L4T_TAG) env"
+
+# The pins of requirements-jetson*.txt resolve for Python 3.6 aarch64 (wheels) and as sources (pycuda): it reaches
+# the package index, so it is not part of make test (the suite runs offline).
+check-deps: venv
+	$(BIN)/python -m pytest -q -m registry tests/test_jetson.py
 
 jetson-info: venv
 	$(BIN)/goatpose env

@@ -99,17 +99,23 @@ def _pip_download(args, tmp_path):
     return run
 
 
-def test_device_requirements_resolve_for_python36_aarch64(tmp_path):
+def test_device_requirements_are_pinned_and_torch_free():
     requirements = _requirements("requirements-jetson.txt")
-    assert all("==" in r for r in requirements)  # pinned
+    assert all("==" in r for r in requirements)
     names = {r.split("==")[0].lower() for r in requirements}
     assert {"numpy", "tqdm", "dataclasses"} <= names and not names & {"torch", "opencv-python", "tensorrt"}
+    assert [r.split("==")[0] for r in _requirements("requirements-jetson-build.txt")] == ["pycuda", "pytools"]
+
+
+@pytest.mark.registry
+def test_device_requirements_resolve_for_python36_aarch64(tmp_path):
+    """make check-deps: every pin exists as a Python 3.6 aarch64 wheel, pycuda and pytools as sources."""
+    requirements = _requirements("requirements-jetson.txt")
     run = _pip_download(["--python-version", "3.6", "--platform", "manylinux2014_aarch64", "--only-binary=:all:",
                          "-r", os.path.join(REPO_ROOT, "requirements-jetson.txt")], tmp_path)
     assert run.returncode == 0, run.stdout
     assert len(os.listdir(str(tmp_path))) == len(requirements)
     build = _requirements("requirements-jetson-build.txt")
-    assert [r.split("==")[0] for r in build] == ["pycuda", "pytools"]
     run = _pip_download(["--python-version", "3.6", "--no-binary=:all:", "--no-build-isolation"] + build, tmp_path)
     assert run.returncode == 0, run.stdout  # sources exist and declare Python 3.6 support
 
@@ -121,5 +127,6 @@ def test_make_targets():
 
     assert "docker build -f Dockerfile.l4t -t goatpose-edge:l4t-r32.7.1" in dry("docker-l4t")
     assert "goatpose env" in dry("jetson-info")
+    assert "pytest -q -m registry tests/test_jetson.py" in dry("check-deps")
     assert "goatpose video \"clip.mp4\" --pose" in dry("video", "IN=clip.mp4")
     assert "goatpose bench" in dry("bench")
