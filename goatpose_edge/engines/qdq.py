@@ -6,10 +6,10 @@ Q/DQ graph through onnxruntime against the FP32 graph, as heatmap error and keyp
 
 import os
 import tempfile
-from dataclasses import dataclass
 
 import numpy as np
 
+from goatpose_edge.compare import HeatmapAgreement, compare_heatmaps, tolerance
 from goatpose_edge.errors import DependencyError, GoatPoseError
 from goatpose_edge.fileio import atomic_output
 
@@ -73,32 +73,10 @@ class QdqAccuracyError(GoatPoseError):
     """A Q/DQ graph (or its FP32 source) whose heatmaps cannot be trusted."""
 
 
-@dataclass
-class QdqAccuracy:
-    heatmap_max_abs: float  # max |qdq - fp32| over all heatmaps
-    heatmap_ref_max: float  # max |fp32|
-    keypoint_mean_px: float  # mean argmax displacement, input-crop pixels
-    keypoint_max_px: float
-    nonfinite: str = ""  # ``nonfinite_outputs`` of the FP32 and the Q/DQ graph: '' when both are finite
-
-    @property
-    def ok(self) -> bool:
-        """The measured cost is informational; only non-finite heatmaps fail."""
-        return not self.nonfinite
-
-    def line(self) -> str:
-        if self.nonfinite:
-            return "Q/DQ INT8 vs FP32 (onnxruntime, CPU): {}: FAIL".format(self.nonfinite)
-        return ("Q/DQ INT8 vs FP32 (onnxruntime, CPU): heatmap max abs {:.3e} (of max {:.3e}), keypoint error mean "
-                "{:.2f} px, max {:.2f} px (input-crop pixels)".format(self.heatmap_max_abs, self.heatmap_ref_max,
-                                                                      self.keypoint_mean_px, self.keypoint_max_px))
-
-
-def qdq_accuracy(fp32_path: str, qdq_path: str, crops: np.ndarray, strict: bool = True) -> QdqAccuracy:
-    """The Q/DQ graph against the FP32 one on ``crops``; with ``strict`` a report that is not ``ok`` (NaN/Inf
-    heatmaps on either side) raises ``QdqAccuracyError`` instead of being returned."""
-    from goatpose_edge.codec import get_max_preds
-    from goatpose_edge.export.parity import nonfinite_outputs
+def qdq_accuracy(fp32_path: str, qdq_path: str, crops: np.ndarray, strict: bool = True) -> HeatmapAgreement:
+    """The Q/DQ graph against the FP32 one on ``crops`` (the cost is reported, not gated: ``TOLERANCES["qdq"]``);
+    with ``strict`` a report that is not ``ok`` (NaN/Inf heatmaps on either side) raises ``QdqAccuracyError``
+    instead of being returned."""
     from goatpose_edge.runtime.base import infer_chunked
     from goatpose_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
@@ -106,15 +84,9 @@ def qdq_accuracy(fp32_path: str, qdq_path: str, crops: np.ndarray, strict: bool 
             OnnxRuntimeRunner(qdq_path, providers=["CPUExecutionProvider"]) as test:
         a, b = infer_chunked(ref, crops), infer_chunked(test, crops)
         stride = ref.contract.heatmap_stride
-    nonfinite = nonfinite_outputs([("FP32 " + fp32_path, a), ("Q/DQ INT8 " + qdq_path, b)])
-    if nonfinite:
-        report = QdqAccuracy(float("nan"), float("nan"), float("nan"), float("nan"), nonfinite)
-        if strict:
-            raise QdqAccuracyError("{}; the Q/DQ graph is unusable: check the FP32 model and the "
-                                   "calibration images".format(report.line()))
-        return report
-    displacement = np.linalg.norm(get_max_preds(a)[0] - get_max_preds(b)[0], axis=-1) * stride
-    return QdqAccuracy(float(np.abs(a - b).max()), float(np.abs(a).max()), float(displacement.mean()),
-                       float(displacement.max()))
-
-
+    report = compare_heatmaps("Q/DQ INT8 vs FP32 (onnxruntime, CPU)", a, b, tolerance("qdq"),
+                              ("FP32 " + fp32_path, "Q/DQ INT8 " + qdq_path), stride=stride)
+    if strict and not report.ok:
+        raise QdqAccuracyError("{}; the Q/DQ graph is unusable: check the FP32 model and the calibration images"
+                               .format(report.line()))
+    return report

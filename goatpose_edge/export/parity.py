@@ -1,70 +1,35 @@
 """Numerical parity between two artefacts (or an artefact and PyTorch) on seeded random and real person crops.
 
-Every gate that compares heatmaps (export parity, ``goatpose verify``, the engine check of ``goatpose build
---verify``, the Q/DQ accuracy report) first asks ``nonfinite_outputs`` whether either side produced NaN or Inf: such
-output fails the gate whatever the tolerance, since ``nan > tolerance`` is False and would otherwise pass.
+The comparison itself (max abs / max rel error, the non-finite check that fails NaN/Inf output whatever the
+tolerance, the report) is ``goatpose_edge.compare``, shared with the engine check and the Q/DQ report; this module
+makes the inputs and runs the two sides.
 """
 
 import math
 import os
-from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from goatpose_edge.codec.crop import crops_from_boxes
 from goatpose_edge.codec.flip import merge_flip
 from goatpose_edge.artefact.contract import ModelContract
+from goatpose_edge.compare import HeatmapAgreement, HeatmapShapeError, Tolerance, compare_heatmaps
+from goatpose_edge.compare import tolerance as tolerance_of
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.imagefile import ImageError, read_image
 from goatpose_edge.runtime.base import infer_chunked
 
-FP32_TOLERANCE = 1e-4  # max abs error / max |reference|
-FLIP_TOLERANCE = 1e-5  # in-graph flip merge vs the codec's numpy merge
+FP32_TOLERANCE = tolerance_of("export").max_rel  # max abs error / max |reference|
+FLIP_TOLERANCE = tolerance_of("flip").max_rel  # in-graph flip merge vs the codec's numpy merge
 MAX_BOX_TO_IMAGE = 100.0  # a person box this many times the image's larger side is a typo, not a person
+
+#: a parity report is the shared comparison report
+ParityReport = HeatmapAgreement
 
 
 class ParityError(GoatPoseError):
     """Two artefacts that should compute the same heatmaps do not."""
-
-
-def nonfinite_outputs(sides: Sequence[Tuple[str, np.ndarray]]) -> str:
-    """The one finiteness check of every gate: '' when each named output is all finite, else one line such as
-    'non-finite output (NaN/Inf) in onnxruntime (12 NaN, 0 Inf of 4096 values)'."""
-    found = []
-    for name, values in sides:
-        values = np.asarray(values)
-        if values.dtype.kind not in "fc":
-            continue
-        nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
-        if nan or inf:
-            found.append("{} ({} NaN, {} Inf of {} values)".format(name, nan, inf, values.size))
-    return "non-finite output (NaN/Inf) in " + " and ".join(found) if found else ""
-
-
-@dataclass
-class ParityReport:
-    label: str  # which input: "random" or "crop:<file>"
-    max_abs: float  # max |test - reference|
-    ref_max: float  # max |reference|
-    tolerance: float  # allowed max_abs / ref_max
-    nonfinite: str = ""  # ``nonfinite_outputs`` of the two sides: '' when both are finite
-
-    @property
-    def max_rel(self) -> float:
-        if self.nonfinite:
-            return float("nan")
-        return self.max_abs / self.ref_max if self.ref_max > 0 else float(self.max_abs > 0)
-
-    @property
-    def ok(self) -> bool:
-        return not self.nonfinite and self.max_rel <= self.tolerance
-
-    def line(self) -> str:
-        if self.nonfinite:
-            return "{:<28} {}  FAIL".format(self.label, self.nonfinite)
-        return "{:<28} max abs {:.3e}  max rel {:.3e} (of max|ref| {:.3e})  tolerance {:.0e}  {}".format(
-            self.label, self.max_abs, self.max_rel, self.ref_max, self.tolerance, "ok" if self.ok else "FAIL")
 
 
 def _bad_box(box: str, text: str, why: str) -> GoatPoseError:
@@ -144,16 +109,16 @@ def flip_merged_reference(infer: Callable[[np.ndarray], np.ndarray], batch: np.n
     return merge_flip(infer(batch), infer(mirrored), contract.flip_pairs)
 
 
-def compare(label: str, reference: np.ndarray, test: np.ndarray, tolerance: float,
+def compare(label: str, reference: np.ndarray, test: np.ndarray, tolerance: Union[float, Tolerance],
             names: Tuple[str, str] = ("reference", "test")) -> ParityReport:
-    """``test`` against ``reference``; ``names`` name the two sides in a non-finite report."""
-    if reference.shape != test.shape:
-        raise ParityError("{}: output shapes differ, {} vs {}".format(label, list(reference.shape), list(test.shape)))
-    nonfinite = nonfinite_outputs(list(zip(names, (reference, test))))
-    if nonfinite:
-        return ParityReport(label, float("nan"), float("nan"), tolerance, nonfinite)
-    reference = reference.astype(np.float64)
-    return ParityReport(label, float(np.abs(test - reference).max()), float(np.abs(reference).max()), tolerance)
+    """``test`` against ``reference`` within ``tolerance`` (max rel error, or a ``Tolerance``); ``names`` name the
+    two sides in a non-finite report."""
+    if not isinstance(tolerance, Tolerance):
+        tolerance = Tolerance(tolerance, None, "--tolerance")
+    try:
+        return compare_heatmaps(label, reference, test, tolerance, names)
+    except HeatmapShapeError as exc:
+        raise ParityError(str(exc)) from exc
 
 
 def check(reports: Sequence[ParityReport], what: str) -> None:
@@ -164,8 +129,8 @@ def check(reports: Sequence[ParityReport], what: str) -> None:
     if first.nonfinite:
         raise ParityError("{}: parity failed on {}: {}; the model computes NaN/Inf: check its weights and input"
                           .format(what, first.label, first.nonfinite))
-    raise ParityError("{}: parity failed on {}: max rel error {:.3e} > tolerance {:.0e}".format(
-        what, first.label, first.max_rel, first.tolerance))
+    raise ParityError("{}: parity failed on {}: max rel error {:.3e} > tolerance {}".format(
+        what, first.label, first.max_rel, first.tolerance.text()))
 
 
 def verify_runners(reference, test, images: Sequence[str] = (), tolerance: float = FP32_TOLERANCE,

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from goatpose_edge.cli import main
+from goatpose_edge.compare import nonfinite_outputs
 from goatpose_edge.engines.qdq import QdqAccuracyError, qdq_accuracy
-from goatpose_edge.engines.verify import EngineVerifyError, verify_engine
+from goatpose_edge.engines.verify import EngineVerifyError, check as check_engine, verify_engine
 from goatpose_edge.errors import CheckpointError, GoatPoseError
 from goatpose_edge.export import onnx_export
-from goatpose_edge.export.parity import (ParityError, check, compare, nonfinite_outputs, parity_inputs,
-                                         parse_image_arg, verify_runners)
+from goatpose_edge.export.parity import ParityError, check, compare, parity_inputs, parse_image_arg, verify_runners
 from goatpose_edge.runtime.base import Runner
 from goatpose_edge.variants import VARIANTS
 from tests.helpers import SHARED_DATA as SHARED
@@ -170,7 +170,7 @@ def test_qdq_accuracy_fails_on_nan(graphs):
     finite, nan = graphs
     crops = np.random.RandomState(2).standard_normal((2, 3, 256, 192)).astype(np.float32)
     same = qdq_accuracy(finite, finite, crops)
-    assert same.ok and same.heatmap_max_abs == 0.0 and same.keypoint_max_px == 0.0
+    assert same.ok and same.max_abs == 0.0 and same.keypoint_max_px == 0.0
     with pytest.raises(QdqAccuracyError, match=r"non-finite output \(NaN/Inf\) in Q/DQ INT8 .*nan.onnx.*FAIL; "):
         qdq_accuracy(finite, nan, crops)
     report = qdq_accuracy(nan, finite, crops, strict=False)
@@ -222,15 +222,15 @@ def test_engine_verification_fails_on_nonfinite_output(poison, graphs, person_jp
     monkeypatch.setattr(runtime, "load_runner", lambda path, **options: FakeEngine(path, finite, poison)
                         if path.endswith(".engine") else real(path, **options))
     report = verify_engine(finite, "model.engine", images=[person_jpg, person_jpg + "@10,5,40,60"])
-    assert report.crops == 2
+    assert report.count == 2
     if poison is None:
-        assert report.ok and report.heatmap_max_abs == 0.0
-        report.check()
+        assert report.ok and report.max_abs == 0.0
+        check_engine(report)
         return
     assert not report.ok and report.line().endswith("FAIL")
     assert "non-finite output (NaN/Inf) in fp16 engine model.engine (" in report.line()
     with pytest.raises(EngineVerifyError, match=r"non-finite output \(NaN/Inf\)"):
-        report.check()
+        check_engine(report)
 
 
 def test_engine_verification_fails_on_nan_reference(graphs, person_jpg, monkeypatch):
