@@ -189,7 +189,7 @@ def ground_truth_detections(coco, image_id: int):
     info = coco.loadImgs([image_id])[0]
     boxes = []
     for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=False)):
-        box = clean_box(ann["bbox"], info["width"], info["height"])
+        box = clean_box(ann["bbox"], (info["height"], info["width"]))
         if ann.get("num_keypoints", 0) > 0 and ann.get("area", 1) > 0 and box is not None and box[2] > 0 \
                 and box[3] > 0:
             boxes.append(box)

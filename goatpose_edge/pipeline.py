@@ -16,8 +16,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from goatpose_edge.codec import box_to_center_scale, crop_person, decode_heatmaps, merge_flip, normalize_crops
-from goatpose_edge.codec import PIXEL_STD, oks_nms, rescore
+from goatpose_edge.codec import (PIXEL_STD, HeatmapCodec, box_to_center_scale, crop_person, merge_flip, normalize_crops,
+                                 oks_nms, rescore)
 from goatpose_edge.timing import NullTimer
 from goatpose_edge.detection.base import Detections, Detector
 from goatpose_edge.errors import GoatPoseError
@@ -82,7 +82,8 @@ class TopDownPoseEstimator:
     """BGR frame in, persons out: ``detector`` boxes -> ``pose_runner`` heatmaps (batched) -> decoded keypoints.
 
     ``flip`` averages in the mirrored crops (skipped when the artefact merges the flip in its graph);
-    ``post_process`` is the heatmap decoding ("quarter", "dark" or None); ``oks_nms_threshold`` (None: off) removes
+    ``post_process`` is the heatmap decoding ("quarter", "dark" or "none"/None; ``codec``, a ``HeatmapCodec`` of the
+    runner's contract); ``oks_nms_threshold`` (None: off) removes
     duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's
     largest batch, or ``DEFAULT_MAX_BATCH`` for a dynamic-batch artefact: memory stays bounded in a crowd, and on a
     CPU batches beyond ~8 run no faster per person);
@@ -94,9 +95,9 @@ class TopDownPoseEstimator:
                  oks_nms_threshold: Optional[float] = 0.9, max_batch: Optional[int] = None, timer=None):
         self.detector = detector
         self.runner = pose_runner
-        self.contract = pose_runner.contract
+        self.contract = pose_runner.pose_contract()  # a runner without a contract is refused in one line
         self.flip = flip and not self.contract.flip_merged
-        self.post_process = post_process
+        self.codec = HeatmapCodec.from_contract(self.contract, post_process=post_process)
         self.oks_nms_threshold = oks_nms_threshold
         self.max_batch = max_batch
         self.timer = timer if timer is not None else NullTimer()
@@ -156,7 +157,7 @@ class TopDownPoseEstimator:
             return []
         detections = crops.detections
         with self.timer("postprocess"):
-            keypoints, maxvals = decode_heatmaps(heatmaps, crops.centers, crops.scales, self.post_process)
+            keypoints, maxvals = self.codec.decode(heatmaps, crops.centers, crops.scales)
             keypoints = np.concatenate([keypoints, maxvals], axis=2)  # [N, K, 3]
             scores = rescore(detections.scores, maxvals[..., 0])
             keep = range(len(scores))

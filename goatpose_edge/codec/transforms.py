@@ -2,8 +2,9 @@
 ``_xywh2cs`` in ``lib/dataset/coco.py``).
 
 Glossary: a box is (x, y, w, h) in image pixels; ``center`` [2] is its centre (x, y) in image pixels; ``scale`` [2]
-is the padded box size (w, h) in units of 200 px (HRNet's ``pixel_std``); ``output_size`` is (W, H) of the network
-input, HRNet's order (note: the model contract's ``input_size`` is (H, W)).
+is the padded box size (w, h) in units of ``PIXEL_STD`` px (HRNet's ``pixel_std``). Points, boxes, ``center`` and
+``scale`` are x first, as image coordinates; grid sizes (``output_size``, the contract's ``input_size`` and
+``heatmap_size``) are (H, W), as array shapes, at every public function of the codec (HRNet passes (W, H)).
 """
 
 from typing import Sequence, Tuple
@@ -16,7 +17,8 @@ PIXEL_STD = 200.0  # HRNet's unit of scale, pixels
 
 def box_to_center_scale(box: Sequence[float], aspect_ratio: float,
                         padding: float = 1.25) -> Tuple[np.ndarray, np.ndarray]:
-    """Person box (x, y, w, h) -> (center [2], scale [2] in 200-px units), float32, as HRNet's ``_xywh2cs``.
+    """Person box (x, y, w, h) in image pixels -> (center [2] (x, y) in image pixels, scale [2] (w, h) in
+    ``PIXEL_STD``-px units), float32, as HRNet's ``_xywh2cs``.
 
     The box is grown to ``aspect_ratio`` (= input W / H) around its centre, then padded by ``padding``.
     """
@@ -43,12 +45,14 @@ def _third_point(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def get_affine_transform(center: Sequence[float], scale: Sequence[float], rot: float,
                          output_size: Sequence[int], inv: bool = False) -> np.ndarray:
-    """2x3 affine mapping image pixels to the (W, H) crop of the box ``center``/``scale`` rotated by ``rot``
-    degrees; ``inv=True`` maps crop pixels back to the image. Same points and float32 steps as HRNet."""
+    """2x3 affine [2, 3] mapping image pixels to the pixels of an ``output_size`` (H, W) crop of the box
+    ``center`` [2] / ``scale`` [2] rotated by ``rot`` degrees; ``inv=True`` maps crop pixels back to the image.
+
+    Same points and float32 steps as HRNet's ``get_affine_transform`` (which takes its size as (W, H))."""
     if np.ndim(scale) == 0:
         scale = np.array([scale, scale])
     scale_px = np.asarray(scale) * PIXEL_STD  # keeps the caller's dtype (float32 from box_to_center_scale), as HRNet
-    dst_w, dst_h = output_size[0], output_size[1]
+    dst_h, dst_w = output_size[0], output_size[1]
     rot_rad = np.pi * rot / 180
     src_dir = _rotate([0, scale_px[0] * -0.5], rot_rad)
     dst_dir = np.array([0, dst_w * -0.5], np.float32)

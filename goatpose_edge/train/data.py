@@ -2,8 +2,9 @@
 
 HRNet's recipe (``lib/dataset/JointsDataset.py``): persons with at least one labelled keypoint and a clean box;
 half-body crops with p 0.3 (when more than 8 joints are labelled), scale x clip(N(1, 0.35), 0.65, 1.35), rotation
-clip(N(0, 45), -90, 90) degrees with p 0.6, horizontal flip with p 0.5 (flip pairs swapped); Gaussian targets with
-sigma 2 on the heatmap grid and per-joint target weights (0 for unlabelled joints and joints that leave the crop).
+clip(N(0, 45), -90, 90) degrees with p 0.6, horizontal flip with p 0.5 (flip pairs swapped); Gaussian targets
+(``HeatmapCodec.encode``, the codec that decodes at inference: sigma 2 on the heatmap grid) and per-joint target
+weights (0 for unlabelled joints and joints that leave the crop).
 """
 
 import os
@@ -13,9 +14,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from goatpose_edge.coco import load_coco
-from goatpose_edge.codec import (affine_transform, box_to_center_scale, clean_box, crop_person, encode_keypoints,
-                                 normalize_crops)
-from goatpose_edge.codec.transforms import get_affine_transform
+from goatpose_edge.codec import HeatmapCodec, box_to_center_scale, clean_box, crop_person, normalize_crops
 from goatpose_edge.artefact.contract import ModelContract
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.imagefile import ImageError, read_image
@@ -59,7 +58,7 @@ def load_person_records(ann_file: str, image_dir: str) -> List[Dict[str, object]
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=False)):
             if ann.get("num_keypoints", 0) == 0 or max(ann["keypoints"]) == 0:
                 continue
-            box = clean_box(ann["bbox"], width, height)
+            box = clean_box(ann["bbox"], (height, width))
             if ann.get("area", 0) <= 0 or box is None:
                 continue
             records.append({"image": path, "image_id": image_id, "box": box,
@@ -93,8 +92,11 @@ def half_body(joints: np.ndarray, aspect_ratio: float, rng: np.random.Generator)
 
 
 def make_sample(image_bgr: np.ndarray, box, joints: np.ndarray, contract: ModelContract, augment: Augment,
-                rng: np.random.Generator):
-    """One training sample: (input [3, H, W] float32, target [K, h, w] float32, target_weight [K, 1] float32)."""
+                rng: np.random.Generator, codec: Optional[HeatmapCodec] = None):
+    """One training sample of a person (box (x, y, w, h), joints [K, 3] (x, y, v), image pixels) in a BGR image:
+    (input [3, H, W] float32, target [K, h, w] float32, target_weight [K, 1] float32), targets by ``codec``
+    (default ``HeatmapCodec.from_contract(contract)``)."""
+    codec = codec or HeatmapCodec.from_contract(contract)
     joints = joints.copy()
     center, scale = box_to_center_scale(box, contract.aspect_ratio)
     if augment.half_body_prob and (joints[:, 2] > 0).sum() > augment.half_body_min_joints \
@@ -117,11 +119,8 @@ def make_sample(image_bgr: np.ndarray, box, joints: np.ndarray, contract: ModelC
         center = center.copy()
         center[0] = width - center[0] - 1
     crop = crop_person(np.ascontiguousarray(image_bgr), center, scale, contract, rotation)
-    height, width = contract.input_size
-    trans = get_affine_transform(center, scale, rotation, (width, height))
-    crop_xy = affine_transform(joints[:, :2], trans)  # [K, 2] input-crop pixels
-    target, weight = encode_keypoints(crop_xy, joints[:, 2] > 0, contract.heatmap_size, contract.heatmap_stride)
-    return normalize_crops(crop[None], contract)[0], target, weight
+    targets, weights = codec.encode(joints[None, :, :2], joints[None, :, 2] > 0, center[None], scale[None], rotation)
+    return normalize_crops(crop[None], contract)[0], targets[0], weights[0]
 
 
 class CocoKeypoints:
@@ -131,6 +130,7 @@ class CocoKeypoints:
                  seed: int = 0):
         self.records = load_person_records(ann_file, image_dir)
         self.contract = contract
+        self.codec = HeatmapCodec.from_contract(contract)
         self.augment = augment or NO_AUGMENT
         self.seed = seed
         self.epoch = 0
@@ -149,4 +149,4 @@ class CocoKeypoints:
         except ImageError as exc:
             raise GoatPoseError("training image: {}".format(exc)) from exc
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        return make_sample(image, record["box"], record["joints"], self.contract, self.augment, rng)
+        return make_sample(image, record["box"], record["joints"], self.contract, self.augment, rng, self.codec)

@@ -11,17 +11,17 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from goatpose_edge.codec import (affine_transform, box_to_center_scale, decode_heatmaps, encode_keypoints,
+from goatpose_edge.codec import (PIXEL_STD, affine_transform, box_to_center_scale, decode_heatmaps, encode_keypoints,
                                  get_affine_transform, merge_flip, oks_nms, rescore)
 from goatpose_edge.variants import VARIANTS
 
 
 def _oracle_results(annotations, contract, flip, post_process):
-    height, width = contract.input_size
+    width = contract.input_size[1]
     results = []
     for ann in annotations:
         center, scale = box_to_center_scale(ann["bbox"], contract.aspect_ratio)
-        trans = get_affine_transform(center, scale, 0, (width, height))
+        trans = get_affine_transform(center, scale, 0, contract.input_size)
         gt = np.array(ann["keypoints"], np.float64).reshape(-1, 3)
         crop_xy = affine_transform(gt[:, :2], trans)  # [K, 2] input-crop pixels
         heatmaps, _ = encode_keypoints(crop_xy, gt[:, 2] > 0, contract.heatmap_size, contract.heatmap_stride)
@@ -43,7 +43,7 @@ def _oracle_results(annotations, contract, flip, post_process):
     for image_id in sorted({r["image_id"] for r in results}):
         persons = [r for r in results if r["image_id"] == image_id]
         keep = oks_nms(np.stack([p["keypoints"] for p in persons]), [p["score"] for p in persons],
-                       [float(np.prod(p["scale"] * 200)) for p in persons], thresh=0.9)
+                       [float(np.prod(p["scale"] * PIXEL_STD)) for p in persons], thresh=0.9)
         kept += [persons[i] for i in keep]
     return [{"image_id": r["image_id"], "category_id": 1, "score": r["score"],
              "keypoints": r["keypoints"].ravel().round(3).tolist()} for r in kept]

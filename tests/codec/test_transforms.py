@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from goatpose_edge.codec import affine_transform, box_to_center_scale, get_affine_transform
+from goatpose_edge.codec import PIXEL_STD, affine_transform, box_to_center_scale, get_affine_transform
 
-# (center, scale, rot, output_size (W, H)) -> HRNet's get_affine_transform (forward, inverse), computed with the
-# official lib/utils/transforms.py.
+# (center, scale, rot, output_size (W, H) as HRNet takes it) -> HRNet's get_affine_transform (forward, inverse),
+# computed with the official lib/utils/transforms.py.
 OFFICIAL_AFFINES = [
     (((140.5, 220.25), (1.2, 1.6), 0, (192, 256)),
      [[7.99999949e-01, -0.0, -1.63999929e+01], [-5.05724367e-17, 7.99999949e-01, -4.81999888e+01]],
@@ -22,8 +22,8 @@ OFFICIAL_AFFINES = [
 
 @pytest.mark.parametrize("args, forward, inverse", OFFICIAL_AFFINES)
 def test_affine_equals_hrnet(args, forward, inverse):
-    center, scale, rot, size = args
-    center, scale = np.array(center, np.float32), np.array(scale, np.float32)
+    center, scale, rot, (width, height) = args
+    center, scale, size = np.array(center, np.float32), np.array(scale, np.float32), (height, width)  # ours: (H, W)
     np.testing.assert_allclose(get_affine_transform(center, scale, rot, size), forward, rtol=1e-7, atol=1e-6)
     np.testing.assert_allclose(get_affine_transform(center, scale, rot, size, inv=True), inverse, rtol=1e-7, atol=1e-6)
 
@@ -42,10 +42,10 @@ def test_box_to_center_scale(box, center, scale):
 
 def test_crop_maps_the_padded_box_onto_the_input():
     center, scale = box_to_center_scale((100, 50, 60, 120), 192 / 256)
-    trans = get_affine_transform(center, scale, 0, (192, 256))
+    trans = get_affine_transform(center, scale, 0, (256, 192))
     # The padded box (1.25 x 3:4 box around the centre) spans the crop exactly.
-    half = scale * 200 / 2
+    half = scale * PIXEL_STD / 2
     corners = np.array([center - half, center + half])
     np.testing.assert_allclose(affine_transform(corners, trans), [[0, 0], [192, 256]], atol=1e-3)
-    inverse = get_affine_transform(center, scale, 0, (192, 256), inv=True)
+    inverse = get_affine_transform(center, scale, 0, (256, 192), inv=True)
     np.testing.assert_allclose(affine_transform(affine_transform(corners, trans), inverse), corners, atol=1e-3)
