@@ -1,4 +1,9 @@
-"""Run the detector every N frames and, in between, follow each person with the box of its last keypoints."""
+"""Follow persons by their keypoints: the one rule for the frames a detector does not run on.
+
+A followed person goes on while ``TRACK_MIN_JOINTS`` of its keypoints score ``min_score`` or more (``track_alive``);
+its next box is its keypoints' extent grown by ``CARRY_MARGIN`` per side (``carried_boxes``). The streaming engine
+(``--detect-every``, ``--detect async``) and ``KeypointBoxReuse`` (the single-frame API) both use it.
+"""
 
 from typing import Sequence
 
@@ -18,10 +23,38 @@ def keypoint_box(keypoints: np.ndarray, min_score: float = 0.3, margin: float = 
     return [x0 - margin * w, y0 - margin * h, w * (1 + 2 * margin), h * (1 + 2 * margin)]
 
 
+#: a carried box is its keypoints' extent grown by this fraction per side: joints near the crop's border lose
+#: heatmap response, and a person half out of the frame would shrink to the joints left
+CARRY_MARGIN = 0.25
+
+#: a followed person goes on while at least this many of its keypoints score ``track_min_score`` or more
+TRACK_MIN_JOINTS = 4
+
+
+def track_alive(keypoints: np.ndarray, min_score: float) -> bool:
+    """Whether a followed person's poses [K, 3] still hold it: ``TRACK_MIN_JOINTS`` keypoints at ``min_score`` or
+    more (a person half out of the frame keeps its track; one who left, or is hidden, has none)."""
+    return int((keypoints[:, 2] >= min_score).sum()) >= TRACK_MIN_JOINTS
+
+
+def carried_boxes(persons, min_score: float = 0.3) -> Detections:
+    """Keypoint boxes of the persons (objects with ``keypoints`` [K, 3] and ``box_score``) whose tracks go on
+    (``track_alive``): what the next frame is posed on when the detector does not run for it."""
+    boxes, scores = [], []
+    for person in persons:
+        if not track_alive(person.keypoints, min_score):
+            continue
+        box = keypoint_box(person.keypoints, margin=CARRY_MARGIN)
+        if box is not None:
+            boxes.append(box)
+            scores.append(person.box_score)
+    return Detections.sorted(boxes, scores) if boxes else Detections.empty()
+
+
 class KeypointBoxReuse(Detector):
     """Wraps a detector: it runs on frame 0, N, 2N, ... (and whenever nobody is being followed); other frames reuse
-    the boxes of the persons found on the previous frame (``observe``). An empty frame has no persons and does not
-    count as a frame; any other frame goes to the wrapped detector as it would alone (too small: nobody)."""
+    the boxes carried from the persons posed on the previous frame (``observe``: ``carried_boxes``). An empty frame
+    has no persons and does not count as a frame; any other frame goes to the wrapped detector as it would alone."""
 
     def __init__(self, detector: Detector, every: int):
         if every < 1:
@@ -40,14 +73,9 @@ class KeypointBoxReuse(Detector):
         return self.detector.detect(image) if fresh else self.previous
 
     def observe(self, persons: Sequence) -> None:
-        """Remember the boxes of this frame's persons (objects with ``keypoints`` [K, 3] and ``box_score``)."""
-        boxes, scores = [], []
-        for person in persons:
-            box = keypoint_box(person.keypoints)
-            if box is not None:
-                boxes.append(box)
-                scores.append(person.box_score)
-        self.previous = Detections.sorted(boxes, scores) if boxes else Detections.empty()
+        """Remember the boxes of this frame's persons (objects with ``keypoints`` [K, 3] and ``box_score``) whose
+        tracks go on (``carried_boxes``)."""
+        self.previous = carried_boxes(persons)
 
     def close(self) -> None:
         self.detector.close()

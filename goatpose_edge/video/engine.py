@@ -36,6 +36,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 import numpy as np
 
 from goatpose_edge.detection.base import Detections
+from goatpose_edge.detection.reuse import carried_boxes, track_alive
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime.base import DEFAULT_MAX_BATCH
 from goatpose_edge.timing import StageTotals
@@ -217,35 +218,6 @@ def merge_boxes(carried: Detections, fresh: Optional[Detections], iou: float) ->
     new = overlap < iou
     return Detections(np.concatenate([carried.boxes, fresh.boxes[new]]),
                       np.concatenate([carried.scores, fresh.scores[new]]))
-
-
-#: a carried box is its keypoints' extent grown by this fraction per side: joints near the crop's border lose
-#: heatmap response, and a person half out of the frame would shrink to the joints left
-CARRY_MARGIN = 0.25
-
-#: a followed person goes on while at least this many of its keypoints score ``track_min_score`` or more
-TRACK_MIN_JOINTS = 4
-
-
-def track_alive(keypoints: np.ndarray, min_score: float) -> bool:
-    """Whether a followed person's poses [K, 3] still hold it: ``TRACK_MIN_JOINTS`` keypoints at ``min_score`` or
-    more (a person half out of the frame keeps its track; one who left, or is hidden, has none)."""
-    return int((keypoints[:, 2] >= min_score).sum()) >= TRACK_MIN_JOINTS
-
-
-def carried_boxes(persons, min_score: float) -> Detections:
-    """Keypoint boxes of the persons whose tracks go on (``track_alive``)."""
-    from goatpose_edge.detection.reuse import keypoint_box
-
-    boxes, scores = [], []
-    for person in persons:
-        if not track_alive(person.keypoints, min_score):
-            continue
-        box = keypoint_box(person.keypoints, margin=CARRY_MARGIN)
-        if box is not None:
-            boxes.append(box)
-            scores.append(person.box_score)
-    return Detections.sorted(boxes, scores) if boxes else Detections.empty()
 
 
 class StreamEngine:

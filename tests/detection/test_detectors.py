@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from goatpose_edge.detection import (Detections, DetectorError, HOGDetector, KeypointBoxReuse, WholeFrame,
                                      YoloDetector, load_coco_detections, make_detector)
+from goatpose_edge.detection.reuse import track_alive
 from goatpose_edge.detection.yolo import guess_layout
 
 
@@ -123,17 +124,36 @@ def test_reuse_runs_the_detector_every_n_frames_and_follows_keypoints():
     inner = _Counting()
     reuse = KeypointBoxReuse(inner, every=3)
     frame = np.zeros((10, 10, 3), np.uint8)
-    keypoints = np.array([[20, 30, 0.9], [40, 90, 0.8], [0, 0, 0.1]], np.float32)
+    keypoints = np.array([[20, 30, 0.9], [40, 90, 0.8], [30, 50, 0.5], [25, 60, 0.3], [0, 0, 0.1]], np.float32)
     for index in range(6):
         detections = reuse.detect(frame)
         if index % 3:
-            np.testing.assert_allclose(detections.boxes[0], [18, 24, 24, 72])  # keypoint box grown 10 % per side
+            np.testing.assert_allclose(detections.boxes[0], [15, 15, 30, 90])  # keypoint box grown 25 % per side
             assert detections.scores[0] == pytest.approx(0.7)
         reuse.observe([_Person(keypoints)])
     assert inner.calls == 2
     reuse.observe([])  # nobody to follow: detect again at once
     reuse.detect(frame)
     assert inner.calls == 3
+
+
+def test_reuse_drops_a_person_with_fewer_than_four_scoring_keypoints():
+    inner = _Counting()
+    reuse = KeypointBoxReuse(inner, every=3)
+    frame = np.zeros((10, 10, 3), np.uint8)
+    reuse.detect(frame)
+    reuse.observe([_Person(np.array([[20, 30, 0.9], [40, 90, 0.8], [30, 50, 0.5], [25, 60, 0.29]], np.float32))])
+    reuse.detect(frame)  # the track ended: the detector runs again at once
+    assert inner.calls == 2
+
+
+def test_a_track_goes_on_while_four_keypoints_score():
+    points = np.zeros((17, 3))
+    points[:, 0], points[:, 1] = np.arange(17) * 3.0, np.arange(17) * 6.0
+    points[:4, 2] = 0.5
+    assert track_alive(points, 0.3)
+    points[3, 2] = 0.29
+    assert not track_alive(points, 0.3)
 
 
 def test_make_detector():

@@ -195,15 +195,6 @@ def test_merge_boxes_adds_only_new_persons():
     assert engine_module.merge_boxes(Detections.empty(), fresh, 0.3) is fresh
 
 
-def test_a_track_goes_on_while_four_keypoints_score():
-    points = np.zeros((17, 3))
-    points[:, 0], points[:, 1] = np.arange(17) * 3.0, np.arange(17) * 6.0
-    points[:4, 2] = 0.5
-    assert engine_module.track_alive(points, 0.3)
-    points[3, 2] = 0.29
-    assert not engine_module.track_alive(points, 0.3)
-
-
 class _Nobody(Detector):
     def detect(self, frame):
         return Detections.empty()
