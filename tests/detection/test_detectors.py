@@ -125,13 +125,14 @@ def test_reuse_runs_the_detector_every_n_frames_and_follows_keypoints():
     reuse = KeypointBoxReuse(inner, every=3)
     frame = np.zeros((10, 10, 3), np.uint8)
     keypoints = np.array([[20, 30, 0.9], [40, 90, 0.8], [30, 50, 0.5], [25, 60, 0.3], [0, 0, 0.1]], np.float32)
-    for index in range(6):
-        detections = reuse.detect(frame)
-        if index % 3:
-            np.testing.assert_allclose(detections.boxes[0], [15, 15, 30, 90])  # keypoint box grown 25 % per side
-            assert detections.scores[0] == pytest.approx(0.7)
+    seen = []
+    for _ in range(6):
+        seen.append(reuse.detect(frame))
         reuse.observe([_Person(keypoints)])
-    assert inner.calls == 2
+    assert inner.calls == 2  # frames 0 and 3
+    reused = [seen[i] for i in (1, 2, 4, 5)]
+    assert [d.boxes.tolist() for d in reused] == [[[15, 15, 30, 90]]] * 4  # keypoint box grown 25 % per side
+    assert [d.scores.tolist() for d in reused] == [[pytest.approx(0.7)]] * 4
     reuse.observe([])  # nobody to follow: detect again at once
     reuse.detect(frame)
     assert inner.calls == 3

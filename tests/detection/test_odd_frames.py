@@ -200,26 +200,28 @@ def test_non_images_are_refused_in_one_line(frame, spec):
     assert isinstance(info.value, GoatPoseError) and "\n" not in str(info.value)
 
 
-def test_tiny_images_pass_the_whole_pose_command(tmp_path):
+TINY = ((1, 1), (200, 20), (24, 200))  # (height, width)
+
+
+@pytest.mark.parametrize("detector, persons", [
+    ("hog", lambda height, width: []),
+    ("whole", lambda height, width: [[0.0, 0.0, float(width), float(height)]]),
+])
+def test_tiny_images_pass_the_whole_pose_command(detector, persons, tmp_path):
     """`goatpose pose` on 1x1, 20x200 and 200x24 images: exit 0, nobody for HOG, one whole-frame person for 'whole'."""
     from tests.helpers import stand_in_pose_onnx
 
     pose = stand_in_pose_onnx(str(tmp_path / "pose.onnx"), [(np.full((17, 3, 4, 4), 0.01), {"strides": [4, 4]})])
     images = []
-    for height, width in ((1, 1), (200, 20), (24, 200)):
+    for height, width in TINY:
         images.append(str(tmp_path / "{}x{}.png".format(width, height)))
         cv2.imwrite(images[-1], np.full((height, width, 3), 90, np.uint8))
-    for detector in ("hog", "whole"):
-        run = subprocess.run([sys.executable, "-m", "goatpose_edge", "pose"] + images + ["--pose", pose, "--detector",
-                                                                                         detector],
-                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                             timeout=120)
-        assert run.returncode == 0, run.stderr
-        lines = [json.loads(line) for line in run.stdout.splitlines()]
-        assert [line["image"] for line in lines] == images
-        for line, (height, width) in zip(lines, ((1, 1), (200, 20), (24, 200))):
-            if detector == "hog":
-                assert line["persons"] == []
-            else:
-                assert [p["box"] for p in line["persons"]] == [[0.0, 0.0, float(width), float(height)]]
-                assert all(len(p["keypoints"]) == 17 for p in line["persons"])
+    run = subprocess.run([sys.executable, "-m", "goatpose_edge", "pose"] + images + ["--pose", pose, "--detector",
+                                                                                     detector],
+                         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["image"] for line in lines] == images
+    assert [[p["box"] for p in line["persons"]] for line in lines] == [persons(h, w) for h, w in TINY]
+    assert all(len(p["keypoints"]) == 17 for line in lines for p in line["persons"])
