@@ -37,11 +37,15 @@ class VariantCfg:
     lite: bool  # replace the convolutions MODEL.md lists with LiteConv blocks
     nam: bool  # NAM channel attention after the last BasicBlock of every branch
     paper: PaperFigures
-    num_joints: int = 17
 
     @property
     def contract(self) -> ModelContract:
         return ModelContract(name=self.name, family=self.family, input_size=self.input_size, version=__version__)
+
+    @property
+    def num_joints(self) -> int:
+        """Heatmap channels of the network: one per keypoint of the contract (``keypoint_names``)."""
+        return self.contract.num_keypoints
 
 
 _LOW = (256, 192)

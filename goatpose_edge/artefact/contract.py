@@ -21,6 +21,10 @@ COCO_KEYPOINT_NAMES = (
     "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
 
+#: COCO OKS sigmas (pycocotools' ``kpt_oks_sigmas``), one per keypoint in the order of ``COCO_KEYPOINT_NAMES``.
+COCO_SIGMAS = tuple(s / 10.0 for s in (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87,
+                                       .89, .89))
+
 #: Left/right keypoint pairs (0-based) swapped by a horizontal flip (HRNet's ``flip_pairs``).
 COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 

@@ -12,11 +12,11 @@ from goatpose_edge.codec.crop import clean_box, crop_person, crops_from_boxes, n
 from goatpose_edge.codec.flip import flip_back, flip_permutation, merge_flip
 from goatpose_edge.codec.heatmap import (DEFAULT_SIGMA, POST_PROCESS, HeatmapCodec, dark_refine, decode_heatmaps,
                                          encode_keypoints, get_max_preds, quarter_offset, transform_preds)
-from goatpose_edge.codec.oks import COCO_SIGMAS, oks_iou, oks_nms, rescore, soft_oks_nms
+from goatpose_edge.codec.oks import oks_iou, oks_nms, rescore, soft_oks_nms
 from goatpose_edge.codec.transforms import PIXEL_STD, affine_transform, box_to_center_scale, get_affine_transform
 
 __all__ = [
-    "COCO_SIGMAS", "DEFAULT_SIGMA", "HeatmapCodec", "PIXEL_STD", "POST_PROCESS", "affine_transform",
+    "DEFAULT_SIGMA", "HeatmapCodec", "PIXEL_STD", "POST_PROCESS", "affine_transform",
     "box_to_center_scale", "clean_box", "crop_person", "crops_from_boxes", "dark_refine", "decode_heatmaps",
     "encode_keypoints", "flip_back", "flip_permutation", "get_affine_transform", "get_max_preds", "merge_flip",
     "normalize_crops", "oks_iou", "oks_nms", "quarter_offset", "rescore", "soft_oks_nms", "transform_preds",

@@ -2,15 +2,15 @@
 ``lib/nms/nms.py``).
 
 Shapes: keypoints [P, K, 3] (x, y, score) in image pixels for P persons of one image; ``areas`` [P] in pixels^2
-(HRNet uses the padded crop area, prod(scale * 200)); ``scores`` [P].
+(HRNet uses the padded crop area, prod(scale * PIXEL_STD)); ``scores`` [P]; ``sigmas`` [K], default
+``contract.COCO_SIGMAS`` (they live with the keypoint layout).
 """
 
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-#: COCO keypoint OKS sigmas (pycocotools), in the order of ``contract.COCO_KEYPOINT_NAMES``.
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+from goatpose_edge.artefact.contract import COCO_SIGMAS
 
 
 def rescore(box_scores: np.ndarray, keypoint_scores: np.ndarray, in_vis_thre: float = 0.2) -> np.ndarray:
@@ -28,7 +28,7 @@ def rescore(box_scores: np.ndarray, keypoint_scores: np.ndarray, in_vis_thre: fl
 def oks_iou(keypoints: np.ndarray, others: np.ndarray, area: float, other_areas: np.ndarray,
             sigmas: Optional[np.ndarray] = None) -> np.ndarray:
     """OKS of one person [K, 3] against others [M, K, 3], with HRNet's area normalisation -> [M]."""
-    sigmas = COCO_SIGMAS if sigmas is None else np.asarray(sigmas)
+    sigmas = np.asarray(COCO_SIGMAS if sigmas is None else sigmas, np.float64)
     variances = (sigmas * 2) ** 2
     dx = others[:, :, 0] - keypoints[None, :, 0]
     dy = others[:, :, 1] - keypoints[None, :, 1]

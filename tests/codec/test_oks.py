@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from goatpose_edge.artefact.contract import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SIGMAS
 from goatpose_edge.codec import oks_iou, oks_nms, rescore, soft_oks_nms
 
 
@@ -43,3 +44,9 @@ def test_identical_persons_collapse_to_the_best():
 def test_rescore_is_box_score_times_mean_visible_keypoint_score():
     keypoint_scores = np.array([[0.9, 0.1, 0.5], [0.1, 0.2, 0.0]])
     assert rescore(np.array([0.8, 1.0]), keypoint_scores).tolist() == pytest.approx([0.8 * 0.7, 0.0])
+
+
+def test_sigmas_come_with_the_keypoint_layout():
+    assert len(COCO_SIGMAS) == len(COCO_KEYPOINT_NAMES)
+    assert (COCO_SIGMAS[0], COCO_SIGMAS[11]) == pytest.approx((0.026, 0.107))  # nose, left hip (pycocotools)
+    assert all(COCO_SIGMAS[left] == COCO_SIGMAS[right] for left, right in COCO_FLIP_PAIRS)
