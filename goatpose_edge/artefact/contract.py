@@ -41,6 +41,9 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 #: Key under which the contract is stored in ONNX metadata_props, sidecars and checkpoints.
 METADATA_KEY = "goatpose_contract"
 
+#: Names of the network input [N, 3, H, W] and output heatmaps [N, K, h, w] in every exported graph and its engines.
+INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
+
 
 @dataclass(frozen=True)
 class ModelContract:
@@ -76,6 +79,16 @@ class ModelContract:
         for a, b in tuple(self.flip_pairs) + tuple(self.skeleton):
             if not (0 <= a < num_keypoints and 0 <= b < num_keypoints):
                 raise ContractError("keypoint pair ({}, {}) is outside 0..{}".format(a, b, num_keypoints - 1))
+
+    @property
+    def input_name(self) -> str:
+        """The network input tensor's name (``INPUT_NAME``: one for every artefact, so not stored with each)."""
+        return INPUT_NAME
+
+    @property
+    def output_name(self) -> str:
+        """The heatmap output tensor's name (``OUTPUT_NAME``)."""
+        return OUTPUT_NAME
 
     @property
     def num_keypoints(self) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from goatpose_edge import __version__
-from goatpose_edge.artefact.contract import METADATA_KEY, ModelContract
+from goatpose_edge.artefact.contract import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelContract
 from goatpose_edge.errors import DependencyError, GoatPoseError
 from goatpose_edge.export import graph
 from goatpose_edge.export.lint import MAX_IR_VERSION_TRT8, LintReport, lint
@@ -31,7 +31,6 @@ from goatpose_edge.artefact.onnx_meta import COMPLEXITY_KEY
 from goatpose_edge.variants import get_variant
 
 OPSET_RANGE = {"trt8": (11, 13), "trt10": (11, 17)}
-INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
 _SIDES = ("torch", "onnxruntime")  # the two sides of the export parity check, as its reports name them
 
 

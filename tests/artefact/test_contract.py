@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from goatpose_edge.artefact.contract import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, ModelContract
+from goatpose_edge.artefact.contract import (COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, INPUT_NAME, OUTPUT_NAME,
+                                            ModelContract)
 from goatpose_edge.errors import ContractError
 from goatpose_edge.variants import VARIANTS
 
@@ -22,6 +23,16 @@ def test_json_round_trip_gives_an_equal_record():
     assert again.input_size == (384, 288) and again.heatmap_size == (96, 72)
     assert again.aspect_ratio == pytest.approx(0.75)
     assert json.loads(contract.to_json())["flip_pairs"][0] == [1, 2]
+
+
+def test_tensor_names_are_the_contracts_and_not_stored():
+    """Every artefact's graph has the same I/O names, so the contract states them once instead of carrying them: a
+    record without them (any artefact written so far) reads back with them, and a reader of these records that
+    predates the names still accepts what is written now."""
+    contract = VARIANTS["goatpose-bl"].contract
+    assert (contract.input_name, contract.output_name) == (INPUT_NAME, OUTPUT_NAME) == ("input", "heatmaps")
+    assert not {"input_name", "output_name"} & set(contract.to_dict())
+    assert ModelContract.from_json(contract.to_json()).input_name == "input"
 
 
 def test_hrnet_normalisation_is_imagenet_rgb_in_pixel_units():
