@@ -59,6 +59,16 @@ def sidecar_path(engine_path: str) -> str:
     return os.path.splitext(engine_path)[0] + ".json"
 
 
+def remove_engine(engine_path: str) -> List[str]:
+    """Remove an engine together with its sidecar (either may already be gone); returns the paths removed."""
+    removed = []
+    for path in (engine_path, sidecar_path(engine_path)):
+        if os.path.lexists(path):
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
 def write_sidecar(engine_path: str, sidecar: EngineSidecar) -> str:
     path = sidecar_path(engine_path)
     with atomic_output(path) as tmp_path:

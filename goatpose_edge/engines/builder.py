@@ -1,31 +1,49 @@
 """``goatpose build``: an exported ONNX file to a TensorRT engine + sidecar, on TensorRT 8.0/8.2 (TX2) and 10.x.
 
-Order: read the contract from the ONNX; probe the platform; decide the precision (``policy``); parse (the parser's
-errors listed); configure (workspace, precision flags, INT8 calibrator and cache, optimisation profile, timing cache,
-DLA); build the serialized plan; write plan, sidecar and timing cache atomically. Nothing is left behind on failure.
-TensorRT >= 11 has no FP16/INT8 builder flags: there FP16 takes an FP16 copy of the graph and INT8 the Q/DQ graph
-of ``engines.qdq`` (explicit precision).
+``build_engine`` runs these steps in order, each a function below:
+
+    _read_source          the contract from the ONNX, and whether it is a Q/DQ graph
+    _require_calibration  INT8 has images, a calibration cache or Q/DQ nodes to take its ranges from
+    _open_tensorrt        tensorrt, its API generation (``runtime.trt_api``), the CUDA context, the logger
+    _probe                the builder, and the platform it reports (fast FP16/INT8, DLA cores, precision flags)
+    _decide_precision     the precision policy (``policy``); a --dla-core the platform has
+    _precision_graph      TensorRT >= 11 has no FP16/INT8 builder flags: an FP16 copy of the graph, or the Q/DQ graph
+                          of ``engines.qdq`` (explicit precision)
+    _parse                the network (the parser's errors listed)
+    _built_profile        the batch profile, unless the ONNX fixes the batch
+    _output_paths         the engine's name (the default one is known only now) and every output checked
+    _configure            workspace and optimisation profile
+    _timing_cache         the timing cache of this GPU and TensorRT, or a fresh one
+    _configure_precision  precision flags; INT8 calibrator and cache at its own calibration profile
+    _configure_dla        DLA core with GPU fallback
+    _build_plan           the serialized plan (the calibrator freed, its error raised)
+    _sidecar              what the plan does not say
+    _write_outputs        plan, sidecar, calibration cache and timing cache, atomically
+    _trtexec              the trtexec line of the same engine
+
+Nothing is left behind on failure.
 """
 
 import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
+from goatpose_edge.artefact.contract import INPUT_NAME, ModelContract
+from goatpose_edge.artefact.onnx_meta import read_complexity, read_contract, read_metadata
+from goatpose_edge.artefact.sidecar import (ENGINE_SUFFIXES, EngineSidecar, default_engine_path, sha256_of,
+                                           sidecar_path, utc_now, write_sidecar)
 from goatpose_edge.engines import calibration
 from goatpose_edge.engines.calibrator import make_entropy_calibrator
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, choose_precision
-from goatpose_edge.artefact.sidecar import (ENGINE_SUFFIXES, EngineSidecar, default_engine_path, sha256_of,
-                                           sidecar_path, utc_now, write_sidecar)
+from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import Output, atomic_output, check_io
+from goatpose_edge.runtime.cuda import CudaContext
+from goatpose_edge.runtime.trt_api import TensorsApi, import_tensorrt, make_logger, trt_api
 
 TIMING_CACHE_SUFFIXES = (".cache", ".timing")
-from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
-from goatpose_edge.artefact.onnx_meta import read_complexity, read_contract, read_metadata
-from goatpose_edge.runtime.cuda import CudaContext
-from goatpose_edge.runtime.trt_api import import_tensorrt, make_logger, trt_api
 
 
 class EngineBuildError(GoatPoseError):
@@ -45,6 +63,20 @@ class BatchProfile:
 
     def as_dict(self):
         return {"min": self.min, "opt": self.opt, "max": self.max}
+
+    @classmethod
+    def requested(cls, batch: Optional[int] = None, min_batch: Optional[int] = None, opt_batch: Optional[int] = None,
+                  max_batch: Optional[int] = None) -> "BatchProfile":
+        """The profile ``goatpose build`` asks for: ``batch`` fixes it (N/N/N); else min/opt/max as given, each
+        defaulting to 1..8 with opt 4, tuned for 4 persons (a top-down pipeline batches the persons of a frame): the
+        default max is at least the min and opt given, the default opt stays within min..max."""
+        if batch is not None and any(v is not None for v in (min_batch, opt_batch, max_batch)):
+            raise EngineBuildError("--batch N fixes the batch: give it or --min/--opt/--max-batch, not both")
+        if batch is not None:
+            return cls(batch, batch, batch)
+        maximum = max_batch or max(8, opt_batch or 1, min_batch or 1)
+        minimum = min_batch or 1
+        return cls(minimum, opt_batch or max(minimum, min(4, maximum)), maximum)
 
 
 @dataclass
@@ -69,6 +101,7 @@ class BuildResult:
     sidecar: EngineSidecar
     decision: PrecisionDecision
     caps: PlatformCaps
+    trtexec: str = ""  # the trtexec line that builds the same engine (``goatpose build --print-trtexec``)
 
 
 def calibration_cache_path(engine_path: str) -> str:
@@ -136,12 +169,14 @@ def platform_caps(device: int = 0) -> PlatformCaps:
 
 def trtexec_command(onnx_path: str, engine_path: str, flags: Sequence[str], profile: BatchProfile, input_size,
                     workspace_mib: int, named_tensors: bool, timing_cache: Optional[str] = None,
-                    dla_core: Optional[int] = None, calib_cache: Optional[str] = None) -> str:
-    """The trtexec line that builds the same engine (for users who want TensorRT's own tool)."""
+                    dla_core: Optional[int] = None, calib_cache: Optional[str] = None,
+                    input_name: str = INPUT_NAME) -> str:
+    """The trtexec line that builds the same engine (for users who want TensorRT's own tool); ``named_tensors``:
+    TensorRT >= 10's trtexec (``--memPoolSize`` instead of ``--workspace``)."""
     height, width = input_size
 
     def shape(n):
-        return "input:{}x3x{}x{}".format(n, height, width)
+        return "{}:{}x3x{}x{}".format(input_name, n, height, width)
 
     parts = ["trtexec", "--onnx=" + onnx_path, "--saveEngine=" + engine_path]
     parts += ["--" + f for f in flags]
@@ -158,18 +193,85 @@ def trtexec_command(onnx_path: str, engine_path: str, flags: Sequence[str], prof
     return " ".join(parts)
 
 
-def _parse(trt, parser, onnx_path: str) -> None:
-    with open(onnx_path, "rb") as f:
-        ok = parser.parse(f.read())
-    if not ok:
-        errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)]
-        raise EngineBuildError("TensorRT {} could not parse {}: {}".format(
-            trt.__version__, onnx_path, "; ".join(errors[:5]) or "no parser message"))
+@dataclass
+class _Source:
+    """The ONNX a build starts from."""
+
+    onnx_path: str
+    contract: ModelContract
+    explicit: bool  # a Q/DQ graph from `goatpose quantize`: INT8 without a calibrator
 
 
-def _explicit_precision_onnx(onnx_path: str, decision: PrecisionDecision, options: BuildOptions, contract,
-                             folder: str) -> str:
-    """TensorRT >= 11: the graph itself carries the precision (FP16 weights, or Q/DQ nodes for INT8)."""
+@dataclass
+class _TensorRT:
+    """The ``tensorrt`` module of this build, its API generation, CUDA context, logger and (once probed) builder."""
+
+    trt: Any
+    api: Any
+    cuda_context: CudaContext
+    logger: Any
+    builder: Any = None
+
+
+@dataclass
+class _Parsed:
+    network: Any
+    parser: Any  # kept as long as the network: the ONNX parser owns the weights until the build
+    input: Any  # the network's input tensor
+    static_batch: int  # the batch the ONNX fixes (exported with --batch N), 0 for a dynamic batch axis
+
+
+@dataclass
+class _Paths:
+    engine: str
+    calib_cache: str
+    calibrated: bool  # an entropy calibration (TensorRT < 11, no Q/DQ graph): calib_cache is written after the build
+
+
+def _read_source(onnx_path: str) -> _Source:
+    return _Source(onnx_path, read_contract(onnx_path), QDQ_METADATA_KEY in read_metadata(onnx_path))
+
+
+def _require_calibration(source: _Source, options: BuildOptions, output: Optional[str]) -> None:
+    """INT8 needs something to take its ranges from: images, a calibration cache already made, or Q/DQ nodes."""
+    known_cache = options.calib_cache or (calibration_cache_path(output) if output else None)
+    if options.precision == "int8" and not source.explicit and not options.calib_sources and not (
+            known_cache and os.path.isfile(known_cache)):
+        raise EngineBuildError("INT8 needs calibration images: --calib-images DIR or --calib-coco ANN IMGDIR "
+                               "(or a Q/DQ graph from `goatpose quantize`)")
+
+
+def _open_tensorrt(verbose: bool) -> _TensorRT:
+    trt = import_tensorrt()
+    api = trt_api(trt)
+    cuda_context = CudaContext()
+    return _TensorRT(trt, api, cuda_context, make_logger(trt, verbose))
+
+
+def _probe(rt: _TensorRT) -> PlatformCaps:
+    """The builder (created in the active CUDA context) and what it says the platform offers."""
+    rt.builder = rt.trt.Builder(rt.logger)
+    return probe_platform(rt.trt, rt.builder, rt.cuda_context)
+
+
+def _decide_precision(options: BuildOptions, caps: PlatformCaps, log) -> PrecisionDecision:
+    """The precision policy's decision (its note logged), and a --dla-core the platform has."""
+    decision = choose_precision(options.precision, caps, options.force)
+    if decision.note:
+        log("precision: " + decision.note)
+    if options.dla_core is not None and not 0 <= options.dla_core < caps.dla_cores:
+        raise EngineBuildError("--dla-core {}: {} has {} DLA core(s)".format(
+            options.dla_core, caps.gpu_name, caps.dla_cores))
+    return decision
+
+
+def _precision_graph(source: _Source, decision: PrecisionDecision, caps: PlatformCaps, options: BuildOptions,
+                     folder: str) -> str:
+    """The ONNX to parse. TensorRT >= 11 has no FP16/INT8 builder flags: there the graph itself carries the precision
+    (FP16 weights, or Q/DQ nodes for INT8), written into ``folder``."""
+    onnx_path, contract = source.onnx_path, source.contract
+    if caps.precision_flags or source.explicit:
+        return onnx_path
     if decision.effective == "int8":
         from goatpose_edge.engines.qdq import quantize_qdq
 
@@ -188,117 +290,175 @@ def _explicit_precision_onnx(onnx_path: str, decision: PrecisionDecision, option
     return onnx_path
 
 
+def _parse(rt: _TensorRT, onnx_path: str) -> _Parsed:
+    """The network of ``onnx_path``; the parser's errors (the first five) in one line when it refuses."""
+    network = rt.builder.create_network(rt.api.network_flags())
+    parser = rt.trt.OnnxParser(network, rt.logger)
+    with open(onnx_path, "rb") as f:
+        ok = parser.parse(f.read())
+    if not ok:
+        errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)]
+        raise EngineBuildError("TensorRT {} could not parse {}: {}".format(
+            rt.trt.__version__, onnx_path, "; ".join(errors[:5]) or "no parser message"))
+    input_tensor = network.get_input(0)
+    return _Parsed(network, parser, input_tensor, max(int(input_tensor.shape[0]), 0))
+
+
+def _built_profile(requested: BatchProfile, static_batch: int, onnx_path: str, log) -> BatchProfile:
+    """The profile the engine gets: the requested one, unless the ONNX fixes the batch (exported with --batch N)."""
+    if static_batch > 0 and (requested.min, requested.max) != (static_batch, static_batch):
+        log("{} has a static batch of {}: profile {}..{} replaced by it".format(
+            onnx_path, static_batch, requested.min, requested.max))
+        return BatchProfile(static_batch, static_batch, static_batch)
+    return requested
+
+
+def _output_paths(output: Optional[str], source: _Source, decision: PrecisionDecision, profile: BatchProfile,
+                  caps: PlatformCaps, options: BuildOptions) -> _Paths:
+    """The engine's path (``output`` or the default name, known only now) and the calibration cache's, every file
+    the build writes checked against what it reads before TensorRT starts building."""
+    engine = output or default_engine_path(source.contract, decision.effective, profile.as_dict(),
+                                           caps.tensorrt_version, caps.gpu_name)
+    calib_cache = options.calib_cache or calibration_cache_path(engine)
+    calibrated = "int8" in decision.flags and not source.explicit and caps.precision_flags
+    check_io(build_outputs(engine, calibrated, options.timing_cache, calib_cache),
+             build_inputs(source.onnx_path, options))
+    return _Paths(engine, calib_cache, calibrated)
+
+
+def _configure(rt: _TensorRT, parsed: _Parsed, profile: BatchProfile, workspace_mib: int, contract: ModelContract):
+    """The builder config: workspace and the optimisation profile over the batch."""
+    config = rt.builder.create_builder_config()
+    rt.api.set_workspace(config, workspace_mib << 20)
+    height, width = contract.input_size
+    trt_profile = rt.builder.create_optimization_profile()
+    trt_profile.set_shape(parsed.input.name, (profile.min, 3, height, width), (profile.opt, 3, height, width),
+                          (profile.max, 3, height, width))
+    config.add_optimization_profile(trt_profile)
+    return config
+
+
+def _qdq_record(source: _Source, decision: PrecisionDecision, caps: PlatformCaps, options: BuildOptions
+                ) -> Optional[dict]:
+    """The sidecar's calibration record of an INT8 build without a calibrator: the Q/DQ graph given, or (TensorRT
+    >= 11) the one ``_precision_graph`` made; None for FP32/FP16 and for an entropy calibration."""
+    if "int8" not in decision.flags:
+        return None
+    if not caps.precision_flags:
+        return {"method": "qdq", "source": options.calib_label or source.onnx_path, "made_at_build": not source.explicit}
+    return {"method": "qdq", "source": source.onnx_path} if source.explicit else None
+
+
+def _configure_precision(rt: _TensorRT, config, parsed: _Parsed, source: _Source, decision: PrecisionDecision,
+                         caps: PlatformCaps, options: BuildOptions, paths: _Paths, log) -> Tuple[Any, Optional[dict]]:
+    """The precision flags and, for an entropy calibration, the calibrator at its own calibration profile: (the
+    calibrator or None, the sidecar's calibration record or None)."""
+    if caps.precision_flags:
+        if "fp16" in decision.flags:
+            config.set_flag(rt.trt.BuilderFlag.FP16)
+        if "int8" in decision.flags:
+            config.set_flag(rt.trt.BuilderFlag.INT8)
+    if not paths.calibrated:
+        return None, _qdq_record(source, decision, caps, options)
+    calib_batch = parsed.static_batch or options.calib_batch
+    calibrator, record = _calibrator(rt.trt, rt.builder, rt.cuda_context, options, source.contract, source.onnx_path,
+                                     parsed.input.name, paths.calib_cache, calib_batch, log)
+    config.int8_calibrator = calibrator
+    # TensorRT calibrates at the calibration profile's kOPT shape: its own, of exactly the batch fed
+    height, width = source.contract.input_size
+    calib_profile = rt.builder.create_optimization_profile()
+    calib_shape = (calib_batch, 3, height, width)
+    calib_profile.set_shape(parsed.input.name, calib_shape, calib_shape, calib_shape)
+    if config.set_calibration_profile(calib_profile) is False:
+        raise EngineBuildError("TensorRT {} refused the calibration profile {}".format(
+            rt.trt.__version__, list(calib_shape)))
+    return calibrator, record
+
+
+def _configure_dla(trt, config, dla_core: Optional[int]) -> None:
+    """A DLA core as the default device, layers it cannot run falling back to the GPU."""
+    if dla_core is not None:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+
+
+def _build_plan(rt: _TensorRT, parsed: _Parsed, config, calibrator, record: Optional[dict], onnx_path: str):
+    """The serialized engine; the calibrator's device memory is freed whatever happens, its error raised here."""
+    try:
+        plan = rt.builder.build_serialized_network(parsed.network, config)
+    finally:
+        if calibrator is not None:
+            calibrator.free()
+    if calibrator is not None:
+        _check_calibration(calibrator, record)
+    if plan is None:
+        raise EngineBuildError("TensorRT could not build an engine from {} (its log above says why)".format(onnx_path))
+    return plan
+
+
+def _sidecar(source: _Source, decision: PrecisionDecision, caps: PlatformCaps, profile: BatchProfile,
+             record: Optional[dict], dla_core: Optional[int], started: float) -> EngineSidecar:
+    onnx_path = source.onnx_path
+    return EngineSidecar(
+        contract=source.contract.to_dict(), requested_precision=decision.requested,
+        effective_precision=decision.effective, builder_flags=list(decision.flags),
+        tensorrt_version=caps.tensorrt_version, gpu_name=caps.gpu_name,
+        compute_capability=list(caps.compute_capability), batch_profile=profile.as_dict(), onnx_path=onnx_path,
+        onnx_sha256=sha256_of(onnx_path), calibration=record, dla_core=dla_core,
+        build_seconds=round(time.time() - started, 1), built_at=utc_now(), precision_note=decision.note,
+        complexity=read_complexity(onnx_path))
+
+
+def _write_outputs(paths: _Paths, plan, sidecar: EngineSidecar, calibrator, record: Optional[dict], timing_cache,
+                   timing_cache_path: Optional[str]) -> None:
+    """Plan and sidecar, then a new calibration cache and the timing cache, each written atomically."""
+    with atomic_output(paths.engine) as tmp_path:
+        with open(tmp_path, "wb") as f:
+            f.write(plan)
+        write_sidecar(paths.engine, sidecar)
+    if calibrator is not None and calibrator.new_cache is not None and not record["reused_cache"]:
+        from goatpose_edge.engines.calibrator import write_cache
+
+        write_cache(paths.calib_cache, calibrator.new_cache, calibrator.key, record)
+    if timing_cache is not None:
+        with atomic_output(timing_cache_path) as tmp_path:
+            with open(tmp_path, "wb") as f:
+                f.write(timing_cache.serialize())
+
+
+def _trtexec(source: _Source, paths: _Paths, sidecar: EngineSidecar, options: BuildOptions, api) -> str:
+    """The trtexec line of the engine just built, for the API generation the builder used."""
+    return trtexec_command(source.onnx_path, paths.engine, sidecar.builder_flags, BatchProfile(**sidecar.batch_profile),
+                           source.contract.input_size, options.workspace_mib, isinstance(api, TensorsApi),
+                           options.timing_cache, options.dla_core, (sidecar.calibration or {}).get("cache"),
+                           input_name=source.contract.input_name)
+
+
 def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional[BuildOptions] = None,
                  log=lambda line: None) -> BuildResult:
+    """``onnx_path`` to a TensorRT engine at ``output`` (default: ``default_engine_path``) with its sidecar."""
     options = options or BuildOptions()
-    contract = read_contract(onnx_path)
-    explicit = QDQ_METADATA_KEY in read_metadata(onnx_path)  # a Q/DQ graph from `goatpose quantize`
-    known_cache = options.calib_cache or (calibration_cache_path(output) if output else None)
-    if options.precision == "int8" and not explicit and not options.calib_sources and not (
-            known_cache and os.path.isfile(known_cache)):
-        raise EngineBuildError("INT8 needs calibration images: --calib-images DIR or --calib-coco ANN IMGDIR "
-                               "(or a Q/DQ graph from `goatpose quantize`)")
-    trt = import_tensorrt()
-    api = trt_api(trt)
-    cuda_context = CudaContext()
-    logger = make_logger(trt, options.verbose)
+    source = _read_source(onnx_path)
+    _require_calibration(source, options, output)
+    rt = _open_tensorrt(options.verbose)
     started = time.time()
-    with cuda_context.active():
-        builder = trt.Builder(logger)
-        caps = probe_platform(trt, builder, cuda_context)
-        decision = choose_precision(options.precision, caps, options.force)
-        if decision.note:
-            log("precision: " + decision.note)
-        if options.dla_core is not None and not 0 <= options.dla_core < caps.dla_cores:
-            raise EngineBuildError("--dla-core {}: {} has {} DLA core(s)".format(
-                options.dla_core, caps.gpu_name, caps.dla_cores))
-        profile = options.profile
-        with tempfile.TemporaryDirectory(prefix="goatpose-build-") as tmp:
-            graph = onnx_path if caps.precision_flags or explicit else _explicit_precision_onnx(
-                onnx_path, decision, options, contract, tmp)
-            network = builder.create_network(api.network_flags())
-            parser = trt.OnnxParser(network, logger)
-            _parse(trt, parser, graph)
-            input_tensor = network.get_input(0)
-            height, width = contract.input_size
-            static = int(input_tensor.shape[0])
-            if static > 0 and (profile.min, profile.max) != (static, static):  # exported with --batch N
-                log("{} has a static batch of {}: profile {}..{} replaced by it".format(
-                    onnx_path, static, profile.min, profile.max))
-                profile = BatchProfile(static, static, static)
-            output = output or default_engine_path(contract, decision.effective, profile.as_dict(),
-                                                   caps.tensorrt_version, caps.gpu_name)
-            calib_cache = options.calib_cache or calibration_cache_path(output)
-            calibrated = "int8" in decision.flags and not explicit and caps.precision_flags
-            check_io(build_outputs(output, calibrated, options.timing_cache, calib_cache),
-                     build_inputs(onnx_path, options))
-            config = builder.create_builder_config()
-            api.set_workspace(config, options.workspace_mib << 20)
-            trt_profile = builder.create_optimization_profile()
-            trt_profile.set_shape(input_tensor.name, (profile.min, 3, height, width), (profile.opt, 3, height, width),
-                                  (profile.max, 3, height, width))
-            config.add_optimization_profile(trt_profile)
-            timing_cache = _timing_cache(trt, config, options.timing_cache, log) if options.timing_cache else None
-            calibrator, calib_record = None, None
-            if "int8" in decision.flags and not caps.precision_flags:  # TensorRT >= 11: the Q/DQ graph made above
-                calib_record = {"method": "qdq", "source": options.calib_label or onnx_path,
-                                "made_at_build": not explicit}
-            if caps.precision_flags:
-                if "fp16" in decision.flags:
-                    config.set_flag(trt.BuilderFlag.FP16)
-                if "int8" in decision.flags:
-                    config.set_flag(trt.BuilderFlag.INT8)
-                if "int8" in decision.flags and explicit:
-                    calib_record = {"method": "qdq", "source": onnx_path}
-                elif "int8" in decision.flags:
-                    calib_batch = static if static > 0 else options.calib_batch
-                    calibrator, calib_record = _calibrator(trt, builder, cuda_context, options, contract, onnx_path,
-                                                           input_tensor.name, calib_cache, calib_batch, log)
-                    config.int8_calibrator = calibrator
-                    # TensorRT calibrates at the calibration profile's kOPT shape: its own, of exactly the batch fed
-                    calib_profile = builder.create_optimization_profile()
-                    calib_shape = (calib_batch, 3, height, width)
-                    calib_profile.set_shape(input_tensor.name, calib_shape, calib_shape, calib_shape)
-                    if config.set_calibration_profile(calib_profile) is False:
-                        raise EngineBuildError("TensorRT {} refused the calibration profile {}".format(
-                            trt.__version__, list(calib_shape)))
-            if options.dla_core is not None:
-                config.default_device_type = trt.DeviceType.DLA
-                config.DLA_core = options.dla_core
-                config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-            log("building {} engine for {} (batch {}..{}) on {} ...".format(
-                decision.effective.upper(), contract.name, profile.min, profile.max, caps.describe()))
-            try:
-                plan = builder.build_serialized_network(network, config)
-            finally:
-                if calibrator is not None:
-                    calibrator.free()
-            if calibrator is not None:
-                _check_calibration(calibrator, calib_record)
-            if plan is None:
-                raise EngineBuildError("TensorRT could not build an engine from {} (its log above says why)".format(
-                    onnx_path))
-            sidecar = EngineSidecar(
-                contract=contract.to_dict(), requested_precision=decision.requested,
-                effective_precision=decision.effective, builder_flags=list(decision.flags),
-                tensorrt_version=caps.tensorrt_version, gpu_name=caps.gpu_name,
-                compute_capability=list(caps.compute_capability), batch_profile=profile.as_dict(),
-                onnx_path=onnx_path, onnx_sha256=sha256_of(onnx_path), calibration=calib_record,
-                dla_core=options.dla_core, build_seconds=round(time.time() - started, 1), built_at=utc_now(),
-                precision_note=decision.note, complexity=read_complexity(onnx_path))
-            with atomic_output(output) as tmp_path:
-                with open(tmp_path, "wb") as f:
-                    f.write(plan)
-                write_sidecar(output, sidecar)
-            if calibrator is not None and calibrator.new_cache is not None and not calib_record["reused_cache"]:
-                from goatpose_edge.engines.calibrator import write_cache
-
-                write_cache(calib_cache, calibrator.new_cache, calibrator.key, calib_record)
-            if timing_cache is not None:
-                with atomic_output(options.timing_cache) as tmp_path:
-                    with open(tmp_path, "wb") as f:
-                        f.write(timing_cache.serialize())
-    return BuildResult(output, sidecar, decision, caps)
+    with rt.cuda_context.active(), tempfile.TemporaryDirectory(prefix="goatpose-build-") as folder:
+        caps = _probe(rt)
+        decision = _decide_precision(options, caps, log)
+        parsed = _parse(rt, _precision_graph(source, decision, caps, options, folder))
+        profile = _built_profile(options.profile, parsed.static_batch, onnx_path, log)
+        paths = _output_paths(output, source, decision, profile, caps, options)
+        config = _configure(rt, parsed, profile, options.workspace_mib, source.contract)
+        timing_cache = _timing_cache(rt.trt, config, options.timing_cache, log) if options.timing_cache else None
+        calibrator, record = _configure_precision(rt, config, parsed, source, decision, caps, options, paths, log)
+        _configure_dla(rt.trt, config, options.dla_core)
+        log("building {} engine for {} (batch {}..{}) on {} ...".format(
+            decision.effective.upper(), source.contract.name, profile.min, profile.max, caps.describe()))
+        plan = _build_plan(rt, parsed, config, calibrator, record, onnx_path)
+        sidecar = _sidecar(source, decision, caps, profile, record, options.dla_core, started)
+        _write_outputs(paths, plan, sidecar, calibrator, record, timing_cache, options.timing_cache)
+    return BuildResult(paths.engine, sidecar, decision, caps, _trtexec(source, paths, sidecar, options, rt.api))
 
 
 def _timing_cache(trt, config, path: str, log):

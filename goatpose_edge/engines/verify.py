@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from goatpose_edge.artefact.sidecar import remove_engine
 from goatpose_edge.compare import HeatmapAgreement, compare_heatmaps, engine_tolerance
 from goatpose_edge.errors import GoatPoseError
 
@@ -42,3 +43,12 @@ def check(report: HeatmapAgreement) -> None:
     if not report.ok:
         raise EngineVerifyError(report.line())
 
+
+def reject_failed(report: HeatmapAgreement, engine_path: str) -> None:
+    """An engine that failed its check is not left where a runner would pick it up: remove it and its sidecar (the
+    calibration cache is kept, it was not at fault) and raise ``EngineVerifyError``. Nothing happens when it passed."""
+    if report.ok:
+        return
+    remove_engine(engine_path)
+    raise EngineVerifyError("{}; {} and its sidecar were removed (the calibration cache is kept)".format(
+        report.line(), engine_path))
