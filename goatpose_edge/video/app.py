@@ -276,32 +276,59 @@ def check_video_options(options: VideoOptions) -> List[tuple]:
 def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: None) -> RunSummary:
     """Pose on every source of ``options`` through one ``StreamEngine``; outputs per stream, finalised on every
     exit path. Raises ``VideoRunError`` (with the summary) when a stream was lost or failed, or a stage failed."""
-    import cv2
-
-    targets = check_video_options(options)
-    multi = len(options.sources) > 1
-    engine = StreamEngine(options.sources, options.engine)  # every source opened, or none
-    summary = RunSummary([VideoSummary(s.stats.source, frame_count=s.stats.frame_count) for s in engine.streams])
-    sinks = []  # type: List[_StreamSinks]
-    failures = []  # type: list
+    run = _VideoRun(options, log)  # every source opened, or none
     error = None
-    bar = None
     try:
+        run.open_outputs()
+        run.announce()
+        run.deliver()
+    except GoatPoseError as exc:
+        error = exc
+    finally:
+        run.finalise()
+    return run.verdict(error)
+
+
+class _VideoRun:
+    """The steps of ``run_video``: open the outputs, announce, deliver the engine's events to the sinks, finalise
+    (on every exit path), and the verdict (the summary, or the one error that says what went wrong)."""
+
+    def __init__(self, options: VideoOptions, log: Callable[[str], None]):
+        self.targets = check_video_options(options)
+        self.options, self.log = options, log
+        self.multi = len(options.sources) > 1
+        self.engine = StreamEngine(options.sources, options.engine)
+        self.summary = RunSummary([VideoSummary(s.stats.source, frame_count=s.stats.frame_count)
+                                   for s in self.engine.streams])
+        self.sinks = []  # type: List[_StreamSinks]
+        self.failures = []  # type: list
+        self.bar = None
+        self.stopping = ""
+
+    def open_outputs(self) -> None:
+        """Runners and detectors loaded, a sink set per stream, the progress bar sized to the frames expected."""
+        engine, options = self.engine, self.options
         engine.open()
-        for stream, (output, jsonl) in zip(engine.streams, targets):
-            sinks.append(_StreamSinks(stream.index, output, jsonl, options.show, options.encoder,
-                                      stream.stats.fps_nominal, multi))
+        for stream, (output, jsonl) in zip(engine.streams, self.targets):
+            self.sinks.append(_StreamSinks(stream.index, output, jsonl, options.show, options.encoder,
+                                           stream.stats.fps_nominal, self.multi))
         counts = [s.stats.frame_count for s in engine.streams]
         limit = options.engine.max_frames
         total = (sum(min(c, limit) if limit else c for c in counts) if all(counts) else
                  (limit * len(counts) if limit else None))
-        bar = _progress(total, options.progress)
-        for stream, (output, jsonl) in zip(engine.streams, targets):
-            log("{}{}: {} -> {}{}".format("stream {} ".format(stream.index) if multi else "", stream.stats.source,
-                                          os.path.basename(options.engine.pose), output or "-",
-                                          ", " + jsonl if jsonl else ""))
+        self.bar = _progress(total, options.progress)
+
+    def announce(self) -> None:
+        for stream, (output, jsonl) in zip(self.engine.streams, self.targets):
+            self.log("{}{}: {} -> {}{}".format("stream {} ".format(stream.index) if self.multi else "",
+                                               stream.stats.source, os.path.basename(self.options.engine.pose),
+                                               output or "-", ", " + jsonl if jsonl else ""))
+
+    def deliver(self) -> None:
+        """Every event to its stream's sinks until the engine is done; Ctrl-C / SIGTERM drain the frames in flight
+        (twice, or the sequential schedule: stop at once)."""
+        engine = self.engine
         engine.start()
-        stopping = ""
         frames = 0
         while True:
             try:
@@ -309,44 +336,52 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
                 if event is None:
                     break
                 if isinstance(event, StreamEnd):
-                    _finish_stream(summary.streams[event.stream], event.stats, sinks[event.stream], failures)
+                    _finish_stream(self.summary.streams[event.stream], event.stats, self.sinks[event.stream],
+                                   self.failures)
                     continue
-                stream_summary = summary.streams[event.stream]
-                start = time.perf_counter()
-                elapsed = engine.elapsed
-                with interrupts_deferred():  # a frame goes to every output of its stream, or to none
-                    keep_going = sinks[event.stream].write(event, engine.contract, (stream_summary.frames + 1) / max(
-                        elapsed, 1e-9), options.raw_keypoints)
-                    stream_summary.frames += 1
-                    stream_summary.persons += len(event.persons)
-                engine.add_busy("sink", time.perf_counter() - start)
+                keep_going = self._write(event)
                 frames += 1
                 if frames % RSS_EVERY == 0:
-                    summary.rss_mb.append([frames, resident_mb()])
-                if bar is not None:
-                    bar.update(1)
-                if not keep_going and not stopping:
-                    stopping = "stopped"
+                    self.summary.rss_mb.append([frames, resident_mb()])
+                if self.bar is not None:
+                    self.bar.update(1)
+                if not keep_going and not self.stopping:
+                    self.stopping = "stopped"
                     engine.stop()
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the frames in flight still come out; twice: now
-                if stopping == "interrupted" or options.engine.sequential:
-                    stopping = "interrupted"
+                if self.stopping == "interrupted" or self.options.engine.sequential:
+                    self.stopping = "interrupted"
                     break
-                stopping = "interrupted"
+                self.stopping = "interrupted"
                 engine.stop()
-        summary.ended = stopping
-    except GoatPoseError as exc:
-        error = exc
-    finally:
-        if bar is not None:
-            bar.close()
+        self.summary.ended = self.stopping
+
+    def _write(self, event) -> bool:
+        """One frame to every output of its stream, or to none (interrupts wait); False when a window asks to stop."""
+        stream_summary = self.summary.streams[event.stream]
+        start = time.perf_counter()
+        fps = (stream_summary.frames + 1) / max(self.engine.elapsed, 1e-9)
+        with interrupts_deferred():
+            keep_going = self.sinks[event.stream].write(event, self.engine.contract, fps, self.options.raw_keypoints)
+            stream_summary.frames += 1
+            stream_summary.persons += len(event.persons)
+        self.engine.add_busy("sink", time.perf_counter() - start)
+        return keep_going
+
+    def finalise(self) -> None:
+        """Threads joined, every stream's outputs finalised, windows closed, the summary completed."""
+        import cv2
+
+        engine, summary = self.engine, self.summary
+        if self.bar is not None:
+            self.bar.close()
         engine.close()
-        for stream, stream_summary, stream_sinks in zip(engine.streams, summary.streams, sinks):
-            _finish_stream(stream_summary, stream.stats, stream_sinks, failures)
-        for stream, stream_summary in zip(engine.streams, summary.streams):
+        for stream, stream_summary, stream_sinks in zip(engine.streams, summary.streams, self.sinks):
+            _finish_stream(stream_summary, stream.stats, stream_sinks, self.failures)
+        for stream_summary in summary.streams:
             if stopping_reason(summary.ended, stream_summary.ended):
                 stream_summary.ended = summary.ended
-        if options.show:
+        if self.options.show:
             try:
                 cv2.destroyAllWindows()
             except Exception:  # noqa: BLE001
@@ -355,18 +390,21 @@ def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: N
         summary.engine = engine_record(engine)
         summary.rss_mb.append([summary.frames, resident_mb()])
         summary.ended = summary.ended or _overall(summary.streams)
-    if error is not None:
-        if isinstance(error, SourceError) or not engine.runners:
-            raise error
-        raise VideoRunError(summary, "{}; outputs finalised: {}".format(error, ", ".join(summary.outputs) or "none"))
-    if failures:
-        raise GoatPoseError("finalising the outputs failed: {}".format(failures[0])) from failures[0]
-    bad = [(i, s) for i, s in enumerate(summary.streams) if s.ended in ("lost",) or s.ended.startswith("error")
-           or (s.frames == 0 and s.ended == "end")]
-    if bad:
-        raise VideoRunError(summary, "; ".join(_bad_line(i, s, multi) for i, s in bad) + "; outputs finalised: " + (
-            ", ".join(summary.outputs) or "none"))
-    return summary
+
+    def verdict(self, error: Optional[GoatPoseError]) -> RunSummary:
+        summary, outputs = self.summary, ", ".join(self.summary.outputs) or "none"
+        if error is not None:
+            if isinstance(error, SourceError) or not self.engine.runners:
+                raise error
+            raise VideoRunError(summary, "{}; outputs finalised: {}".format(error, outputs))
+        if self.failures:
+            raise GoatPoseError("finalising the outputs failed: {}".format(self.failures[0])) from self.failures[0]
+        bad = [(i, s) for i, s in enumerate(summary.streams) if s.ended in ("lost",) or s.ended.startswith("error")
+               or (s.frames == 0 and s.ended == "end")]
+        if bad:
+            raise VideoRunError(summary, "; ".join(_bad_line(i, s, self.multi) for i, s in bad)
+                                + "; outputs finalised: " + outputs)
+        return summary
 
 
 def stopping_reason(run_ended: str, stream_ended: str) -> bool:
