@@ -145,9 +145,8 @@ def _run_guarded(monkeypatch, capsys, argv):
     def work_started(args):
         raise AssertionError("the command started working before its outputs were checked")
 
-    for name in dir(cli):
-        if name.startswith("cmd_"):
-            monkeypatch.setattr(cli, name, work_started)
+    for command in cli.COMMANDS:
+        monkeypatch.setattr(command, "run", work_started)
     code = cli.main(argv)
     return code, capsys.readouterr().err
 

@@ -12,6 +12,10 @@ from goatpose_edge.bench.env import environment
 from goatpose_edge.bench.report import BENCH_FORMAT, speedups, utc_now
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime import open_runner
+from goatpose_edge.video.engine import StreamOptions
+
+#: the streaming engine's defaults, which bench --video runs with unless told otherwise
+_ENGINE = StreamOptions(pose="")
 
 
 @dataclass
@@ -22,9 +26,9 @@ class BenchOptions:
     threads: Optional[int] = None  # onnxruntime intra-op / torch threads (None: the library's default)
     video: Optional[str] = None
     max_frames: Optional[int] = None
-    detector: str = "hog"
-    detect_every: int = 1
-    detect_workers: int = 1
+    detector: str = _ENGINE.detector
+    detect_every: int = _ENGINE.detect_every
+    detect_workers: int = _ENGINE.detect_workers
     flip: bool = False
     pipelines: List[str] = field(default_factory=lambda: ["sequential", "pipelined"])
     detect_modes: List[str] = field(default_factory=lambda: ["sync"])
@@ -32,7 +36,7 @@ class BenchOptions:
     streams: List[int] = field(default_factory=lambda: [1])
     repeats: int = 1
     max_persons: Optional[int] = None
-    track_min_score: float = 0.3
+    track_min_score: float = _ENGINE.track_min_score
     person_batching: bool = False
     batching_frames: int = 10
     profile_ops: bool = False
@@ -55,7 +59,8 @@ def check_options(options: BenchOptions) -> None:
         raise GoatPoseError("--person-batching needs --video (frames with persons)")
     defaults = BenchOptions()
     video_settings = [flag for flag, changed in (
-        ("--max-frames", options.max_frames is not None), ("--detect-every", options.detect_every != 1),
+        ("--max-frames", options.max_frames is not None),
+        ("--detect-every", options.detect_every != defaults.detect_every),
         ("--flip", options.flip), ("--pipeline", options.pipelines != defaults.pipelines),
         ("--detect", options.detect_modes != defaults.detect_modes), ("--workers", options.workers != defaults.workers),
         ("--streams", options.streams != defaults.streams), ("--repeats", options.repeats != defaults.repeats),

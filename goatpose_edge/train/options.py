@@ -4,7 +4,7 @@ import argparse
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional
 
 from goatpose_edge.errors import GoatPoseError
@@ -92,28 +92,40 @@ class TrainOptions:
         return self
 
 
+def _as_written(value: float) -> str:
+    """A coefficient as a help text writes it: 1e-4 (``str`` gives 0.0001)."""
+    mantissa, exponent = "{:e}".format(value).split("e")
+    return "{}e{}".format(mantissa.rstrip("0").rstrip("."), int(exponent))
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``goatpose train``'s arguments, also parsed by the torchrun entry (``python -m goatpose_edge.train``); the
+    defaults are ``TrainOptions``'s."""
+    default = {f.name: f.default for f in fields(TrainOptions)}
     parser.add_argument("model", metavar="MODEL", help="e.g. goatpose-bl (see goatpose info --all)")
-    parser.add_argument("--coco-root", default="", metavar="DIR",
+    parser.add_argument("--coco-root", default=default["coco_root"], metavar="DIR",
                         help="COCO folder with annotations/, train2017/ and val2017/")
     parser.add_argument("--train-ann", metavar="FILE", help="default DIR/annotations/person_keypoints_train2017.json")
     parser.add_argument("--train-images", metavar="DIR", help="default DIR/train2017")
     parser.add_argument("--val-ann", metavar="FILE", help="default DIR/annotations/person_keypoints_val2017.json")
-    parser.add_argument("--epochs", type=int, default=280)
-    parser.add_argument("--batch-size", type=int, default=32, help="per process (GPU)")
-    parser.add_argument("--workers", type=int, default=4, help="data loader processes per GPU")
+    parser.add_argument("--epochs", type=int, default=default["epochs"])
+    parser.add_argument("--batch-size", type=int, default=default["batch_size"], help="per process (GPU)")
+    parser.add_argument("--workers", type=int, default=default["workers"], help="data loader processes per GPU")
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     parser.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pth")
     parser.add_argument("--init-from", metavar="HRNET.pth", help="start from an official HRNet checkpoint")
-    parser.add_argument("--val-every", type=int, default=10, metavar="N", help="validate every N epochs (10)")
+    parser.add_argument("--val-every", type=int, default=default["val_every"], metavar="N",
+                        help="validate every N epochs ({})".format(default["val_every"]))
     parser.add_argument("--val-limit", type=int, metavar="N", help="validate on the first N images only")
     parser.add_argument("--out", metavar="runs/NAME", help="checkpoints and log (default runs/MODEL)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--nam-penalty", type=float, default=1e-4, help="NAM L1 sparsity coefficient (1e-4)")
+    parser.add_argument("--lr", type=float, default=default["lr"])
+    parser.add_argument("--nam-penalty", type=float, default=default["nam_penalty"],
+                        help="NAM L1 sparsity coefficient ({})".format(_as_written(default["nam_penalty"])))
     parser.add_argument("--max-iters", type=int, metavar="N", help="iterations per epoch at most (quick runs)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--log-every", type=int, default=50, metavar="N", help="log every N iterations")
+    parser.add_argument("--seed", type=int, default=default["seed"])
+    parser.add_argument("--device", default=default["device"], help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--log-every", type=int, default=default["log_every"], metavar="N",
+                        help="log every N iterations")
 
 
 def options_from_args(args) -> TrainOptions:

@@ -138,7 +138,7 @@ def test_unnamed_checkpoint_says_which_argument_names_the_model(bl_state, tmp_pa
     assert "bench, eval and video take no model name" in message
     from goatpose_edge.runtime import load_runner
 
-    # What --model passes on (cmd_verify/cmd_pose give it to the runner as model_name) makes the same file load.
+    # What --model passes on (verify's and pose's run give it to the runner as model_name) makes the same file load.
     assert load_runner(path, model_name="goatpose-bl").contract.name == "goatpose-bl"
 
 

@@ -1,0 +1,87 @@
+"""The ``goatpose`` command: thin subcommands over library functions.
+
+Errors a user can act on (``GoatPoseError``) are printed as one line with exit status 1; Ctrl-C exits 130; anything
+else is a bug and is reported in one line too (``GOATPOSE_DEBUG=1`` shows the traceback).
+
+Each subcommand is a module of this package with the same few names: ``NAME`` and ``HELP``; ``add_arguments(parser)``
+(defaults from the library's option dataclasses); ``io_plan(args)``, what it reads and writes (an ``IOPlan``, checked
+against the filesystem before any work); ``OUTPUT_FLAGS``, the options that name what it writes; ``run(args)``, the
+work, returning the exit status. What several commands share (argparse types, ``IOPlan`` helpers) is in ``common``.
+"""
+
+import argparse
+import errno
+import os
+import sys
+import traceback
+
+from goatpose_edge import __version__
+from goatpose_edge.cli import (bench, build, env, evaluate, export, info, init, lint, platform, pose, quantize, train,
+                               verify, video)
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import clear_protected
+from goatpose_edge.signals import Terminated, sigterm_as_interrupt
+
+#: the subcommands, in the order ``goatpose --help`` lists them
+COMMANDS = (info, init, export, verify, pose, build, platform, train, env, quantize, bench, evaluate, video, lint)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): ``goatpose build: error: ... (see goatpose build --help)``."""
+
+    def error(self, message):
+        self.exit(2, "{}: error: {} (see {} --help)\n".format(self.prog, message, self.prog))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="goatpose", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version="goatpose-edge " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in COMMANDS:
+        command_parser = sub.add_parser(command.NAME, help=command.HELP)
+        command.add_arguments(command_parser)
+        command_parser.set_defaults(func=command.run, io=command.io_plan)
+        if command.OUTPUT_FLAGS:
+            command_parser.set_defaults(output_flags=command.OUTPUT_FLAGS)
+    return parser
+
+
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("GOATPOSE_DEBUG"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    print("goatpose: internal error: {}: {} (set GOATPOSE_DEBUG=1 for the traceback and please report it)".format(
+        type(exc).__name__, exc), file=sys.stderr)
+    return 3
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    with sigterm_as_interrupt():
+        try:
+            args.io(args).check()  # outputs checked against inputs and the filesystem before any work
+            return args.func(args)
+        except GoatPoseError as exc:
+            print("goatpose: error: {}".format(exc), file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # `goatpose pose ... | head`: the reader left, nothing to say
+            sys.stderr.close()
+            return 141
+        except MemoryError:
+            print("goatpose: error: out of memory (a batch or input too large for this machine?)", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk: nothing half-written stays (atomic_output)
+                print("goatpose: error: no space left on the device: {}".format(exc.filename or exc), file=sys.stderr)
+                return 1
+            return _internal_error(exc)
+        except Terminated:
+            print("goatpose: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+            return 143
+        except KeyboardInterrupt:
+            print("goatpose: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # a bug: still one line unless asked for more
+            return _internal_error(exc)
+        finally:
+            clear_protected()

@@ -1,0 +1,99 @@
+"""``goatpose bench``: latency per batch size and per-stage video timing, side by side (``bench.suite.run_bench``)."""
+
+import os
+import shlex
+import sys
+
+from goatpose_edge.cli.common import (artefact_input, detector_input, foreign_record, int_list, name_prefix,
+                                      non_negative_int, positive_int, thread_count, word_list, workers_list)
+from goatpose_edge.cli.video import add_engine_arguments
+from goatpose_edge.fileio import IOPlan
+
+NAME = "bench"
+HELP = "latency/throughput per batch, per-stage video timing, side by side"
+OUTPUT_FLAGS = ("--out",)
+
+
+def _listed(values) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def add_arguments(parser) -> None:
+    from goatpose_edge.bench.suite import BenchOptions
+
+    defaults = BenchOptions()
+    parser.add_argument("artefacts", nargs="+", metavar="ARTEFACT", help=".onnx, .engine or .pth files")
+    parser.add_argument("--batch", type=int_list, default=defaults.batches, metavar="1,8",
+                        help="batch sizes (default {})".format(_listed(defaults.batches)))
+    parser.add_argument("--warmup", type=non_negative_int, default=defaults.warmup, metavar="N",
+                        help="untimed calls per batch size ({})".format(defaults.warmup))
+    parser.add_argument("--iters", type=positive_int, default=defaults.iters, metavar="N",
+                        help="timed calls per batch size ({})".format(defaults.iters))
+    parser.add_argument("--threads", type=thread_count, metavar="N",
+                        help="CPU threads for onnxruntime/torch (default: all)")
+    parser.add_argument("--video", metavar="FILE", help="also run goatpose video's streaming engine on this video, "
+                        "per configuration")
+    parser.add_argument("--max-frames", type=positive_int, metavar="N",
+                        help="frames of --video per stream (default: all)")
+    add_engine_arguments(parser, bench=True)
+    parser.add_argument("--pipeline", type=word_list("sequential", "pipelined"), default=defaults.pipelines,
+                        metavar="sequential,pipelined", help="engine schedules to compare (both)")
+    parser.add_argument("--detect", type=word_list("sync", "async"), default=defaults.detect_modes,
+                        metavar="sync,async", help="detection modes to compare ({})".format(
+                            _listed(defaults.detect_modes)))
+    parser.add_argument("--workers", type=workers_list, default=defaults.workers, metavar="auto,1,2",
+                        help="pose worker counts to compare (auto: the backend's default)")
+    parser.add_argument("--streams", type=int_list, default=defaults.streams, metavar="1,3",
+                        help="the video replayed K times side by side, per K ({})".format(_listed(defaults.streams)))
+    parser.add_argument("--repeats", type=positive_int, default=defaults.repeats, metavar="N",
+                        help="rounds over all configurations, interleaved; the median run is reported ({})".format(
+                            defaults.repeats))
+    parser.add_argument("--person-batching", action="store_true",
+                        help="persons/s of the batched pipeline vs a per-crop loop on frames of --video")
+    parser.add_argument("--batching-frames", type=positive_int, default=defaults.batching_frames, metavar="N",
+                        help="frames for --person-batching")
+    parser.add_argument("--profile-ops", action="store_true", help="onnxruntime per-op-type profile of each .onnx")
+    parser.add_argument("--baseline", metavar="ARTEFACT|MODEL",
+                        help="artefact the ratios are taken against (default: the first HRNet per backend)")
+    parser.add_argument("--title", help="heading of the Markdown report")
+    parser.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json and NAME.md (+ NAME_ap_fps.png)")
+
+
+def io_plan(args) -> IOPlan:
+    from goatpose_edge.bench.report import BENCH_FORMAT, bench_outputs
+
+    plan = IOPlan()
+    for path in args.artefacts:
+        artefact_input(plan, "ARTEFACT", path)
+    if args.baseline and os.path.exists(args.baseline):
+        artefact_input(plan, "--baseline", args.baseline)
+    detector_input(plan.read("--video", args.video), args.detector)
+    if args.out is not None:
+        paths = bench_outputs(name_prefix(args.out))
+        for path in paths:
+            plan.write(path, "--out")
+        foreign_record(plan, paths[0], BENCH_FORMAT)
+    return plan
+
+
+def run(args) -> int:
+    from goatpose_edge.bench.report import to_markdown, write_bench
+    from goatpose_edge.bench.suite import BenchOptions, run_bench
+
+    options = BenchOptions(batches=args.batch, warmup=args.warmup, iters=args.iters, threads=args.threads,
+                           video=args.video, max_frames=args.max_frames, detector=args.detector,
+                           detect_every=args.detect_every, detect_workers=args.detect_workers, flip=args.flip,
+                           pipelines=args.pipeline, detect_modes=args.detect, workers=args.workers,
+                           streams=args.streams, repeats=args.repeats, max_persons=args.max_persons,
+                           track_min_score=args.track_min_score, person_batching=args.person_batching,
+                           batching_frames=args.batching_frames, profile_ops=args.profile_ops,
+                           baseline=args.baseline, title=args.title or "")
+    command = "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
+    record = run_bench(args.artefacts, options, command, log=lambda line: print(line, file=sys.stderr))
+    for warning in record["environment"]["warnings"]:
+        print("WARNING: " + warning, file=sys.stderr)
+    print(to_markdown(record))
+    if args.out is not None:
+        for path in write_bench(name_prefix(args.out), record):
+            print("wrote " + path)
+    return 0

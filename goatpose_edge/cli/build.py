@@ -1,0 +1,98 @@
+"""``goatpose build``: a TensorRT engine and its sidecar from an exported ONNX file (``engines.builder``)."""
+
+import os
+
+from goatpose_edge.cli.common import (add_calibration_arguments, calibration_inputs, calibration_sources, image_inputs,
+                                      non_negative_int, positive_int)
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import IOPlan
+
+NAME = "build"
+HELP = "build a TensorRT engine (+ sidecar JSON) from an exported ONNX file"
+OUTPUT_FLAGS = ("-o", "--timing-cache")
+
+
+def add_arguments(parser) -> None:
+    from goatpose_edge.engines.builder import BuildOptions
+    from goatpose_edge.engines.policy import PRECISIONS
+
+    defaults = BuildOptions()
+    parser.add_argument("onnx", metavar="MODEL.onnx")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision)
+    add_calibration_arguments(parser)
+    parser.add_argument("--batch", type=positive_int, metavar="N",
+                        help="fixed batch size (else --min/--opt/--max-batch, default 1/4/8)")
+    parser.add_argument("--min-batch", type=positive_int, metavar="N")
+    parser.add_argument("--opt-batch", type=positive_int, metavar="N")
+    parser.add_argument("--max-batch", type=positive_int, metavar="N")
+    parser.add_argument("--workspace", type=positive_int, default=defaults.workspace_mib, metavar="MiB",
+                        help="builder workspace ({})".format(defaults.workspace_mib))
+    parser.add_argument("--timing-cache", metavar="FILE",
+                        help="reuse and update a timing cache, e.g. engines/timing.cache")
+    parser.add_argument("--dla-core", type=non_negative_int, metavar="N",
+                        help="build for a DLA core (Xavier/Orin; the TX2 has none)")
+    parser.add_argument("--force", action="store_true", help="build a precision the GPU has no fast path for")
+    parser.add_argument("-o", "--output", metavar="FILE.engine",
+                        help="default: engines/<model>_<HxW>_<precision>_b<min>-<max>_trt<version>_<gpu>.engine")
+    parser.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command")
+    parser.add_argument("--verify", action="store_true", help="compare the engine with onnxruntime on real crops")
+    parser.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
+                        help="person photo for --verify (besides the calibration crops)")
+    parser.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
+
+
+def io_plan(args) -> IOPlan:
+    """The engine, its sidecar, (INT8) the calibration cache and its record, and the timing cache
+    (``builder.build_outputs``); without -o the default name, derived from the platform, is checked by
+    ``build_engine`` against the same inputs before the build."""
+    from goatpose_edge.engines.builder import TIMING_CACHE_SUFFIXES, build_outputs
+
+    plan = image_inputs(calibration_inputs(IOPlan().read("MODEL.onnx", args.onnx), args), "--image", args.image)
+    if args.output:
+        plan.outputs.extend(build_outputs(args.output, args.precision == "int8", args.timing_cache, option="-o",
+                                          create_parent=False))
+        return plan
+    return plan.write(args.timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES)
+
+
+def run(args) -> int:
+    if args.batch and any(v is not None for v in (args.min_batch, args.opt_batch, args.max_batch)):
+        raise GoatPoseError("--batch N fixes the batch: give it or --min/--opt/--max-batch, not both")
+    from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine, trtexec_command
+    from goatpose_edge.artefact.sidecar import sidecar_path
+    from goatpose_edge.engines.verify import verify_engine
+
+    if args.batch:
+        profile = BatchProfile(args.batch, args.batch, args.batch)
+    else:  # default 1..8, tuned for 4 persons: a top-down pipeline batches the persons of a frame
+        maximum = args.max_batch or max(8, args.opt_batch or 1, args.min_batch or 1)
+        minimum = args.min_batch or 1
+        profile = BatchProfile(minimum, args.opt_batch or max(minimum, min(4, maximum)), maximum)
+    sources, label = calibration_sources(args)
+    options = BuildOptions(precision=args.precision, profile=profile, workspace_mib=args.workspace,
+                           timing_cache=args.timing_cache, dla_core=args.dla_core, force=args.force,
+                           calib_sources=sources, calib_count=args.calib_count, calib_label=label,
+                           verbose=args.verbose)
+    result = build_engine(args.onnx, args.output, options, log=print)
+    sidecar = result.sidecar
+    print("wrote {} + {} ({} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(
+        result.engine_path, sidecar_path(result.engine_path), sidecar.requested_precision,
+        sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, sidecar.batch_profile["min"],
+        sidecar.batch_profile["max"], sidecar.build_seconds))
+    if args.print_trtexec:
+        from goatpose_edge.runtime.trt_api import import_tensorrt
+
+        named = not hasattr(import_tensorrt().ICudaEngine, "get_binding_name")
+        built = BatchProfile(**sidecar.batch_profile)
+        print(trtexec_command(args.onnx, result.engine_path, sidecar.builder_flags, built,
+                              sidecar.model_contract.input_size, args.workspace, named, args.timing_cache,
+                              args.dla_core, (sidecar.calibration or {}).get("cache")))
+    if args.verify:
+        report = verify_engine(args.onnx, result.engine_path, sources[:16], args.image)
+        print(report.line())
+        if not report.ok:  # an engine that failed its check is not left where a runner would pick it up
+            for path in (result.engine_path, sidecar_path(result.engine_path)):
+                os.remove(path)
+            raise GoatPoseError("{}; {} and its sidecar were removed (the calibration cache is kept)".format(
+                report.line(), result.engine_path))
+    return 0

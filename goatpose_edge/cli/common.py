@@ -1,0 +1,196 @@
+"""What several ``goatpose`` commands share: argparse types, the ``IOPlan`` helpers, the calibration options."""
+
+import argparse
+import json
+import os
+from typing import List, Optional
+
+from goatpose_edge.errors import DependencyError, GoatPoseError
+from goatpose_edge.fileio import IOPlan
+
+# What each command writes, by ending (``IOPlan.write``); sidecars and caches are derived from these.
+ONNX_SUFFIXES = (".onnx",)
+CHECKPOINT_SUFFIXES = (".pth", ".pt")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def require_torch(step: str):
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise DependencyError("{} needs PyTorch (host side): pip install 'goatpose-edge[host]'".format(step)) from exc
+
+
+# -- what a command reads and writes (``IOPlan``), checked before any work
+
+
+def artefact_input(plan: IOPlan, option: str, path) -> IOPlan:
+    """An artefact the command reads and, for a TensorRT engine, the sidecar JSON beside it."""
+    from goatpose_edge.artefact.sidecar import ENGINE_SUFFIXES, sidecar_path
+
+    plan.read(option, path)
+    if path and path.lower().endswith(ENGINE_SUFFIXES):
+        plan.read("the sidecar of " + option, sidecar_path(path))
+    return plan
+
+
+def image_inputs(plan: IOPlan, option: str, specs) -> IOPlan:
+    """The photos of ``--image IMG[@x,y,w,h]`` (split as ``export.parity.parse_image_arg`` splits them)."""
+    from goatpose_edge.export.parity import parse_image_arg
+
+    return plan.read(option, *(parse_image_arg(spec)[0] for spec in specs or ()))
+
+
+def detector_input(plan: IOPlan, spec) -> IOPlan:
+    return artefact_input(plan, "--detector", spec) if spec and os.path.exists(spec) else plan
+
+
+def calibration_inputs(plan: IOPlan, args) -> IOPlan:
+    if getattr(args, "calib_coco", None):
+        plan.read("--calib-coco", *args.calib_coco)
+    return plan.read("--calib-images", getattr(args, "calib_images", None))
+
+
+def name_prefix(out: str, option: str = "--out") -> str:
+    """``--out NAME`` of bench/eval: a name the files' endings are added to, never a folder."""
+    if out.endswith(("/", os.sep)) or os.path.isdir(out) or not os.path.basename(out):
+        raise GoatPoseError("{} {} is a folder; give a name in it, e.g. {}".format(
+            option, out, os.path.join(out.rstrip("/" + os.sep) or ".", "bench")))
+    return out
+
+
+def foreign_record(plan: IOPlan, path: str, own_format: str) -> IOPlan:
+    """An existing ``path`` that is not a record of ``own_format`` (an eval record where bench writes, say) is
+    someone's result: it counts as an input, so it is never replaced."""
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            record = None
+        if not (isinstance(record, dict) and record.get("format") == own_format):
+            plan.read("(an existing file, not a {} record)".format(own_format), path)
+    return plan
+
+
+def io_none(args) -> IOPlan:
+    """A command that writes no file."""
+    return IOPlan()
+
+
+# -- argparse types: a bad value is one line naming what was expected
+
+
+def counted_int(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected {}, got {!r}".format(what, text))
+        if value < minimum:
+            raise argparse.ArgumentTypeError("expected {}, got {}".format(what, value))
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+positive_int = counted_int(1, "a positive integer")
+non_negative_int = counted_int(0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive number, got {!r}".format(text))
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError("expected a positive finite number, got {}".format(text))
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number >= 0, got {!r}".format(text))
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("expected a finite number >= 0, got {}".format(text))
+    return value
+
+
+def seed(text: str) -> int:
+    value = non_negative_int(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError("expected a seed below 2**32, got {}".format(value))
+    return value
+
+
+def thread_count(text: str) -> int:
+    """--threads, --workers: 1 .. 4x this machine's CPUs (a typo like 100000 would start that many threads)."""
+    value = positive_int(text)
+    cpus = os.cpu_count() or 1
+    if value > 4 * cpus:
+        raise argparse.ArgumentTypeError("expected at most {} (4 x the {} CPUs here), got {}".format(
+            4 * cpus, cpus, value))
+    return value
+
+
+#: --workers and --detect-workers: bounded like --threads (each worker is a thread, or several)
+worker_count = thread_count
+
+
+def int_list(text: str):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated integers, e.g. 1,4,8, got {!r}".format(text))
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("expected positive sizes, e.g. 1,4,8, got {!r}".format(text))
+    return values
+
+
+def word_list(*choices):
+    def parse(text: str) -> List[str]:
+        words = [w.strip() for w in text.split(",") if w.strip()]
+        bad = [w for w in words if w not in choices]
+        if not words or bad:
+            raise argparse.ArgumentTypeError("expected a comma-separated list of {}, got {!r}".format(
+                ", ".join(choices), text))
+        return words
+
+    parse.__name__ = "list"
+    return parse
+
+
+def workers_list(text: str) -> List[Optional[int]]:
+    values = []
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        values.append(None if word == "auto" else worker_count(word))
+    if not values:
+        raise argparse.ArgumentTypeError("expected auto or worker counts, e.g. auto,1,2, got {!r}".format(text))
+    return values
+
+
+# -- the calibration crops of ``goatpose build --precision int8`` and ``goatpose quantize``
+
+
+def add_calibration_arguments(parser) -> None:
+    from goatpose_edge.engines.builder import BuildOptions
+
+    count = BuildOptions().calib_count  # quantize calibrates on as many crops as an INT8 build
+    calib = parser.add_mutually_exclusive_group()
+    calib.add_argument("--calib-images", metavar="DIR", help="folder of person images (one person each)")
+    calib.add_argument("--calib-coco", nargs=2, metavar=("ANN", "IMGDIR"), help="COCO keypoint annotations + images")
+    parser.add_argument("--calib-count", type=positive_int, default=count, metavar="N",
+                        help="person crops to use ({})".format(count))
+
+
+def calibration_sources(args):
+    from goatpose_edge.engines.calibration import person_boxes_from_coco, person_boxes_from_folder
+
+    if args.calib_images:
+        return person_boxes_from_folder(args.calib_images), args.calib_images
+    if args.calib_coco:
+        return person_boxes_from_coco(args.calib_coco[0], args.calib_coco[1]), args.calib_coco[0]
+    return [], ""
