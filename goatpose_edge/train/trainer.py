@@ -11,7 +11,7 @@ import os
 import re
 import time
 from dataclasses import asdict
-from typing import Callable
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -105,7 +105,14 @@ def load_training_checkpoint(path: str):
 
 
 def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
-    """Run (or resume) training; returns {"epochs_run", "losses", "best_ap", "out"}.
+    """Run (or resume) training; returns what the run did::
+
+        epochs_run  int: epochs this call ran (``options.epochs`` minus the epoch it resumed at)
+        losses      [float]: the loss (joints MSE + NAM penalty) of every iteration this call ran, in order
+        mse         [float]: the joints MSE of the same iterations
+        best_ap     float: the best validation AP of the run so far (-1.0 while none was measured)
+        out         str: the folder holding last.pth, best.pth (when validating) and log.jsonl
+        model       the trained network (the module itself, not its DDP wrapper)
 
     Every input is checked before a model is built: the options (``TrainOptions.validate``), the annotation files and
     image folders, the output folder and the checkpoint to resume. Checkpoints are written atomically; SIGTERM and
@@ -121,8 +128,18 @@ def train(options: TrainOptions, log: Callable[[str], None] = print) -> dict:
         raise
 
 
-def _preflight(options: TrainOptions):
-    """(dataset, resume payload or None, init state or None, start epoch, best AP), all checked, no model built."""
+class _Start(NamedTuple):
+    """Where a run starts, all checked before a model is built."""
+
+    dataset: CocoKeypoints
+    payload: Optional[dict]  # the checkpoint to resume, or None
+    init_state: Optional[dict]  # the HRNet state dict to start from (--init-from), or None
+    epoch: int  # first epoch to run
+    best_ap: float  # best validation AP so far, -1.0 when none
+
+
+def _preflight(options: TrainOptions) -> _Start:
+    """Check every input and load the data's records and the checkpoint to resume; no model built."""
     from goatpose_edge.models import read_checkpoint
     from goatpose_edge.variants import get_variant
 
@@ -158,104 +175,172 @@ def _preflight(options: TrainOptions):
                                                                  start_epoch))
     elif options.init_from:
         init_state, _ = read_checkpoint(options.init_from)
-    return dataset, payload, init_state, start_epoch, best_ap
+    return _Start(dataset, payload, init_state, start_epoch, best_ap)
 
 
 def _train(options: TrainOptions, log: Callable[[str], None]) -> dict:
-    from goatpose_edge.models import build_model, save_checkpoint
-    from goatpose_edge.models.checkpoint import load_state_dict_strict
+    """The run's steps: check the inputs, set up, then per epoch train, validate, checkpoint, log."""
+    run = _Run(options, log, _preflight(options))
+    for epoch in range(run.start_epoch, options.epochs):
+        record = run.one_epoch(epoch)
+        if run.rank == 0:
+            run.validate_epoch(epoch, record)
+            run.checkpoint(epoch, record)
+            run.log_epoch(epoch, record)
+    return run.finish()
 
-    dataset, payload, init_state, start_epoch, best_ap = _preflight(options)
-    rank, world, local_rank = _distributed()
-    device = _device(options.device, local_rank)
-    torch.manual_seed(options.seed + rank)
-    recipe = Recipe(epochs=options.epochs, lr=options.lr, nam_penalty=options.nam_penalty)
-    model = build_model(options.model).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    use_amp = options.amp and device.type == "cuda"
-    if options.amp and not use_amp and rank == 0:
-        log("note: --amp needs a CUDA device; training in FP32 on {}".format(device))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp) if hasattr(torch, "amp") and hasattr(
-        torch.amp, "GradScaler") else torch.cuda.amp.GradScaler(enabled=use_amp)
-    if payload is not None:
-        load_state_dict_strict(model, payload["state_dict"], options.resume, options.model)
-        optimizer.load_state_dict(payload["optimizer"])
-        if payload.get("scaler"):
-            scaler.load_state_dict(payload["scaler"])
-        log("resumed {} at epoch {} (lr {:g}, best AP {:.4f})".format(options.resume, start_epoch,
-                                                                       recipe.lr_at(start_epoch), best_ap))
-    elif init_state is not None:
-        from goatpose_edge.train.init_from import init_from_hrnet
 
-        log("init from {}: {}".format(options.init_from, init_from_hrnet(model, init_state).line()))
-    unwrapped = model
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    sampler = torch.utils.data.distributed.DistributedSampler(dataset, seed=options.seed) if world > 1 else None
-    generator = torch.Generator()
-    generator.manual_seed(options.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=options.batch_size, shuffle=sampler is None,
-                                         sampler=sampler, num_workers=options.workers, drop_last=len(dataset) >
-                                         options.batch_size, pin_memory=device.type == "cuda", generator=generator)
-    if rank == 0:
-        os.makedirs(options.out, exist_ok=True)
-        log("{}: {} persons, {} iterations/epoch x {} process(es), epochs {}..{}, device {}".format(
-            options.model, len(dataset), len(loader), world, start_epoch, options.epochs - 1, device))
-    losses, mses = [], []
-    for epoch in range(start_epoch, options.epochs):
-        lr = recipe.lr_at(epoch)
-        for group in optimizer.param_groups:
+class _Run:
+    """One training run, a method per step; the constructor sets everything up in a fixed order (the seed before
+    the model's initialisation, the resume before the DDP wrapper)."""
+
+    def __init__(self, options: TrainOptions, log: Callable[[str], None], start: _Start):
+        self.options, self.log = options, log
+        self.dataset, self.start_epoch, self.best_ap = start.dataset, start.epoch, start.best_ap
+        self.rank, self.world, local_rank = _distributed()
+        self.device = _device(options.device, local_rank)
+        torch.manual_seed(options.seed + self.rank)
+        self.recipe = Recipe(epochs=options.epochs, lr=options.lr, nam_penalty=options.nam_penalty)
+        self.model = self.unwrapped = self._build_model()
+        self.optimizer, self.scaler = self._optimiser()
+        self._resume(start)
+        self._wrap_distributed()
+        self.loader, self.sampler, self.generator = self._loader()
+        self._announce()
+        self.losses, self.mses = [], []
+
+    def _build_model(self) -> torch.nn.Module:
+        from goatpose_edge.models import build_model
+
+        return build_model(self.options.model).to(self.device).train()
+
+    def _optimiser(self):
+        """(Adam at the recipe's lr, the AMP gradient scaler: enabled for --amp on CUDA only)."""
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=self.recipe.lr)
+        use_amp = self.options.amp and self.device.type == "cuda"
+        if self.options.amp and not use_amp and self.rank == 0:
+            self.log("note: --amp needs a CUDA device; training in FP32 on {}".format(self.device))
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp) if hasattr(torch, "amp") and hasattr(
+            torch.amp, "GradScaler") else torch.cuda.amp.GradScaler(enabled=use_amp)
+        return optimizer, scaler
+
+    def _resume(self, start: _Start) -> None:
+        """Weights, optimiser and scaler from the checkpoint to resume, or weights from HRNet (--init-from)."""
+        from goatpose_edge.models.checkpoint import load_state_dict_strict
+
+        options = self.options
+        if start.payload is not None:
+            load_state_dict_strict(self.model, start.payload["state_dict"], options.resume, options.model)
+            self.optimizer.load_state_dict(start.payload["optimizer"])
+            if start.payload.get("scaler"):
+                self.scaler.load_state_dict(start.payload["scaler"])
+            self.log("resumed {} at epoch {} (lr {:g}, best AP {:.4f})".format(
+                options.resume, start.epoch, self.recipe.lr_at(start.epoch), start.best_ap))
+        elif start.init_state is not None:
+            from goatpose_edge.train.init_from import init_from_hrnet
+
+            self.log("init from {}: {}".format(options.init_from, init_from_hrnet(self.model, start.init_state).line()))
+
+    def _wrap_distributed(self) -> None:
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _loader(self):
+        """(DataLoader, DistributedSampler or None, the generator of the loader's shuffle)."""
+        options, dataset = self.options, self.dataset
+        sampler = torch.utils.data.distributed.DistributedSampler(dataset, seed=options.seed) if self.world > 1 \
+            else None
+        generator = torch.Generator()
+        generator.manual_seed(options.seed)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=options.batch_size, shuffle=sampler is None,
+                                             sampler=sampler, num_workers=options.workers, drop_last=len(dataset) >
+                                             options.batch_size, pin_memory=self.device.type == "cuda",
+                                             generator=generator)
+        return loader, sampler, generator
+
+    def _announce(self) -> None:
+        if self.rank == 0:
+            os.makedirs(self.options.out, exist_ok=True)
+            self.log("{}: {} persons, {} iterations/epoch x {} process(es), epochs {}..{}, device {}".format(
+                self.options.model, len(self.dataset), len(self.loader), self.world, self.start_epoch,
+                self.options.epochs - 1, self.device))
+
+    def one_epoch(self, epoch: int) -> dict:
+        """Train epoch ``epoch`` at the recipe's lr; returns its log.jsonl record (epoch, lr, mean loss, seconds)."""
+        lr = self.recipe.lr_at(epoch)
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
-        dataset.set_epoch(epoch)
-        generator.manual_seed(options.seed * 100003 + epoch)  # the shuffle of an epoch depends on the epoch only
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+        self.generator.manual_seed(self.options.seed * 100003 + epoch)  # the shuffle of an epoch depends on it only
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
         started, epoch_losses = time.time(), []
-        for step, (inputs, targets, weights) in enumerate(_batches(loader, options.max_iters)):
-            inputs, targets, weights = inputs.to(device), targets.to(device), weights.to(device)
-            with torch.autocast(device.type, enabled=scaler.is_enabled()):
-                pred = model(inputs)
-            loss, mse, penalty = total_loss(unwrapped, pred.float(), targets, weights, recipe)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            value = float(loss.detach())
-            if not np.isfinite(value):
-                raise GoatPoseError("the loss became {} at epoch {} iteration {} (lower --lr, or drop --amp)".format(
-                    value, epoch, step))
-            epoch_losses.append(value)
-            mses.append(float(mse.detach()))
-            if rank == 0 and (step % options.log_every == 0):
-                log("epoch {} iter {}/{} loss {:.6f} (mse {:.6f}, nam {:.6f}) lr {:g}".format(
-                    epoch, step, len(loader), value, float(mse.detach()), float(penalty.detach()), lr))
-        losses.extend(epoch_losses)
-        record = {"epoch": epoch, "lr": lr, "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
-                  "seconds": round(time.time() - started, 1)}
-        last_epoch = epoch == options.epochs - 1
-        if options.val_ann and (last_epoch or (epoch + 1) % options.val_every == 0) and rank == 0:
-            record["val"] = validate(unwrapped, device, options)
-            ap = record["val"]["AP"]
-            if ap > best_ap:
-                best_ap = ap
-                save_checkpoint(unwrapped, os.path.join(options.out, "best.pth"), epoch=epoch + 1, best_ap=best_ap)
-        if rank == 0:
-            save_checkpoint(unwrapped, os.path.join(options.out, "last.pth"), optimizer=optimizer.state_dict(),
-                            scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                            scheduler=dict(recipe.to_dict(), type="multistep"), epoch=epoch + 1, best_ap=best_ap,
-                            options={k: v for k, v in asdict(options).items() if v is not None})
-            with open(os.path.join(options.out, "log.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
-            log("epoch {} done: loss {} lr {:g}{} -> {}".format(
-                epoch, "{:.6f}".format(record["loss"]) if record["loss"] is not None else "-", lr,
-                ", AP {:.4f}".format(record["val"]["AP"]) if "val" in record else "",
-                os.path.join(options.out, "last.pth")))
-    if world > 1:
-        torch.distributed.barrier()  # rank 0's last checkpoint is written before any process leaves
-        torch.distributed.destroy_process_group()
-    return {"epochs_run": options.epochs - start_epoch, "losses": losses, "mse": mses, "best_ap": best_ap,
-            "out": options.out, "model": unwrapped}
+        for step, batch in enumerate(_batches(self.loader, self.options.max_iters)):
+            epoch_losses.append(self._step(epoch, step, batch, lr))
+        self.losses.extend(epoch_losses)
+        return {"epoch": epoch, "lr": lr, "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
+                "seconds": round(time.time() - started, 1)}
+
+    def _step(self, epoch: int, step: int, batch, lr: float) -> float:
+        """One optimiser step on a batch (inputs [N, 3, H, W], targets [N, K, h, w], weights [N, K, 1]); returns
+        its loss."""
+        inputs, targets, weights = (tensor.to(self.device) for tensor in batch)
+        with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
+            pred = self.model(inputs)
+        loss, mse, penalty = total_loss(self.unwrapped, pred.float(), targets, weights, self.recipe)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise GoatPoseError("the loss became {} at epoch {} iteration {} (lower --lr, or drop --amp)".format(
+                value, epoch, step))
+        self.mses.append(float(mse.detach()))
+        if self.rank == 0 and (step % self.options.log_every == 0):
+            self.log("epoch {} iter {}/{} loss {:.6f} (mse {:.6f}, nam {:.6f}) lr {:g}".format(
+                epoch, step, len(self.loader), value, float(mse.detach()), float(penalty.detach()), lr))
+        return value
+
+    def validate_epoch(self, epoch: int, record: dict) -> None:
+        """Every --val-every epochs and after the last: the AP into ``record["val"]``, best.pth when it is the best."""
+        from goatpose_edge.models import save_checkpoint
+
+        options = self.options
+        if not options.val_ann or not (epoch == options.epochs - 1 or (epoch + 1) % options.val_every == 0):
+            return
+        record["val"] = validate(self.unwrapped, self.device, options)
+        if record["val"]["AP"] > self.best_ap:
+            self.best_ap = record["val"]["AP"]
+            save_checkpoint(self.unwrapped, os.path.join(options.out, "best.pth"), epoch=epoch + 1,
+                            best_ap=self.best_ap)
+
+    def checkpoint(self, epoch: int, record: dict) -> None:
+        """last.pth (weights and the whole training state, to resume at epoch + 1) and the epoch's log.jsonl line."""
+        from goatpose_edge.models import save_checkpoint
+
+        options = self.options
+        save_checkpoint(self.unwrapped, os.path.join(options.out, "last.pth"), optimizer=self.optimizer.state_dict(),
+                        scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                        scheduler=dict(self.recipe.to_dict(), type="multistep"), epoch=epoch + 1,
+                        best_ap=self.best_ap, options={k: v for k, v in asdict(options).items() if v is not None})
+        with open(os.path.join(options.out, "log.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def log_epoch(self, epoch: int, record: dict) -> None:
+        self.log("epoch {} done: loss {} lr {:g}{} -> {}".format(
+            epoch, "{:.6f}".format(record["loss"]) if record["loss"] is not None else "-", record["lr"],
+            ", AP {:.4f}".format(record["val"]["AP"]) if "val" in record else "",
+            os.path.join(self.options.out, "last.pth")))
+
+    def finish(self) -> dict:
+        """``train``'s result, once every process is done (rank 0's last checkpoint written before any leaves)."""
+        if self.world > 1:
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+        return {"epochs_run": self.options.epochs - self.start_epoch, "losses": self.losses, "mse": self.mses,
+                "best_ap": self.best_ap, "out": self.options.out, "model": self.unwrapped}
 
 
 def _batches(loader, max_iters):
