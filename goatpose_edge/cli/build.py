@@ -1,10 +1,7 @@
 """``goatpose build``: a TensorRT engine and its sidecar from an exported ONNX file (``engines.builder``)."""
 
-import os
-
 from goatpose_edge.cli.common import (add_calibration_arguments, calibration_inputs, calibration_sources, image_inputs,
                                       non_negative_int, positive_int)
-from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import IOPlan
 
 NAME = "build"
@@ -56,18 +53,11 @@ def io_plan(args) -> IOPlan:
 
 
 def run(args) -> int:
-    if args.batch and any(v is not None for v in (args.min_batch, args.opt_batch, args.max_batch)):
-        raise GoatPoseError("--batch N fixes the batch: give it or --min/--opt/--max-batch, not both")
-    from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine, trtexec_command
     from goatpose_edge.artefact.sidecar import sidecar_path
-    from goatpose_edge.engines.verify import verify_engine
+    from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine
+    from goatpose_edge.engines.verify import reject_failed, verify_engine
 
-    if args.batch:
-        profile = BatchProfile(args.batch, args.batch, args.batch)
-    else:  # default 1..8, tuned for 4 persons: a top-down pipeline batches the persons of a frame
-        maximum = args.max_batch or max(8, args.opt_batch or 1, args.min_batch or 1)
-        minimum = args.min_batch or 1
-        profile = BatchProfile(minimum, args.opt_batch or max(minimum, min(4, maximum)), maximum)
+    profile = BatchProfile.requested(args.batch, args.min_batch, args.opt_batch, args.max_batch)
     sources, label = calibration_sources(args)
     options = BuildOptions(precision=args.precision, profile=profile, workspace_mib=args.workspace,
                            timing_cache=args.timing_cache, dla_core=args.dla_core, force=args.force,
@@ -80,19 +70,9 @@ def run(args) -> int:
         sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, sidecar.batch_profile["min"],
         sidecar.batch_profile["max"], sidecar.build_seconds))
     if args.print_trtexec:
-        from goatpose_edge.runtime.trt_api import import_tensorrt
-
-        named = not hasattr(import_tensorrt().ICudaEngine, "get_binding_name")
-        built = BatchProfile(**sidecar.batch_profile)
-        print(trtexec_command(args.onnx, result.engine_path, sidecar.builder_flags, built,
-                              sidecar.model_contract.input_size, args.workspace, named, args.timing_cache,
-                              args.dla_core, (sidecar.calibration or {}).get("cache")))
+        print(result.trtexec)
     if args.verify:
         report = verify_engine(args.onnx, result.engine_path, sources[:16], args.image)
         print(report.line())
-        if not report.ok:  # an engine that failed its check is not left where a runner would pick it up
-            for path in (result.engine_path, sidecar_path(result.engine_path)):
-                os.remove(path)
-            raise GoatPoseError("{}; {} and its sidecar were removed (the calibration cache is kept)".format(
-                report.line(), result.engine_path))
+        reject_failed(report, result.engine_path)
     return 0
