@@ -138,6 +138,7 @@ class HeatmapAgreement:
 
     @property
     def ok(self) -> bool:
+        """Finite, and within each limit of ``tolerance`` (the keypoint limit only where keypoints were measured)."""
         if self.nonfinite:
             return False
         limit = self.tolerance

@@ -144,7 +144,8 @@ def test_both_sides_nan_fails_although_their_difference_is_zero():
 
 
 def test_shapes_must_match():
-    with pytest.raises(HeatmapShapeError, match=r"random: output shapes differ, \[1, 17, 64, 48\] vs \[1, 17, 32, 24\]"):
+    with pytest.raises(HeatmapShapeError,
+                       match=r"random: output shapes differ, \[1, 17, 64, 48\] vs \[1, 17, 32, 24\]"):
         compare_heatmaps("random", np.zeros((1, 17, 64, 48)), np.zeros((1, 17, 32, 24)), tolerance("export"))
 
 

@@ -345,7 +345,8 @@ def _qdq_record(source: _Source, decision: PrecisionDecision, caps: PlatformCaps
     if "int8" not in decision.flags:
         return None
     if not caps.precision_flags:
-        return {"method": "qdq", "source": options.calib_label or source.onnx_path, "made_at_build": not source.explicit}
+        return {"method": "qdq", "source": options.calib_label or source.onnx_path,
+                "made_at_build": not source.explicit}
     return {"method": "qdq", "source": source.onnx_path} if source.explicit else None
 
 

@@ -338,7 +338,8 @@ def test_a_reused_calibration_cache_is_not_rewritten(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == ["e.engine", "e.json"]
 
 
-@pytest.mark.parametrize("api, workspace", [(BindingsApi, "--workspace=256"), (TensorsApi, "--memPoolSize=workspace:256M")])
+@pytest.mark.parametrize("api, workspace", [(BindingsApi, "--workspace=256"),
+                                            (TensorsApi, "--memPoolSize=workspace:256M")])
 def test_trtexec_line_of_the_build(api, workspace):
     paths = builder._Paths("e.engine", "e.calib", calibrated=True)
     options = BuildOptions(workspace_mib=256, timing_cache="t.cache")
