@@ -19,12 +19,12 @@ LAYERS = {
     "errors": 1,
     "fileio": 2, "imagefile": 2, "signals": 2, "timing": 2, "draw": 2,
     "artefact": 3,  # contract, ONNX metadata, engine sidecar
-    "codec": 4, "variants": 4,
+    "codec": 4, "variants": 4, "compare": 4,  # compare: how two artefacts' heatmaps agree (numpy only)
     "models": 5,  # torch only
     "runtime": 6,  # the torch runner loads models/ lazily
     "detection": 7,
     "coco": 8, "pipeline": 8,
-    "export": 9, "synthetic": 9, "video": 9,
+    "export": 9, "synthetic": 9, "video": 9, "pose_images": 9,
     "engines": 10,
     "bench": 11,
     "train": 12,  # validates with bench's COCO evaluation
