@@ -5,9 +5,10 @@
         persons = estimator(frame_bgr)          # [Person(box, score, box_score, keypoints [17, 3])]
 
 Odd input, defined (``imagefile.to_bgr8``): a grayscale [H, W] or [H, W, 1] frame is expanded to BGR, gray + alpha
-and BGRA frames lose alpha, 16-bit frames keep their top 8 bits, an empty frame gives no persons, ``None`` or a non-image raises ``FrameError``. Boxes with a zero, negative or non-finite size,
-and boxes wholly outside the frame, are dropped; boxes partly outside are kept (the crop is black outside the frame,
-as in HRNet). Keypoints are in frame pixels and may lie outside the frame for persons cut by its border.
+and BGRA frames lose alpha, 16-bit frames keep their top 8 bits, an empty frame gives no persons, ``None`` or a
+non-image raises ``FrameError``. Boxes with a zero, negative or non-finite size, and boxes wholly outside the frame,
+are dropped; boxes partly outside are kept (the crop is black outside the frame, as in HRNet). Keypoints are in
+frame pixels and may lie outside the frame for persons cut by its border.
 """
 
 import time
@@ -74,7 +75,8 @@ def valid_boxes(detections: Detections, frame_shape) -> Detections:
     boxes, scores = detections.boxes, detections.scores
     height, width = frame_shape[:2]
     ok = np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-    ok &= (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 0] + boxes[:, 2] > 0) & (boxes[:, 1] + boxes[:, 3] > 0)
+    ok &= (boxes[:, 0] < width) & (boxes[:, 1] < height)
+    ok &= (boxes[:, 0] + boxes[:, 2] > 0) & (boxes[:, 1] + boxes[:, 3] > 0)
     return Detections(boxes[ok], scores[ok])
 
 
@@ -82,11 +84,10 @@ class TopDownPoseEstimator:
     """BGR frame in, persons out: ``detector`` boxes -> ``pose_runner`` heatmaps (batched) -> decoded keypoints.
 
     ``flip`` averages in the mirrored crops (skipped when the artefact merges the flip in its graph);
-    ``post_process`` is the heatmap decoding ("quarter", "dark" or "none"/None; ``codec``, a ``HeatmapCodec`` of the
-    runner's contract); ``oks_nms_threshold`` (None: off) removes
-    duplicate persons as HRNet's evaluation does; ``max_batch`` caps persons per runner call (default: the runner's
-    largest batch, or ``DEFAULT_MAX_BATCH`` for a dynamic-batch artefact: memory stays bounded in a crowd, and on a
-    CPU batches beyond ~8 run no faster per person);
+    ``post_process`` is the heatmap decoding ("quarter", "dark" or "none"/None) of ``codec``, the ``HeatmapCodec``
+    of the runner's contract; ``oks_nms_threshold`` (None: off) removes duplicate persons as HRNet's evaluation does;
+    ``max_batch`` caps persons per runner call (default: the runner's largest batch, or ``DEFAULT_MAX_BATCH`` for a
+    dynamic-batch artefact: memory stays bounded in a crowd, and on a CPU batches beyond ~8 run no faster per person);
     ``timer`` (a ``timing.StageTimer``) receives the time of each stage: detect, preprocess, infer (or the
     runner's copy_in / infer / copy_out when it splits its call), postprocess.
     """

@@ -126,8 +126,9 @@ def test_property_flat_or_negative_maps_decode_to_the_crop_origin(value, post):
 
 
 # HeatmapCodec: encode -> decode in image pixels, through three crops of different size and shape. Worst error over
-# 3 persons x 17 keypoints at least 4 heatmap px inside the crop, in heatmap pixels: the argmax is off by up to half a
-# pixel, the quarter step by up to a quarter (measured 0.250 at most); DARK's measured worst is 0.031, its median 0.0003.
+# 3 persons x 17 keypoints at least 4 heatmap px inside the crop, in heatmap pixels: the argmax is off by up to half
+# a pixel, the quarter step by up to a quarter (measured 0.250 at most); DARK's measured worst is 0.031, its median
+# 0.0003.
 ROUND_TRIP_BOUND = {"none": 0.5, "quarter": 0.25, "dark": 0.035}
 ROUND_TRIP_BOXES = [(40, 30, 120, 200), (300, 50, 260, 180), (10, 400, 50, 60)]  # (x, y, w, h) image pixels
 
