@@ -11,14 +11,14 @@ io_plan = io_none
 def add_arguments(parser) -> None:
     from goatpose_edge.compare import tolerance
 
-    default = tolerance("export").max_rel
+    default = tolerance("export")
     parser.add_argument("reference", metavar="A", help="reference artefact")
     parser.add_argument("test", metavar="B", help="artefact under test")
     parser.add_argument("--model", help="model name for a .pth that does not record it")
     parser.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
                         help="person photo (and box) to compare on, besides seeded random input; repeatable")
-    parser.add_argument("--tolerance", type=positive_float, default=default,
-                        help="max abs error / max|A| (default {:g})".format(default))
+    parser.add_argument("--tolerance", type=positive_float, default=default.max_rel,
+                        help="max abs error / max|A| (default {})".format(default.text()))
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow checkpoints that pickle Python objects (unpickling can run code)")
 
