@@ -129,7 +129,10 @@ class YoloDetector(Detector):
     def _load(self, path: str, layout: Optional[str], runner_options: dict) -> None:
         from goatpose_edge.runtime import load_runner
 
-        self.runner = load_runner(path, pose=False, **runner_options)
+        self.runner = load_runner(path, **runner_options)
+        if self.runner.contract is not None:  # every checkpoint, export and engine of this toolkit is a pose model
+            raise DetectorError("{} is a pose model ({}), not a person detector: give a YOLOX, YOLOv5 or YOLOv8 "
+                                ".onnx, or 'hog'".format(path, self.runner.contract.name))
         self.runner.activate()
         shape = tuple(self.runner.input_shape or ())
         if len(shape) != 4 or shape[1] not in (3, None) or shape[2] is None or shape[3] is None:

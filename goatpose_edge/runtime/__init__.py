@@ -1,10 +1,14 @@
 """Runners behind one small contract (``Runner``): torch, onnxruntime and TensorRT (pycuda).
 
 Device side: numpy at module level, each backend imported when its runner activates, never torch at import.
-``load_runner(path)`` picks the backend by artefact and every runner reads the model contract from its artefact.
+``load_runner(path)`` picks the backend by artefact and every runner reads the model contract (None: not a pose model),
+precision and complexity from its artefact. Only a checkpoint needs to be told which model it holds (``model_name``,
+when it does not record it) and whether it may unpickle objects (``trusted``); the other artefacts record their model
+and ignore both, so a caller passes them for any path.
 """
 
 import os
+from typing import Optional
 
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime.base import Runner, RunnerError
@@ -15,8 +19,9 @@ ARTEFACT_SUFFIXES = {".onnx": "onnxruntime", ".pth": "torch", ".pt": "torch", ".
                      ".plan": "tensorrt", ".trt": "tensorrt"}
 
 
-def load_runner(path: str, **options) -> Runner:
-    """The runner for an artefact, chosen by its suffix (``ARTEFACT_SUFFIXES``); ``options`` go to the backend."""
+def load_runner(path: str, model_name: Optional[str] = None, trusted: bool = False, **options) -> Runner:
+    """The runner for an artefact, chosen by its suffix (``ARTEFACT_SUFFIXES``); ``model_name`` and ``trusted`` reach
+    a checkpoint's runner (see above), ``options`` the backend."""
     if os.path.isdir(path):
         raise GoatPoseError("{} is a folder: give the artefact file (.onnx, .engine or .pth) in it".format(path))
     if not os.path.isfile(path):
@@ -28,11 +33,9 @@ def load_runner(path: str, **options) -> Runner:
 
         return OnnxRuntimeRunner(path, **options)
     if backend == "torch":
-        if not options.pop("pose", True):
-            raise GoatPoseError("{}: detectors run as .onnx files or engines, not PyTorch checkpoints".format(path))
         from goatpose_edge.runtime.torch_runner import TorchRunner
 
-        return TorchRunner(path, **options)
+        return TorchRunner(path, model_name, trusted=trusted, **options)
     if backend == "tensorrt":
         from goatpose_edge.runtime.tensorrt_runner import TensorRTRunner
 

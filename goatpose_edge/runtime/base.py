@@ -4,16 +4,19 @@
         heatmaps = runner.infer(batch)        # [N, 3, H, W] float32 -> [N, K, H/4, W/4] float32
 
 The base class owns the state checks and input validation; a backend implements ``_activate``, ``_infer`` and
-``_deactivate`` (and ``synchronize`` when ``infer`` can return before the device is done) and sets ``contract`` (read from its artefact; None for a detector, whose input shape then comes
-from the backend as ``input_shape``) and ``max_batch`` (None when unbounded).
+``_deactivate`` (and ``synchronize`` when ``infer`` can return before the device is done) and sets, from its
+artefact, ``contract`` (None when the artefact carries none: then it is not a pose model, a detector say, and its
+input shape comes from the backend as ``input_shape``), ``max_batch`` (None when unbounded), ``precision`` and
+``complexity``. Whoever needs a pose model asks for ``pose_contract()``, which refuses a contract-less artefact.
 """
 
-from typing import Optional, Tuple
+import os
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from goatpose_edge.artefact.contract import ModelContract
-from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.errors import ContractError, GoatPoseError
 
 
 #: the largest chunk sent to a dynamic-batch artefact (CPU batches beyond ~8 run no faster per person; memory stays
@@ -49,6 +52,11 @@ class Runner:
     """Base of all runners: one artefact, one contract, ``infer`` between ``__enter__`` and ``__exit__``."""
 
     backend = "base"
+    #: numeric precision the artefact runs at: "fp32", "fp16" or "int8" (a TensorRT engine's from its sidecar)
+    precision = "fp32"
+    #: the model's complexity record as ``goatpose export`` stores it (``models.complexity.complexity_record``:
+    #: params, conv macs, gflops, the paper's figures), None when the artefact records none
+    complexity = None  # type: Optional[Dict[str, Any]]
 
     def __init__(self, path: str):
         self.path = path
@@ -77,6 +85,22 @@ class Runner:
         if self.is_active:
             self.is_active = False
             self._deactivate()
+
+    def pose_contract(self) -> ModelContract:
+        """The model contract, for whoever needs a pose model (the pipeline): an artefact without one is refused in
+        one line."""
+        if self.contract is None:
+            raise ContractError("{} is not a pose model (no model contract)".format(self.path))
+        return self.contract
+
+    def description(self) -> Dict[str, Any]:
+        """What the artefact is, JSON-ready (``goatpose bench`` records it): file, backend, model, input size (H, W),
+        precision, complexity; a backend adds what is its own (onnxruntime: the providers)."""
+        contract = self.contract
+        size = contract.input_size if contract is not None else (self.input_shape or (None,) * 4)[2:]
+        return {"artefact": os.path.basename(self.path), "path": self.path, "backend": self.backend,
+                "model": contract.name if contract is not None else None, "input_size": list(size),
+                "precision": self.precision, "complexity": self.complexity}
 
     def expected_chw(self) -> Tuple:
         """(C, H, W) the model takes: from the contract, else from the backend (None for a dynamic size)."""

@@ -6,20 +6,23 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from goatpose_edge.artefact.contract import METADATA_KEY
+from goatpose_edge.artefact.onnx_meta import read_complexity, read_contract, read_metadata
 from goatpose_edge.errors import DependencyError
-from goatpose_edge.artefact.onnx_meta import read_contract
 from goatpose_edge.runtime.base import Runner
 
 
 class OnnxRuntimeRunner(Runner):
-    """Runs an exported ``.onnx`` (contract from its metadata) with onnxruntime; ``pose=False`` for a detector."""
+    """Runs an ``.onnx`` with onnxruntime; contract and complexity from its metadata (``goatpose export``), no
+    contract for a graph without one (a detector)."""
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None,
-                 pose: bool = True):
+    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None):
         super().__init__(path)
-        self.contract = read_contract(path) if pose else None
+        # a damaged contract entry is an error; a missing one means the graph is not a pose model
+        self.contract = read_contract(path) if METADATA_KEY in read_metadata(path) else None
+        self.complexity = read_complexity(path)
         self.providers = list(providers) if providers else None
         self.requested_providers = self.providers
         self.threads = threads
@@ -43,8 +46,10 @@ class OnnxRuntimeRunner(Runner):
         return max(1, (os.cpu_count() or 1) // max(1, workers)) if self._cpu_only() else None
 
     def spawn(self, threads: Optional[int] = None) -> "OnnxRuntimeRunner":
-        return OnnxRuntimeRunner(self.path, self.requested_providers, threads or self.threads,
-                                 pose=self.contract is not None)
+        return OnnxRuntimeRunner(self.path, self.requested_providers, threads or self.threads)
+
+    def description(self):
+        return dict(super().description(), providers=list(self.providers or []))
 
     def _activate(self) -> None:
         try:

@@ -1,11 +1,10 @@
-"""TensorRT runner (pycuda): the engine's sidecar is checked before the plan is deserialised, buffers for the
-largest batch of the profile are allocated once, and each ``infer`` is copy-in, execute, copy-out on one stream.
+"""TensorRT runner (pycuda): the engine's sidecar is checked before the plan is deserialised (and gives the contract,
+precision and complexity), buffers for the largest batch of the profile are allocated once, and each ``infer`` is
+copy-in, execute, copy-out on one stream.
 
 The CUDA context is the device's primary context, pushed only around our own calls (``CudaContext.active``), so a
 runner can be created in one thread and used from another (the video pipeline's worker).
 """
-
-
 
 import numpy as np
 
@@ -21,19 +20,20 @@ class EngineLoadError(GoatPoseError):
 
 
 class TensorRTRunner(Runner):
-    """Runs a ``goatpose build`` engine; ``pose=False`` for a detector engine (contract from the sidecar only)."""
+    """Runs a ``goatpose build`` engine; contract, precision and complexity from its sidecar."""
 
     backend = "tensorrt"
 
-    def __init__(self, path: str, device: int = 0, pose: bool = True):
+    def __init__(self, path: str, device: int = 0):
         super().__init__(path)
-        self.device, self.pose = device, pose
+        self.device = device
         self.trt = import_tensorrt()
         self.sidecar = read_sidecar(path)
         self.cuda_context = CudaContext(device)
         check_compatible(path, self.sidecar, self.trt.__version__, self.cuda_context.gpu_name,
                          self.cuda_context.compute_capability)
-        self.contract = self.sidecar.model_contract if pose else None
+        self.contract = self.sidecar.model_contract
+        self.precision, self.complexity = self.sidecar.effective_precision, self.sidecar.complexity
         profile = self.sidecar.batch_profile
         self.min_batch, self.max_batch = profile["min"], profile["max"]
         self.api = trt_api(self.trt)
@@ -43,7 +43,7 @@ class TensorRTRunner(Runner):
         """Another runner with its own engine copy, execution context, stream and buffers (a worker never shares
         a context: TensorRT contexts are not thread-safe). On a TX2 each copy costs the engine's size in the shared
         8 GB: the default is one worker."""
-        return TensorRTRunner(self.path, self.device, self.pose)
+        return TensorRTRunner(self.path, self.device)
 
     def _activate(self) -> None:
         """Deserialise, create the context, allocate the buffers and stream; on any failure, everything made so far

@@ -1,7 +1,7 @@
 """PyTorch runner (host side): a checkpoint through ``goatpose_edge.models``; torch is imported on activation only."""
 
 import copy
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -25,6 +25,20 @@ class TorchRunner(Runner):
         self.contract = self.model.contract
         self.device = device
         self.threads = threads
+        self._complexity = None  # type: Optional[Dict[str, Any]]
+
+    @property
+    def complexity(self) -> Dict[str, Any]:
+        """The record ``goatpose export`` would store for this checkpoint's model, measured on first use (seconds):
+        a fresh build of its variant, since measuring moves a model to the meta device and the deploy form has NAM
+        folded in (the record counts the trained form's parameters, as ``goatpose info`` does)."""
+        if self._complexity is None:
+            from goatpose_edge.models import build_model
+            from goatpose_edge.models.complexity import complexity_record, measure
+
+            variant = self.model.variant
+            self._complexity = complexity_record(measure(variant, build_model(variant.name)))
+        return self._complexity
 
     def spawn(self, threads: Optional[int] = None) -> "TorchRunner":
         """A runner sharing this one's model (inference under no_grad is thread-safe); torch's thread count is
