@@ -21,27 +21,11 @@ import numpy as np
 from goatpose_edge.bench.timing import LatencyStats, time_runner
 from goatpose_edge.errors import GoatPoseError
 
+
 def artefact_info(runner) -> Dict[str, object]:
-    """Name, backend, precision and complexity of the runner's artefact (from its metadata or sidecar)."""
-    from goatpose_edge.artefact.onnx_meta import read_complexity
-
-    info = {"artefact": os.path.basename(runner.path), "path": runner.path, "backend": runner.backend,
-            "model": runner.contract.name, "input_size": list(runner.contract.input_size),
-            "precision": "fp32", "complexity": None}  # type: Dict[str, object]
-    if runner.backend == "onnxruntime":
-        info["complexity"] = read_complexity(runner.path)
-        info["providers"] = list(getattr(runner, "providers", None) or [])
-    elif runner.backend == "torch":  # torch is already loaded by this runner: measure as `goatpose info` does
-        from goatpose_edge.models import build_model
-        from goatpose_edge.models.complexity import complexity_record, measure
-        from goatpose_edge.variants import get_variant
-
-        info["complexity"] = complexity_record(measure(get_variant(runner.contract.name),
-                                                       build_model(runner.contract.name)))
-    elif runner.backend == "tensorrt":
-        info["precision"] = runner.sidecar.effective_precision
-        info["complexity"] = runner.sidecar.complexity
-    return info
+    """Name, backend, model, precision and complexity of the runner's artefact, as the runner describes it (from
+    its metadata, sidecar or checkpoint)."""
+    return dict(runner.description())
 
 
 def bench_model(runner, batches, warmup: int, iters: int) -> Dict[str, object]:
