@@ -3,7 +3,8 @@
 Protocol (HRNet ``lib/dataset/coco.py``, ``test.py``): person boxes from a detection-results file (all scores, as
 HRNet's ``image_thre = 0.0``) or the ground-truth boxes of persons with at least one labelled keypoint (score 1);
 each box cropped with the codec's affine, heatmaps decoded (``quarter`` offset, or DARK), flip test optional;
-instance score = box score x mean keypoint score above 0.2; OKS-NMS at 0.9 per image; pycocotools ``keypoints``.
+instance score = box score x mean keypoint score above the codec's rescoring threshold; OKS-NMS per image at the
+codec's threshold; pycocotools ``keypoints``. The record holds the thresholds the run used (``hrnet_thresholds``).
 """
 
 import contextlib
@@ -57,6 +58,15 @@ class EvalResult:
                 "seconds": round(self.seconds, 2), "settings": self.settings}
 
 
+def hrnet_thresholds() -> Dict[str, float]:
+    """HRNet's evaluation thresholds, as the codec applies them by default (one source: ``codec.oks_nms``'s
+    ``thresh`` and ``codec.rescore``'s ``in_vis_thre``, which the pipeline's rescoring uses)."""
+    from goatpose_edge.codec import oks_nms, rescore
+
+    return {"oks_nms": inspect.signature(oks_nms).parameters["thresh"].default,
+            "rescore_threshold": inspect.signature(rescore).parameters["in_vis_thre"].default}
+
+
 def _check_limit(limit, flag: str = "--limit") -> None:
     if limit is not None and (not is_id(limit) or limit < 1):
         raise GoatPoseError("{} must be a whole number >= 1, got {!r}".format(flag, limit))
@@ -107,13 +117,14 @@ def evaluate_runner(runner, coco_root: str, ann: Optional[str] = None, det_json:
 
     Every input is checked (``prepare_eval``) before the first crop reaches the model; ``inputs``: its result when
     the caller checked them already (before loading the model)."""
-    from goatpose_edge.codec import rescore
     from goatpose_edge.imagefile import read_image
     from goatpose_edge.pipeline import TopDownPoseEstimator
 
     inputs = inputs or prepare_eval(coco_root, ann, det_json, limit)
     coco, image_ids, paths = inputs.coco, inputs.image_ids, inputs.paths
-    estimator = TopDownPoseEstimator(None, runner, flip=flip, post_process=post_process, oks_nms_threshold=0.9)
+    thresholds = hrnet_thresholds()
+    estimator = TopDownPoseEstimator(None, runner, flip=flip, post_process=post_process,
+                                     oks_nms_threshold=thresholds["oks_nms"])
     results, boxes = [], 0
     started = time.perf_counter()
     for image_id in _progress(image_ids, progress, "eval"):
@@ -127,10 +138,9 @@ def evaluate_runner(runner, coco_root: str, ann: Optional[str] = None, det_json:
                             "keypoints": [round(float(v), 3) for v in person.keypoints.ravel()]})
     seconds = time.perf_counter() - started
     stats = evaluate_keypoints(coco, results, image_ids)
-    rescore_threshold = inspect.signature(rescore).parameters["in_vis_thre"].default  # the pipeline's (default)
     settings = {"ann": inputs.ann_file, "boxes": det_json or "ground truth", "flip": flip,
                 "post_process": post_process, "limit": limit, "oks_nms": estimator.oks_nms_threshold,
-                "rescore_threshold": rescore_threshold}
+                "rescore_threshold": thresholds["rescore_threshold"]}
     return EvalResult(stats, len(image_ids), boxes, len(results), seconds, settings, results)
 
 

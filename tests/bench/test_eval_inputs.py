@@ -76,6 +76,28 @@ def test_a_valid_file_evaluates_and_records_its_thresholds(tiny_pose_onnx, sampl
     assert settings["oks_nms"] == 0.9 and settings["rescore_threshold"] == 0.2
 
 
+def test_the_record_holds_the_thresholds_the_estimator_ran_with(tiny_pose_onnx, sample, monkeypatch):
+    """One source: the thresholds handed to the estimator are the ones recorded (HRNet's, the codec's defaults)."""
+    from goatpose_edge import pipeline
+    from goatpose_edge.bench import coco_eval
+    from goatpose_edge.runtime import load_runner
+
+    assert coco_eval.hrnet_thresholds() == {"oks_nms": 0.9, "rescore_threshold": 0.2}
+    monkeypatch.setattr(coco_eval, "hrnet_thresholds", lambda: {"oks_nms": 0.5, "rescore_threshold": 0.2})
+    used = []
+
+    class Estimator(pipeline.TopDownPoseEstimator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            used.append(self.oks_nms_threshold)
+
+    monkeypatch.setattr(pipeline, "TopDownPoseEstimator", Estimator)
+    root, ann, _ = sample
+    with load_runner(tiny_pose_onnx) as runner:
+        result = evaluate_runner(runner, root, ann, limit=1, progress=False)
+    assert used == [0.5] and result.to_dict()["settings"]["oks_nms"] == 0.5
+
+
 def _without(data, key):
     return dict(data, annotations=[{k: v for k, v in a.items() if k != key} for a in data["annotations"]])
 
