@@ -6,6 +6,7 @@ these tests assert on our own behaviour (files, sidecars, decisions, errors) and
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -16,8 +17,7 @@ from onnx import TensorProto, helper
 
 from goatpose_edge.artefact.contract import METADATA_KEY
 from goatpose_edge.variants import VARIANTS
-from tests.helpers import SHARED_DATA
-from tests.helpers import stand_in_pose_onnx
+from tests.helpers import REPO_ROOT, SHARED_DATA, stand_in_pose_onnx
 
 TRTFAKE = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake")
 GENERATIONS = [("8.0.1", "tx2", "8.0.1.6"), ("8.2.1", "tx2", "8.2.1.8"), ("10.x", "desktop", "10.16.0.72")]
@@ -44,23 +44,18 @@ def goatpose(env, *args):
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
 
 
-RUN_SCRIPT = """
-import sys, threading, numpy as np
-from goatpose_edge.runtime import load_runner, RunnerError
-runner = load_runner(sys.argv[1])
-with runner:
-    out = runner.infer(np.zeros((3, 3, 256, 192), np.float32))
-    assert out.shape == (3, 17, 64, 48) and out.dtype == np.float32, out.shape
-    result = []
-    worker = threading.Thread(target=lambda: result.append(runner.infer(np.zeros((1, 3, 256, 192), np.float32)).shape))
-    worker.start(); worker.join()
-    assert result == [(1, 17, 64, 48)], result
-    try:
-        runner.infer(np.zeros((5, 3, 256, 192), np.float32))
-    except RunnerError as exc:
-        print("refused:", exc)
-print("ran", runner.sidecar.effective_precision)
-"""
+#: the runner contract checks, run on an engine in a child pytest (the fake generation is chosen per process)
+CONTRACT_TESTS = os.path.join("tests", "runtime", "test_runner_contract.py")
+
+
+def contract_checks(engine, command, env=None):
+    """Run the TensorRT cases of the runner contract checks on ``engine`` with ``command`` (the interpreter, under
+    run_with_fake or with the shim); every case must pass, none skip."""
+    run = subprocess.run(command + ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "tensorrt", CONTRACT_TESTS],
+                         env=dict(env or os.environ, GOATPOSE_CONTRACT_ENGINE=engine), cwd=REPO_ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"\b\d+ passed\b", run.stdout) and "skipped" not in run.stdout, run.stdout
 
 
 @pytest.mark.parametrize("version, platform, full_version", GENERATIONS)
@@ -76,28 +71,15 @@ def test_build_then_run_with_strict_fakes(version, platform, full_version, tiny_
     assert sidecar["tensorrt_version"] == full_version and sidecar["effective_precision"] == "fp16"
     assert sidecar["batch_profile"] == {"min": 1, "opt": 2, "max": 4} and sidecar["contract"]["name"] == "goatpose-bl"
     assert os.path.isfile(str(tmp_path / "timing.cache"))
-    script = str(tmp_path / "run.py")
-    with open(script, "w") as f:
-        f.write(RUN_SCRIPT)
-    run = subprocess.run(
-        [sys.executable, os.path.join(TRTFAKE, "run_with_fake.py"), "--trt", version, "--platform", platform,
-         "--strict", "--quiet-trt", "--show", "0", script, engine],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "refused: batch of 5 is outside {}'s profile 1..4".format(engine) in run.stdout
-    assert "ran fp16" in run.stdout
+    contract_checks(engine, [sys.executable, os.path.join(TRTFAKE, "run_with_fake.py"), "--trt", version,
+                             "--platform", platform, "--strict", "--quiet-trt", "--show", "0"])
 
 
 def test_old_pycuda_without_primary_context_retain(tiny_onnx, tmp_path):
     env = fake_env("8.2.1", "tx2", TRTFAKE_PYCUDA_VERSION="2019.1.2")
     engine = str(tmp_path / "e.engine")
     assert goatpose(env, "build", tiny_onnx, "--max-batch", "4", "-o", engine).returncode == 0
-    script = str(tmp_path / "run.py")
-    with open(script, "w") as f:
-        f.write(RUN_SCRIPT)
-    run = subprocess.run([sys.executable, script, engine], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, timeout=300)
-    assert run.returncode == 0, run.stderr
+    contract_checks(engine, [sys.executable], env)
 
 
 def test_engine_from_another_tensorrt_is_refused_before_loading(tiny_onnx, tmp_path, coco_persons):
