@@ -94,8 +94,7 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
     models = []
     for path in artefacts:
         with open_runner(path, options.threads) as runner:
-            if runner.contract is None:
-                raise GoatPoseError("{} is not a pose model".format(path))
+            runner.pose_contract()
             if not any(runner.min_batch <= b and (runner.max_batch is None or b <= runner.max_batch)
                        for b in options.batches):
                 raise GoatPoseError("{}: none of --batch {} fits its batch profile {}..{}; pick sizes in it".format(

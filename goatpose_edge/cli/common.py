@@ -7,10 +7,11 @@ from typing import List, Optional
 
 from goatpose_edge.errors import DependencyError, GoatPoseError
 from goatpose_edge.fileio import IOPlan
+from goatpose_edge.runtime import ARTEFACT_SUFFIXES
 
 # What each command writes, by ending (``IOPlan.write``); sidecars and caches are derived from these.
 ONNX_SUFFIXES = (".onnx",)
-CHECKPOINT_SUFFIXES = (".pth", ".pt")
+CHECKPOINT_SUFFIXES = tuple(s for s, backend in ARTEFACT_SUFFIXES.items() if backend == "torch")  # the runtime's
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 

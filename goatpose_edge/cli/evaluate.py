@@ -9,7 +9,6 @@ import shlex
 import sys
 
 from goatpose_edge.cli.common import artefact_input, foreign_record, name_prefix, positive_int, thread_count
-from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import IOPlan
 
 NAME = "eval"
@@ -55,8 +54,7 @@ def run(args) -> int:
     post_process = None if args.post_process == "none" else args.post_process
     inputs = prepare_eval(args.coco_root, args.ann, args.det_json, args.limit)  # bad annotations fail before the model
     with open_runner(args.artefact, args.threads) as runner:
-        if runner.contract is None:
-            raise GoatPoseError("{} is not a pose model (no model contract)".format(args.artefact))
+        runner.pose_contract()
         result = evaluate_runner(runner, args.coco_root, args.ann, args.det_json, flip=args.flip, limit=args.limit,
                                  post_process=post_process, progress=not args.no_progress, inputs=inputs)
         artefact = os.path.basename(runner.path)

@@ -27,11 +27,8 @@ def run(args) -> int:
     from goatpose_edge.export.parity import check, verify_runners
     from goatpose_edge.runtime import load_runner
 
-    def options(path):
-        return {"model_name": args.model, "trusted": args.trust_checkpoint} if path.endswith((".pth", ".pt")) else {}
-
-    with load_runner(args.reference, **options(args.reference)) as reference, \
-            load_runner(args.test, **options(args.test)) as test:
+    options = {"model_name": args.model, "trusted": args.trust_checkpoint}  # for a checkpoint; others record it
+    with load_runner(args.reference, **options) as reference, load_runner(args.test, **options) as test:
         reports = verify_runners(reference, test, args.image, args.tolerance)
     for report in reports:
         print("{} vs {}: {}".format(reference.backend, test.backend, report.line()))

@@ -270,8 +270,7 @@ class StreamEngine:
         options = self.options
         try:
             prototype = open_runner(options.pose, options.threads)
-            if prototype.contract is None:
-                raise GoatPoseError("{} is not a pose model (no model contract)".format(options.pose))
+            prototype.pose_contract()
             workers = 1 if options.sequential else (options.workers or prototype.default_workers())
             threads = options.threads or prototype.worker_threads(workers)
             for _ in range(workers):
