@@ -4,7 +4,14 @@ import os
 
 import pytest
 
-from tests.helpers import REPO_ROOT, SHARED_DATA  # noqa: F401 - re-exported for fixtures
+from tests.helpers import REPO_ROOT, SHARED_DATA, Exports  # noqa: F401 - REPO_ROOT re-exported for fixtures
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory):
+    """``Exports``: the session's seeded checkpoints and ONNX exports (``exports.checkpoint(name)``,
+    ``exports.onnx(name, fliptest=..., batch=..., images=...)``), each made once, in pytest's temporary folder."""
+    return Exports(str(tmp_path_factory.mktemp("exports")))
 
 
 @pytest.fixture(scope="session")

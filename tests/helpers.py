@@ -4,11 +4,8 @@ realistic weights, measured complexities, the session's exported artefacts and a
 Fixtures built on them live in tests/conftest.py; test modules import these functions from here, never from a
 conftest."""
 
-import atexit
 import functools
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
@@ -82,27 +79,36 @@ def stand_in_pose_onnx(path: str, convs) -> str:
     return path
 
 
-_TMP = tempfile.mkdtemp(prefix="goatpose-export-tests-")
-atexit.register(shutil.rmtree, _TMP, True)  # the session's exports go with the session
+class Exports:
+    """The session's seeded checkpoints and ONNX exports, each made once, in ``folder`` (the root conftest's
+    ``exports`` fixture: a folder of pytest's session temporary directory, which pytest cleans up)."""
 
+    def __init__(self, folder: str):
+        self.folder = folder
+        self._made = {}  # type: dict
 
-@functools.lru_cache(maxsize=None)
-def random_checkpoint(name: str) -> str:
-    from goatpose_edge.models import build_model, save_checkpoint
+    def checkpoint(self, name: str) -> str:
+        """A ``.pth`` of ``name`` with seeded realistic weights (``randomize_weights``)."""
+        key = ("checkpoint", name)
+        if key not in self._made:
+            from goatpose_edge.models import build_model, save_checkpoint
 
-    path = os.path.join(_TMP, name + ".pth")
-    save_checkpoint(randomize_weights(build_model(name)), path)
-    return path
+            path = os.path.join(self.folder, name + ".pth")
+            save_checkpoint(randomize_weights(build_model(name)), path)
+            self._made[key] = path
+        return self._made[key]
 
+    def onnx(self, name: str, fliptest: bool = False, batch=None, images=()):
+        """``export_onnx``'s result for ``name`` on its ``checkpoint``, with these export options."""
+        key = ("onnx", name, fliptest, batch, tuple(images))
+        if key not in self._made:
+            from goatpose_edge.export import export_onnx
 
-@functools.lru_cache(maxsize=None)
-def exported(name: str, fliptest: bool = False, batch=None, images=()):
-    """ExportResult of ``name`` with seeded realistic weights, exported once per session."""
-    from goatpose_edge.export import export_onnx
-
-    output = os.path.join(_TMP, "{}{}{}.onnx".format(name, "_flip" if fliptest else "", "_b%d" % batch if batch else ""))
-    return export_onnx(name, weights=random_checkpoint(name), output=output, fliptest=fliptest, batch=batch,
-                       images=images)
+            output = os.path.join(self.folder, "{}{}{}{}.onnx".format(name, "_flip" if fliptest else "", "_b%d" % batch
+                                                                      if batch else "", "_crops" if images else ""))
+            self._made[key] = export_onnx(name, weights=self.checkpoint(name), output=output, fliptest=fliptest,
+                                          batch=batch, images=images)
+        return self._made[key]
 
 
 class LostCamera:

@@ -150,12 +150,10 @@ def test_oks_nms_removes_duplicate_persons():
     assert len(persons) == 1 and persons[0].box_score == pytest.approx(0.9)
 
 
-def test_real_onnx_model_on_a_real_photo(coco_persons):
-    from tests.helpers import exported
-
+def test_real_onnx_model_on_a_real_photo(exports, coco_persons):
     path, box = coco_persons[0]
     frame = cv2.imread(path)
-    with load_runner(exported("goatpose-bl").path) as runner:
+    with load_runner(exports.onnx("goatpose-bl").path) as runner:
         persons = TopDownPoseEstimator(Boxes([box]), runner, flip=True)(frame)
         whole = TopDownPoseEstimator(WholeFrame(), runner)(frame)
     assert len(persons) == 1 and len(whole) == 1

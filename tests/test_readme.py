@@ -8,17 +8,17 @@ import types
 import pytest
 
 from goatpose_edge.variants import VARIANTS
-from tests.helpers import REPO_ROOT, exported, measured_complexity
+from tests.helpers import REPO_ROOT, measured_complexity
 
 README = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
 
 
-def test_python_blocks_run(tmp_path, monkeypatch, coco_persons, capsys):
+def test_python_blocks_run(exports, tmp_path, monkeypatch, coco_persons, capsys):
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
     assert len(blocks) == 3
     shutil.copy(coco_persons[3][0], str(tmp_path / "person.jpg"))  # a real photo for the example to read
     monkeypatch.chdir(tmp_path)
-    session = exported("goatpose-bl")  # the README's export, served from the session's (tests/export checks export_onnx)
+    session = exports.onnx("goatpose-bl")  # the README's export, served from the session's (tests/export checks export_onnx)
     monkeypatch.setattr("goatpose_edge.export.export_onnx", lambda *a, **k: _copy_of(session, *a, **k))
     printed = []
     for block in blocks:

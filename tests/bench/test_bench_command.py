@@ -11,10 +11,8 @@ from goatpose_edge.bench.profile import onnxruntime_op_profile, summarise_profil
 
 
 @pytest.fixture(scope="module")
-def bl_onnx():
-    from tests.helpers import exported
-
-    return exported("goatpose-bl").path
+def bl_onnx(exports):
+    return exports.onnx("goatpose-bl").path
 
 
 def test_profile_summary_sums_kernels_per_op_type():

@@ -40,10 +40,8 @@ def test_ground_truth_boxes_are_hrnets_set(sample):
 
 
 @pytest.fixture(scope="module")
-def bl_onnx():
-    from tests.helpers import exported
-
-    return exported("goatpose-bl").path
+def bl_onnx(exports):
+    return exports.onnx("goatpose-bl").path
 
 
 def test_eval_through_a_runner_with_detections(sample, bl_onnx, shared_data):

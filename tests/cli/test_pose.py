@@ -7,14 +7,13 @@ import numpy as np
 
 from goatpose_edge.cli import main
 from tests.detection.test_detectors import _head_model
-from tests.helpers import exported
 from tests.export.test_cli_export import run_cli
 
 
-def test_pose_json_lines(coco_persons, tmp_path):
+def test_pose_json_lines(exports, coco_persons, tmp_path):
     images = [coco_persons[0][0], coco_persons[3][0]]
     output = str(tmp_path / "poses.jsonl")
-    assert main(["pose"] + images + ["--pose", exported("goatpose-bl").path, "--detector", "whole", "-o", output]) == 0
+    assert main(["pose"] + images + ["--pose", exports.onnx("goatpose-bl").path, "--detector", "whole", "-o", output]) == 0
     lines = [json.loads(line) for line in open(output)]
     assert [line["image"] for line in lines] == images
     for line in lines:
@@ -22,18 +21,18 @@ def test_pose_json_lines(coco_persons, tmp_path):
         assert len(person["keypoints"]) == 17 and len(person["box"]) == 4
 
 
-def test_unreadable_image(tmp_path):
+def test_unreadable_image(exports, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
-    result = run_cli("pose", str(broken), "--pose", exported("goatpose-bl").path)
+    result = run_cli("pose", str(broken), "--pose", exports.onnx("goatpose-bl").path)
     assert result.returncode == 1
     assert result.stderr.startswith("goatpose: error: {} is not an image OpenCV can decode".format(broken))
     assert result.stderr.count("\n") == 1
 
 
-def test_detector_with_an_unknown_output_layout(coco_persons, tmp_path):
+def test_detector_with_an_unknown_output_layout(exports, coco_persons, tmp_path):
     detector = _head_model(str(tmp_path / "strange.onnx"), np.zeros((1, 10, 7), np.float32))
-    result = run_cli("pose", coco_persons[0][0], "--pose", exported("goatpose-bl").path, "--detector", detector)
+    result = run_cli("pose", coco_persons[0][0], "--pose", exports.onnx("goatpose-bl").path, "--detector", detector)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("goatpose: error: {}: unknown detector output layout [1, 10, 7]".format(detector))
     assert result.stderr.count("\n") == 1

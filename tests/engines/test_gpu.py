@@ -27,7 +27,7 @@ REASON = _real_tensorrt_and_gpu()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=str(REASON))]
 
 
-def _goatpose_bl_onnx():
+def _goatpose_bl_onnx(exports):
     """A GoatPose-BL ONNX: exported here when PyTorch is installed, else the one `make export` made on the host and
     that was copied with the checkout (a Jetson has no PyTorch)."""
     try:
@@ -40,25 +40,23 @@ def _goatpose_bl_onnx():
             pytest.skip("no PyTorch here and no export/goatpose-bl_256x192.onnx: run make export on the host and "
                         "copy export/ to this machine")
         return path
-    from tests.helpers import exported
-
-    return exported("goatpose-bl").path
+    return exports.onnx("goatpose-bl").path
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_engine_matches_onnxruntime_on_real_crops(precision, tmp_path, coco_persons):
+def test_engine_matches_onnxruntime_on_real_crops(exports, precision, tmp_path, coco_persons):
     pytest.importorskip("onnxruntime", reason="the comparison runs the ONNX with onnxruntime")
     from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine
     from goatpose_edge.engines.verify import verify_engine
 
-    onnx_path = _goatpose_bl_onnx()
+    onnx_path = _goatpose_bl_onnx(exports)
     engine = str(tmp_path / "bl.engine")
     build_engine(onnx_path, engine, BuildOptions(precision=precision, profile=BatchProfile(1, 4, 8)))
     report = verify_engine(onnx_path, engine, sources=coco_persons[:8])
     assert report.ok, report.line()
 
 
-def test_pipeline_on_the_engine(tmp_path, coco_persons):
+def test_pipeline_on_the_engine(exports, tmp_path, coco_persons):
     import cv2
 
     from goatpose_edge.detection import WholeFrame
@@ -67,7 +65,7 @@ def test_pipeline_on_the_engine(tmp_path, coco_persons):
     from goatpose_edge.runtime import load_runner
 
     engine = str(tmp_path / "bl.engine")
-    build_engine(_goatpose_bl_onnx(), engine, BuildOptions(profile=BatchProfile(1, 2, 2)))
+    build_engine(_goatpose_bl_onnx(exports), engine, BuildOptions(profile=BatchProfile(1, 2, 2)))
     frame = cv2.imread(coco_persons[0][0])
     with load_runner(engine) as runner:
         persons = TopDownPoseEstimator(WholeFrame(), runner, flip=True)(frame)

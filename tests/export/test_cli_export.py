@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from goatpose_edge.cli import main
-from tests.helpers import exported, random_checkpoint
 
 
 def run_cli(*args, block_torch=False):
@@ -17,9 +16,9 @@ def run_cli(*args, block_torch=False):
                           universal_newlines=True, timeout=300)
 
 
-def test_export_prints_parity_and_graph_and_writes_the_file(tmp_path, person_image_arg, capsys):
+def test_export_prints_parity_and_graph_and_writes_the_file(exports, tmp_path, person_image_arg, capsys):
     output = str(tmp_path / "w32.onnx")
-    code = main(["export", "hrnet-w32", "--weights", random_checkpoint("hrnet-w32"), "-o", output,
+    code = main(["export", "hrnet-w32", "--weights", exports.checkpoint("hrnet-w32"), "-o", output,
                  "--image", person_image_arg])
     out = capsys.readouterr().out
     assert code == 0 and os.path.isfile(output)
@@ -28,9 +27,9 @@ def test_export_prints_parity_and_graph_and_writes_the_file(tmp_path, person_ima
     assert out.strip().endswith("wrote {} (dynamic batch, opset 13, trt8-compatible)".format(output))
 
 
-def test_verify_two_artefacts(capsys, person_image_arg):
-    flip = exported("goatpose-bl", fliptest=True, images=(person_image_arg,))  # the flip test's own export, shared
-    code = main(["verify", random_checkpoint("goatpose-bl"), flip.path,
+def test_verify_two_artefacts(exports, capsys, person_image_arg):
+    flip = exports.onnx("goatpose-bl", fliptest=True, images=(person_image_arg,))  # the flip test's own export, shared
+    code = main(["verify", exports.checkpoint("goatpose-bl"), flip.path,
                  "--image", person_image_arg])
     out = capsys.readouterr().out.splitlines()
     assert code == 0 and len(out) == 2
@@ -60,8 +59,8 @@ def test_export_without_torch_says_what_to_install(tmp_path):
     assert "goatpose: error: goatpose export needs PyTorch and onnx (host side)" in result.stderr
 
 
-def test_lint_cli_on_an_exported_file_and_a_bad_one(tmp_path):
-    result = run_cli("lint", exported("goatpose-bl").path)
+def test_lint_cli_on_an_exported_file_and_a_bad_one(exports, tmp_path):
+    result = run_cli("lint", exports.onnx("goatpose-bl").path)
     assert result.returncode == 0 and result.stdout.strip().endswith("trt8-compatible")
     import onnx
     from onnx import TensorProto, helper

@@ -18,7 +18,6 @@ from goatpose_edge.artefact.onnx_meta import read_contract
 from goatpose_edge.runtime import load_runner
 from goatpose_edge.variants import VARIANTS
 from tests.helpers import SHARED_DATA
-from tests.helpers import exported, random_checkpoint
 
 #: one variant per family is exported at full size (the suite's time goes into exports: 10-60 s each on 2 cores); the
 #: other variants differ in widths, depths and input size only, which tests/models checks on the torch modules, and
@@ -37,12 +36,12 @@ def _trt82_ops_from_shared():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_every_op_is_parsed_by_tensorrt_82(name):
-    model = onnx.load(exported(name).path)
+def test_every_op_is_parsed_by_tensorrt_82(exports, name):
+    model = onnx.load(exports.onnx(name).path)
     assert {n.op_type for n in model.graph.node} <= _trt82_ops_from_shared()
     assert [(o.domain, o.version) for o in model.opset_import] == [("", 13)]
     assert model.ir_version == 7
-    assert exported(name).lint.ok and not exported(name).lint.warnings
+    assert exports.onnx(name).lint.ok and not exports.onnx(name).lint.warnings
     for node in model.graph.node:
         if node.op_type == "Resize":
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -50,8 +49,8 @@ def test_every_op_is_parsed_by_tensorrt_82(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_graph_is_clean(name):
-    census = exported(name).census
+def test_graph_is_clean(exports, name):
+    census = exports.onnx(name).census
     assert {k: census[k] for k in DIRT} == {k: 0 for k in DIRT}
     assert census.get("op:Slice", 0) == 0  # LiteConv's concat has exactly C_out channels
     if not VARIANTS[name].lite:  # every BatchNorm of plain HRNet follows a conv and is folded into it
@@ -61,8 +60,8 @@ def test_graph_is_clean(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_io_names_shapes_and_contract(name):
-    result = exported(name)
+def test_io_names_shapes_and_contract(exports, name):
+    result = exports.onnx(name)
     model = onnx.load(result.path)
     height, width = VARIANTS[name].input_size
 
@@ -81,30 +80,30 @@ def test_io_names_shapes_and_contract(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_onnxruntime_matches_pytorch(name):
-    reports = exported(name).parity
+def test_onnxruntime_matches_pytorch(exports, name):
+    reports = exports.onnx(name).parity
     assert [r.label for r in reports] == ["random"]
     assert reports[0].ok and reports[0].max_rel <= 1e-4 and reports[0].ref_max > 0.1
 
 
-def test_parity_on_a_real_person_crop(person_image_arg):
-    result = exported("goatpose-bl", fliptest=True, images=(person_image_arg,))  # shared with the flip test below
+def test_parity_on_a_real_person_crop(exports, person_image_arg):
+    result = exports.onnx("goatpose-bl", fliptest=True, images=(person_image_arg,))  # shared with the flip test below
     labels = [r.label for r in result.parity]
     assert labels == ["random", "crop:000000000785.jpg"] and all(r.ok for r in result.parity)
 
 
-def test_runners_agree_on_the_exported_artefact(person_image_arg):
+def test_runners_agree_on_the_exported_artefact(exports, person_image_arg):
     """The .pth through the torch runner and the .onnx through onnxruntime, compared by the verify code."""
     from goatpose_edge.export import verify_runners
 
-    with load_runner(random_checkpoint("hrnet-w32")) as torch_runner, \
-            load_runner(exported("hrnet-w32").path) as onnx_runner:
+    with load_runner(exports.checkpoint("hrnet-w32")) as torch_runner, \
+            load_runner(exports.onnx("hrnet-w32").path) as onnx_runner:
         reports = verify_runners(torch_runner, onnx_runner, [person_image_arg])
     assert len(reports) == 2 and all(r.ok for r in reports)
 
 
-def test_static_batch():
-    result = exported("goatpose-bl", batch=3)
+def test_static_batch(exports):
+    result = exports.onnx("goatpose-bl", batch=3)
     model = onnx.load(result.path)
     assert [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim] == [3, 3, 256, 192]
     assert os.path.basename(result.path) == "goatpose-bl_b3.onnx" and result.parity[0].ok
@@ -112,8 +111,8 @@ def test_static_batch():
         assert (runner.min_batch, runner.max_batch) == (3, 3)
 
 
-def test_fliptest_graph_matches_the_numpy_flip_merge(person_image_arg):
-    result = exported("goatpose-bl", fliptest=True, images=(person_image_arg,))
+def test_fliptest_graph_matches_the_numpy_flip_merge(exports, person_image_arg):
+    result = exports.onnx("goatpose-bl", fliptest=True, images=(person_image_arg,))
     assert read_contract(result.path).flip_merged
     assert all(r.ok and r.tolerance.max_rel == 1e-5 for r in result.parity) and len(result.parity) == 2
     # Independently: the plain graph run twice through onnxruntime, merged by the codec, equals the flip graph.
@@ -122,7 +121,7 @@ def test_fliptest_graph_matches_the_numpy_flip_merge(person_image_arg):
 
     _, crops = parity_inputs(result.contract, None, [person_image_arg])[1]
     batch = np.concatenate([crops, np.random.RandomState(7).standard_normal(crops.shape).astype(np.float32)])
-    with load_runner(exported("goatpose-bl").path) as plain, load_runner(result.path) as flip:
+    with load_runner(exports.onnx("goatpose-bl").path) as plain, load_runner(result.path) as flip:
         expected = merge_flip(plain.infer(batch), plain.infer(batch[:, :, :, ::-1].copy()), result.contract.flip_pairs)
         merged = flip.infer(batch)
         unmerged = plain.infer(batch)
@@ -138,32 +137,32 @@ def test_opset_outside_the_target_range(opset, target, tmp_path):
     assert not os.listdir(str(tmp_path))
 
 
-def test_weights_of_another_variant(tmp_path):
+def test_weights_of_another_variant(exports, tmp_path):
     with pytest.raises(CheckpointError, match="does not fit goatpose-bl.*its weights fit hrnet-w32"):
-        export_onnx("goatpose-bl", weights=random_checkpoint("hrnet-w32"), output=str(tmp_path / "x.onnx"))
+        export_onnx("goatpose-bl", weights=exports.checkpoint("hrnet-w32"), output=str(tmp_path / "x.onnx"))
     assert not os.listdir(str(tmp_path))
 
 
-def test_unwritable_output(tmp_path):
+def test_unwritable_output(exports, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(OutputPathError, match="file, not a folder"):
-        export_onnx("goatpose-bl", weights=random_checkpoint("goatpose-bl"), output=str(blocker / "sub" / "x.onnx"))
+        export_onnx("goatpose-bl", weights=exports.checkpoint("goatpose-bl"), output=str(blocker / "sub" / "x.onnx"))
 
 
-def test_failed_parity_leaves_the_previous_file_untouched(tmp_path, monkeypatch):
+def test_failed_parity_leaves_the_previous_file_untouched(exports, tmp_path, monkeypatch):
     from goatpose_edge.export import onnx_export
 
     target = tmp_path / "model.onnx"
     target.write_bytes(b"previous")
     monkeypatch.setattr(onnx_export, "FP32_TOLERANCE", 0.0)
     with pytest.raises(ParityError, match="parity failed on random"):
-        export_onnx("goatpose-bl", weights=random_checkpoint("goatpose-bl"), output=str(target))
+        export_onnx("goatpose-bl", weights=exports.checkpoint("goatpose-bl"), output=str(target))
     assert target.read_bytes() == b"previous" and os.listdir(str(tmp_path)) == ["model.onnx"]
 
 
-def test_re_export_over_an_existing_file(tmp_path):
+def test_re_export_over_an_existing_file(exports, tmp_path):
     target = tmp_path / "model.onnx"
-    shutil.copy(exported("goatpose-bl").path, str(target))  # a previous export of another model
-    export_onnx("nam-hrnet-w32", weights=random_checkpoint("nam-hrnet-w32"), output=str(target), batch=1)
+    shutil.copy(exports.onnx("goatpose-bl").path, str(target))  # a previous export of another model
+    export_onnx("nam-hrnet-w32", weights=exports.checkpoint("nam-hrnet-w32"), output=str(target), batch=1)
     assert os.listdir(str(tmp_path)) == ["model.onnx"] and read_contract(str(target)).name == "nam-hrnet-w32"

@@ -19,7 +19,6 @@ from goatpose_edge.runtime.base import Runner
 from goatpose_edge.variants import VARIANTS
 from tests.helpers import SHARED_DATA as SHARED
 from tests.helpers import stand_in_pose_onnx
-from tests.helpers import random_checkpoint
 
 CONTRACT = VARIANTS["goatpose-bl"].contract  # input [N, 3, 256, 192], heatmaps [N, 17, 64, 48]
 
@@ -247,8 +246,8 @@ def test_engine_verification_fails_on_nan_reference(graphs, person_jpg, monkeypa
 # Export refuses NaN/Inf weights before exporting.
 
 @pytest.fixture(scope="module")
-def bl_weights():
-    return torch.load(random_checkpoint("goatpose-bl"), map_location="cpu", weights_only=True)
+def bl_weights(exports):
+    return torch.load(exports.checkpoint("goatpose-bl"), map_location="cpu", weights_only=True)
 
 
 def _poisoned(bl_weights, tmp_path, key, count, value):

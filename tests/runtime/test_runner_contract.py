@@ -66,15 +66,15 @@ def _build_engine(folder) -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def case(request, tmp_path_factory):
+def case(exports, request, tmp_path_factory):
     """(artefact path, the precision and the complexity record its files hold, read here without a runner)."""
     folder = tmp_path_factory.mktemp(request.param)
     if request.param == "torch":
         pytest.importorskip("torch", reason="the torch runner is host side")
         from goatpose_edge.models.complexity import complexity_record
-        from tests.helpers import measured_complexity, random_checkpoint
+        from tests.helpers import measured_complexity
 
-        return random_checkpoint("goatpose-bl"), "fp32", complexity_record(measured_complexity("goatpose-bl"))
+        return exports.checkpoint("goatpose-bl"), "fp32", complexity_record(measured_complexity("goatpose-bl"))
     if request.param == "onnxruntime":
         pytest.importorskip("onnxruntime")
         return stand_in_onnx(str(folder / "stand_in.onnx")), "fp32", STAND_IN_COMPLEXITY

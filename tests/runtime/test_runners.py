@@ -5,12 +5,11 @@ import pytest
 
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime import RunnerError, load_runner
-from tests.helpers import exported, random_checkpoint
 
 
 @pytest.fixture(scope="module")
-def artefacts():
-    return random_checkpoint("goatpose-bl"), exported("goatpose-bl").path
+def artefacts(exports):
+    return exports.checkpoint("goatpose-bl"), exports.onnx("goatpose-bl").path
 
 
 def test_torch_and_onnxruntime_runners_agree(artefacts):
