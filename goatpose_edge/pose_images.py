@@ -61,8 +61,7 @@ def _pose_with(frames: List[Tuple[str, np.ndarray]], options: PoseOptions) -> It
     from goatpose_edge.detection import make_detector
     from goatpose_edge.runtime import load_runner
 
-    runner_options = {"model_name": options.model} if options.pose.endswith((".pth", ".pt")) else {}
-    with make_detector(options.detector) as detector, load_runner(options.pose, **runner_options) as runner:
+    with make_detector(options.detector) as detector, load_runner(options.pose, model_name=options.model) as runner:
         estimator = TopDownPoseEstimator(detector, runner, flip=options.flip, post_process=options.post_process)
         for path, frame in frames:
             yield ImagePoses(path, estimator(frame))

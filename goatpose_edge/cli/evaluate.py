@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 
+from goatpose_edge.codec import POST_PROCESS
 from goatpose_edge.cli.common import artefact_input, foreign_record, name_prefix, positive_int, thread_count
 from goatpose_edge.fileio import IOPlan
 
@@ -26,7 +27,7 @@ def add_arguments(parser) -> None:
     boxes.add_argument("--gt-boxes", action="store_true", help="ground-truth person boxes (the default)")
     parser.add_argument("--flip", dest="flip", action="store_true", default=True, help="flip test (default on)")
     parser.add_argument("--no-flip", dest="flip", action="store_false")
-    parser.add_argument("--post-process", choices=("quarter", "dark", "none"), default="quarter")
+    parser.add_argument("--post-process", choices=POST_PROCESS, default="quarter")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="first N images only, for quick runs")
     parser.add_argument("--threads", type=thread_count, metavar="N", help="CPU threads for onnxruntime/torch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

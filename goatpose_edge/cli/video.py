@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from goatpose_edge.codec import POST_PROCESS
 from goatpose_edge.cli.common import (JSONL_SUFFIXES, artefact_input, detector_input, non_negative_float,
                                       positive_float, positive_int, thread_count, worker_count)
 from goatpose_edge.errors import GoatPoseError
@@ -64,7 +65,7 @@ def add_arguments(parser) -> None:
                         "several run side by side")
     parser.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .engine, .onnx or .pth")
     add_engine_arguments(parser)
-    parser.add_argument("--post-process", choices=("quarter", "dark", "none"), default=post_process,
+    parser.add_argument("--post-process", choices=POST_PROCESS, default=post_process,
                         help="heatmap decoding: HRNet's quarter offset, DARK (sub-pixel) or none ({})".format(
                             post_process))
     parser.add_argument("--smooth", action="store_true", help="One-Euro filter per track and keypoint")

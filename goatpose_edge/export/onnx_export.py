@@ -90,6 +90,24 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
 
     ``batch`` None gives a dynamic batch axis. ``images`` are parity crops ('img.jpg' or 'img.jpg@x,y,w,h').
     """
+    _check_request(opset, target, batch, output)
+    _require_host()
+    model = _deploy_model(model_name, weights, trusted)
+    contract = replace(model.contract, flip_merged=fliptest, version=__version__)
+    output = output or default_output_path(contract, batch, fliptest)
+    inputs = parity_inputs(contract, batch, images)  # validates images before the slow steps
+    onnx_model = _traced_graph(model, contract, inputs[0][1], opset, batch, log)
+    removed = _finish_graph(onnx_model, model_name, contract)
+    report = lint(onnx_model, target)
+    report.raise_for_violations(output)
+    census = graph.census(onnx_model)
+    parity = _write_checked(onnx_model, output, model, contract, inputs, log)
+    return ExportResult(output, contract, opset, batch, weights is None, census, removed, report, parity)
+
+
+def _check_request(opset: int, target: str, batch: Optional[int], output: Optional[str]) -> None:
+    """Options that cannot work fail before the model loads (an unwritable output too; the default folder is
+    created)."""
     if target not in OPSET_RANGE:
         raise GoatPoseError("unknown target {!r}; choose trt8 or trt10".format(target))
     low, high = OPSET_RANGE[target]
@@ -98,67 +116,83 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
             opset, low, high, target))
     if batch is not None and batch < 1:
         raise GoatPoseError("--batch must be >= 1, got {}".format(batch))
-    if output:  # an output that cannot be written fails before the model loads (the default folder is created)
+    if output:
         check_output(Output(output, "output", (".onnx",)))
-    _require_host()
+
+
+def _deploy_model(model_name: str, weights: Optional[str], trusted: bool):
+    """The model in its deploy form (NAM folded), its weights checked finite before and after folding (NaN/Inf
+    weights export fine and then compute NaN heatmaps; folding can overflow)."""
+    from goatpose_edge.models import build_model, load_checkpoint, to_deploy
+    from goatpose_edge.models.checkpoint import require_finite
+
+    if weights:
+        model, source = load_checkpoint(weights, model_name, trusted=trusted), "checkpoint " + weights
+    else:
+        model, source = build_model(model_name), model_name + " with random weights"
+    require_finite(model.state_dict(), source)
+    model = to_deploy(model)
+    require_finite(model.state_dict(), source + " in its deploy form (NAM folded)")
+    return model
+
+
+def _traced_graph(model, contract, example, opset: int, batch: Optional[int], log):
+    """torch.onnx.export of the model (wrapped in the flip test when the contract says so), simplified."""
     import onnx
     import torch
 
-    from goatpose_edge.models import build_model, load_checkpoint, to_deploy
-    from goatpose_edge.models.checkpoint import require_finite
-    from goatpose_edge.models.complexity import complexity_record, measure
-    from goatpose_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
-
-    if weights:
-        model = load_checkpoint(weights, model_name, trusted=trusted)
-        source = "checkpoint " + weights
-    else:
-        model = build_model(model_name)
-        source = model_name + " with random weights"
-    require_finite(model.state_dict(), source)  # NaN/Inf weights export fine and then compute NaN heatmaps
-    model = to_deploy(model)
-    require_finite(model.state_dict(), source + " in its deploy form (NAM folded)")  # folding can overflow
-    contract = replace(model.contract, flip_merged=fliptest, version=__version__)
-    output = output or default_output_path(contract, batch, fliptest)
     module = model
-    if fliptest:
+    if contract.flip_merged:
         from goatpose_edge.export.fliptest import FlipTestWrapper
 
         module = FlipTestWrapper(model, contract).eval()
-    inputs = parity_inputs(contract, batch, images)  # validates images before the slow steps
-
-    def torch_infer(x):
-        with torch.no_grad():
-            return model(torch.from_numpy(x)).numpy()
-
-    example = torch.from_numpy(inputs[0][1])
     with tempfile.TemporaryDirectory(prefix="goatpose-export-") as tmp:
         raw_path = os.path.join(tmp, "raw.onnx")
         log("exporting {} (opset {}, {} batch) ...".format(contract.name, opset, batch or "dynamic"))
-        _torch_export(module, example, raw_path, opset, dynamic=batch is None)
-        onnx_model = graph.simplify(onnx.load(raw_path))
+        _torch_export(module, torch.from_numpy(example), raw_path, opset, dynamic=batch is None)
+        return graph.simplify(onnx.load(raw_path))
+
+
+def _finish_graph(onnx_model, model_name: str, contract) -> dict:
+    """Redundant nodes removed, IR version TensorRT 8 reads, producer, the contract and complexity as metadata, and
+    the ONNX checker with strict shape inference; returns what was removed."""
+    import onnx
+
+    from goatpose_edge.models import build_model
+    from goatpose_edge.models.complexity import complexity_record, measure
+
     removed = graph.remove_redundant_nodes(onnx_model)
     onnx_model.ir_version = min(onnx_model.ir_version, MAX_IR_VERSION_TRT8)
     onnx_model.producer_name, onnx_model.producer_version = "goatpose-edge", __version__
     del onnx_model.metadata_props[:]
-    onnx.helper.set_model_props(onnx_model, {METADATA_KEY: contract.to_json(),
-                                             COMPLEXITY_KEY: json.dumps(complexity_record(measure(
-                                                 get_variant(model_name), build_model(model_name))))})
+    complexity = complexity_record(measure(get_variant(model_name), build_model(model_name)))
+    onnx.helper.set_model_props(onnx_model, {METADATA_KEY: contract.to_json(), COMPLEXITY_KEY: json.dumps(complexity)})
     try:
         onnx.checker.check_model(onnx_model)
         onnx.shape_inference.infer_shapes(onnx_model, check_type=True, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise GoatPoseError("exported graph of {} failed the ONNX checker: {}".format(contract.name, exc)) from exc
-    report = lint(onnx_model, target)
-    report.raise_for_violations(output)
-    census = graph.census(onnx_model)
+    return removed
+
+
+def _write_checked(onnx_model, output: str, model, contract, inputs, log) -> list:
+    """The graph written atomically to ``output`` only if onnxruntime on it matches PyTorch on every parity input
+    (with the flip test: the codec's numpy merge of two plain PyTorch passes); returns the parity reports."""
+    import onnx
+    import torch
+
+    from goatpose_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+    def torch_infer(x):
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
 
     parity = []
     with atomic_output(output) as tmp_path:
         onnx.save(onnx_model, tmp_path)
         with OnnxRuntimeRunner(tmp_path) as runner:
             for label, x in inputs:
-                if fliptest:  # the graph's merge vs the codec's numpy merge of two plain PyTorch passes
+                if contract.flip_merged:
                     expected = flip_merged_reference(torch_infer, x, contract)
                     parity.append(compare(label, expected, runner.infer(x), FLIP_TOLERANCE, _SIDES))
                 else:
@@ -166,4 +200,4 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
         for line in (r.line() for r in parity):
             log("parity onnxruntime vs torch  " + line)
         check(parity, output)
-    return ExportResult(output, contract, opset, batch, weights is None, census, removed, report, parity)
+    return parity
