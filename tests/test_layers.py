@@ -21,6 +21,7 @@ LAYERS = {
     "artefact": 3,  # contract, ONNX metadata, engine sidecar
     "codec": 4, "variants": 4, "compare": 4,  # compare: how two artefacts' heatmaps agree (numpy only)
     "models": 5,  # torch only
+    "image_args": 5,  # --image IMG@x,y,w,h crops, the comparison inputs
     "runtime": 6,  # the torch runner loads models/ lazily
     "detection": 7,
     "coco": 8, "pipeline": 8,
@@ -84,3 +85,17 @@ def test_imports_point_down():
 def test_the_cycles_that_were_cut_stay_cut(lower, upper):
     assert LAYERS[lower] < LAYERS[upper]
     assert not [m for m, t, _, _ in _imports() if _part(m) == lower and _part(t) == upper]
+
+
+#: the parts that run on the device (Python 3.6, no torch): they never reach the host side's torch code
+DEVICE_PARTS = ("artefact", "codec", "compare", "runtime", "detection", "coco", "pipeline", "pose_images", "video",
+                "synthetic", "engines", "image_args", "bench", "timing", "fileio", "imagefile", "signals", "draw",
+                "errors")
+HOST_PARTS = ("models", "train", "export")
+
+
+def test_the_device_side_never_imports_the_host_side():
+    crossing = ["{}:{} {} imports {}".format(path, line, module, target) for module, target, path, line in _imports()
+                if _part(module) in DEVICE_PARTS and _part(target) in HOST_PARTS
+                and module != "goatpose_edge.runtime.torch_runner"]  # the torch backend loads models/ by design
+    assert crossing == []

@@ -36,8 +36,8 @@ def artefact_input(plan: IOPlan, option: str, path) -> IOPlan:
 
 
 def image_inputs(plan: IOPlan, option: str, specs) -> IOPlan:
-    """The photos of ``--image IMG[@x,y,w,h]`` (split as ``export.parity.parse_image_arg`` splits them)."""
-    from goatpose_edge.export.parity import parse_image_arg
+    """The photos of ``--image IMG[@x,y,w,h]`` (split as ``image_args.parse_image_arg`` splits them)."""
+    from goatpose_edge.image_args import parse_image_arg
 
     return plan.read(option, *(parse_image_arg(spec)[0] for spec in specs or ()))
 

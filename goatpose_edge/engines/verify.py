@@ -18,7 +18,7 @@ def verify_engine(onnx_path: str, engine_path: str, sources: Sequence = (), imag
                   ) -> HeatmapAgreement:
     """Run both on calibration-style crops (``sources``) and ``images``; at least one real crop is required."""
     from goatpose_edge.engines.calibration import calibration_crops
-    from goatpose_edge.export.parity import parity_inputs
+    from goatpose_edge.image_args import parity_inputs
     from goatpose_edge.runtime import load_runner
     from goatpose_edge.runtime.base import infer_chunked
 

@@ -25,8 +25,9 @@ from goatpose_edge.errors import DependencyError, GoatPoseError
 from goatpose_edge.export import graph
 from goatpose_edge.export.lint import MAX_IR_VERSION_TRT8, LintReport, lint
 from goatpose_edge.export.parity import (FLIP_TOLERANCE, FP32_TOLERANCE, ParityReport, check, compare,
-                                         flip_merged_reference, parity_inputs)
+                                         flip_merged_reference)
 from goatpose_edge.fileio import Output, atomic_output, check_output
+from goatpose_edge.image_args import parity_inputs
 from goatpose_edge.artefact.onnx_meta import COMPLEXITY_KEY
 from goatpose_edge.variants import get_variant
 

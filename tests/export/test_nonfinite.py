@@ -14,7 +14,8 @@ from goatpose_edge.engines.qdq import QdqAccuracyError, qdq_accuracy
 from goatpose_edge.engines.verify import EngineVerifyError, check as check_engine, verify_engine
 from goatpose_edge.errors import CheckpointError, GoatPoseError
 from goatpose_edge.export import onnx_export
-from goatpose_edge.export.parity import ParityError, check, compare, parity_inputs, parse_image_arg, verify_runners
+from goatpose_edge.export.parity import ParityError, check, compare, verify_runners
+from goatpose_edge.image_args import parity_inputs, parse_image_arg
 from goatpose_edge.runtime.base import Runner
 from goatpose_edge.variants import VARIANTS
 from tests.helpers import SHARED_DATA as SHARED
