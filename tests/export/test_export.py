@@ -117,7 +117,7 @@ def test_fliptest_graph_matches_the_numpy_flip_merge(exports, person_image_arg):
     assert all(r.ok and r.tolerance.max_rel == 1e-5 for r in result.parity) and len(result.parity) == 2
     # Independently: the plain graph run twice through onnxruntime, merged by the codec, equals the flip graph.
     from goatpose_edge.codec import merge_flip
-    from goatpose_edge.export.parity import parity_inputs
+    from goatpose_edge.image_args import parity_inputs
 
     _, crops = parity_inputs(result.contract, None, [person_image_arg])[1]
     batch = np.concatenate([crops, np.random.RandomState(7).standard_normal(crops.shape).astype(np.float32)])
@@ -150,9 +150,19 @@ def test_unwritable_output(exports, tmp_path):
         export_onnx("goatpose-bl", weights=exports.checkpoint("goatpose-bl"), output=str(blocker / "sub" / "x.onnx"))
 
 
+def _traced_from_the_session(monkeypatch, exports, name):
+    """The file-handling tests trace no network: the torch.onnx.export step returns the session export's graph
+    (10 s saved each); every step after it (clean-up, metadata, checker, lint, parity, the atomic write) runs."""
+    from goatpose_edge.export import onnx_export
+
+    path = exports.onnx(name).path  # made (or found) before the step is replaced
+    monkeypatch.setattr(onnx_export, "_traced_graph", lambda *args: onnx.load(path))
+
+
 def test_failed_parity_leaves_the_previous_file_untouched(exports, tmp_path, monkeypatch):
     from goatpose_edge.export import onnx_export
 
+    _traced_from_the_session(monkeypatch, exports, "goatpose-bl")
     target = tmp_path / "model.onnx"
     target.write_bytes(b"previous")
     monkeypatch.setattr(onnx_export, "FP32_TOLERANCE", 0.0)
@@ -161,8 +171,10 @@ def test_failed_parity_leaves_the_previous_file_untouched(exports, tmp_path, mon
     assert target.read_bytes() == b"previous" and os.listdir(str(tmp_path)) == ["model.onnx"]
 
 
-def test_re_export_over_an_existing_file(exports, tmp_path):
+def test_re_export_over_an_existing_file(exports, tmp_path, monkeypatch):
+    _traced_from_the_session(monkeypatch, exports, "nam-hrnet-w32")
     target = tmp_path / "model.onnx"
     shutil.copy(exports.onnx("goatpose-bl").path, str(target))  # a previous export of another model
-    export_onnx("nam-hrnet-w32", weights=exports.checkpoint("nam-hrnet-w32"), output=str(target), batch=1)
+    result = export_onnx("nam-hrnet-w32", weights=exports.checkpoint("nam-hrnet-w32"), output=str(target))
     assert os.listdir(str(tmp_path)) == ["model.onnx"] and read_contract(str(target)).name == "nam-hrnet-w32"
+    assert all(r.ok for r in result.parity)  # the file written is the new model's, checked against its weights

@@ -1,5 +1,5 @@
 """Training on the shared COCO sample on the CPU: the loss goes down, a resumed run equals an uninterrupted one,
-the checkpoint exports to ONNX, and --init-from copies HRNet's tensors."""
+the checkpoint deploys (NAM folded, what export takes), and --init-from copies HRNet's tensors."""
 
 import json
 import os
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from goatpose_edge.cli import main
 from goatpose_edge.models import build_model, load_checkpoint
 from goatpose_edge.train.init_from import init_from_hrnet
 from goatpose_edge.train.options import TrainOptions
@@ -55,11 +56,13 @@ def test_resume_continues_exactly_and_exports(sample, tmp_path):
     assert payload["epoch"] == 3 and payload["variant"] == "goatpose-bl" and payload["scheduler"]["gamma"] == 0.4
     assert load_checkpoint(str(tmp_path / "resumed" / "last.pth")).variant.name == "goatpose-bl"
 
-    from goatpose_edge.export import export_onnx
-
-    result = export_onnx("goatpose-bl", weights=str(tmp_path / "resumed" / "last.pth"),
-                         output=str(tmp_path / "trained.onnx"))
-    assert os.path.isfile(result.path) and all(r.ok for r in result.parity)
+    # what export_onnx takes from a checkpoint (tests/export exports checkpoints): the deploy form, NAM folded, computes
+    # what the trained model computes
+    deployed = load_checkpoint(str(tmp_path / "resumed" / "last.pth"), deploy=True)
+    x = torch.from_numpy(np.random.RandomState(0).standard_normal((1, 3, 256, 192)).astype(np.float32))
+    with torch.no_grad():
+        trained, folded = resumed["model"].eval()(x), deployed(x)
+    assert torch.allclose(trained, folded, rtol=1e-4, atol=1e-5 * float(trained.abs().max()))
 
 
 def test_init_from_an_official_hrnet_state_dict(tmp_path):
@@ -88,7 +91,7 @@ def test_init_from_an_official_hrnet_state_dict(tmp_path):
     assert "copied" in report.line() and "adapted" in report.line()
 
 
-def test_train_command_and_bad_input(sample, tmp_path):
+def test_train_command(sample, tmp_path, capsys):
     root, ann = sample
     run = subprocess.run([sys.executable, "-m", "goatpose_edge", "train", "goatpose-bl", "--train-ann", ann,
                           "--train-images", root, "--val-ann", ann, "--coco-root", root, "--epochs", "1",
@@ -98,13 +101,15 @@ def test_train_command_and_bad_input(sample, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "trained 1 epoch(s); best AP" in run.stdout
     assert {"last.pth", "best.pth", "log.jsonl"} <= set(os.listdir(str(tmp_path / "cli")))
-    bad = subprocess.run([sys.executable, "-m", "goatpose_edge", "train", "goatpose-bl", "--coco-root",
-                          str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    assert bad.returncode == 1 and "annotation file not found" in bad.stderr and bad.stderr.count("\n") == 1
-    wrong = subprocess.run([sys.executable, "-m", "goatpose_edge", "train", "hrnet-w32", "--train-ann", ann,
-                            "--train-images", root, "--resume", str(tmp_path / "cli" / "last.pth"), "--epochs", "2"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    assert wrong.returncode == 1 and "is a goatpose-bl checkpoint, not hrnet-w32" in wrong.stderr
+    assert main(["train", "hrnet-w32", "--train-ann", ann, "--train-images", root, "--resume",
+                 str(tmp_path / "cli" / "last.pth"), "--epochs", "2", "--out", str(tmp_path / "other")]) == 1
+    assert "is a goatpose-bl checkpoint, not hrnet-w32" in capsys.readouterr().err
+
+
+def test_train_without_annotations_is_one_line(tmp_path, capsys):
+    assert main(["train", "goatpose-bl", "--coco-root", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert "annotation file not found" in error and error.count("\n") == 1
 
 
 def test_torchrun_two_processes(sample, tmp_path):
