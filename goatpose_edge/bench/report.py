@@ -76,18 +76,29 @@ def environment_lines(env: dict) -> List[str]:
 
 
 def to_markdown(record: dict) -> str:
-    models = record["models"]
+    """The Markdown report of a bench record: header and environment, then one section per measurement present."""
+    models, settings = record["models"], record["settings"]
     out = ["# {}".format(record.get("title") or "goatpose bench"), "",
            "Measured {} with `{}`.".format(record["created"], record["command"]), ""]
     out += environment_lines(record["environment"]) + [""]
-    settings = record["settings"]
-    out += ["## Model only", "",
-            "Random input, {} warm-up and {} timed calls per batch size; each call ends with the runner's device "
-            "synchronisation. Ratio: throughput vs the baseline on the same backend.".format(
-                settings["warmup"], settings["iters"]), "",
-            "| artefact | model | backend | precision | GFLOPs | batch | p50 ms | p90 ms | p99 ms | mean ms | img/s "
-            "| ratio |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    ratios = {(r["artefact"], r["backend"], r["batch"]): r for r in record.get("speedups", [])}
+    out += _model_section(models, settings, record.get("speedups", []))
+    out += _stream_section([m for m in models if m.get("video")], settings)
+    out += _batching_section([m for m in models if m.get("batching")])
+    out += _profile_sections(models, settings)
+    out += _complexity_section([m["complexity"] for m in models if m.get("complexity")])
+    if record.get("plot"):
+        out += ["", "![AP vs fps]({})".format(os.path.basename(record["plot"]))]
+    return "\n".join(out) + "\n"
+
+
+def _model_section(models: List[dict], settings: dict, speedups: List[dict]) -> List[str]:
+    out = ["## Model only", "",
+           "Random input, {} warm-up and {} timed calls per batch size; each call ends with the runner's device "
+           "synchronisation. Ratio: throughput vs the baseline on the same backend.".format(
+               settings["warmup"], settings["iters"]), "",
+           "| artefact | model | backend | precision | GFLOPs | batch | p50 ms | p90 ms | p99 ms | mean ms | img/s "
+           "| ratio |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    ratios = {(r["artefact"], r["backend"], r["batch"]): r for r in speedups}
     for m in models:
         gflops = (m.get("complexity") or {}).get("gflops")
         for row in m["latency"]:
@@ -100,43 +111,56 @@ def to_markdown(record: dict) -> str:
         for skip in m.get("skipped", []):
             out.append("| {} | {} | {} | {} | {} | {} | skipped: {} | | | | | |".format(
                 m["artefact"], m["model"], m["backend"], m["precision"], _fmt(gflops), skip["batch"], skip["reason"]))
-    videos = [m for m in models if m.get("video")]
-    if videos:
-        out += ["", "## Streaming engine on {} ({} detector{}, {} frames per stream, median of {} interleaved "
-                "run{})".format(videos[0]["video"]["video"], settings.get("detector"),
-                                 ", every {} frames".format(settings["detect_every"])
-                                 if settings.get("detect_every", 1) > 1 else "",
-                                 videos[0]["video"]["frames_per_stream"] or "all",
-                                 videos[0]["video"]["repeats"], "s" if videos[0]["video"]["repeats"] > 1 else ""), "",
-                "fps and persons/s end to end (min..max over the runs); model = the pose model's own persons/s with "
-                "the same workers and batch; busy = seconds each stage worked, summed over its threads (stages "
-                "overlap, so they add up to more than the wall time in the pipelined schedule).", "",
-                "| artefact | configuration | frames | wall s | fps | vs sequential | persons/s | model persons/s | "
-                "end-to-end / model | detector runs/s | busy s: capture / detect / crop / pose / post / sink |",
-                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-        for m in videos:
-            for c in m["video"]["configs"]:
-                spread = c["fps_spread"]
-                busy = c["busy_s"]
-                out.append("| {} | {} | {} | {} | {} ({}..{}) | {} | {} | {} | {} | {} | {} |".format(
-                    m["artefact"], c["name"], c["frames"], _fmt(c["wall_s"]), _fmt(c["fps"]), _fmt(spread["min"]),
-                    _fmt(spread["max"]), "{:.2f}x".format(c["fps_vs_sequential"]) if c.get("fps_vs_sequential")
-                    else "–", _fmt(c["persons_per_s"]), _fmt(c["model_persons_per_s"]),
-                    "{:.0%}".format(c["end_to_end_vs_model"]) if c.get("end_to_end_vs_model") else "–",
-                    _fmt(c["detector_per_s"]), " / ".join(_fmt(busy.get(s, 0.0)) for s in (
-                        "capture", "detect", "crop", "pose", "post", "sink"))))
-    batching = [m for m in models if m.get("batching")]
-    if batching:
-        out += ["", "## Person batching", "",
-                "The same frames and detector boxes through the batched pipeline and through a per-crop loop "
-                "(batch 1 per person); detection not timed.", "",
-                "| artefact | frames | persons | per-crop persons/s | batched persons/s | speedup |",
-                "| --- | ---: | ---: | ---: | ---: | ---: |"]
-        for m in batching:
-            b = m["batching"]
-            out.append("| {} | {} | {} | {} | {} | {:.2f}x |".format(
-                m["artefact"], b["frames"], b["persons"], _fmt(b["per_crop"]["persons_per_s"]),
-                _fmt(b["batched"]["persons_per_s"]), b["speedup"]))
+    return out
+
+
+def _stream_section(videos: List[dict], settings: dict) -> List[str]:
+    if not videos:
+        return []
+    first = videos[0]["video"]
+    out = ["", "## Streaming engine on {} ({} detector{}, {} frames per stream, median of {} interleaved "
+           "run{})".format(first["video"], settings.get("detector"),
+                           ", every {} frames".format(settings["detect_every"])
+                           if settings.get("detect_every", 1) > 1 else "",
+                           first["frames_per_stream"] or "all", first["repeats"], "s" if first["repeats"] > 1 else ""),
+           "",
+           "fps and persons/s end to end (min..max over the runs); model = the pose model's own persons/s with "
+           "the same workers and batch; busy = seconds each stage worked, summed over its threads (stages "
+           "overlap, so they add up to more than the wall time in the pipelined schedule).", "",
+           "| artefact | configuration | frames | wall s | fps | vs sequential | persons/s | model persons/s | "
+           "end-to-end / model | detector runs/s | busy s: capture / detect / crop / pose / post / sink |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for m in videos:
+        for c in m["video"]["configs"]:
+            spread, busy = c["fps_spread"], c["busy_s"]
+            out.append("| {} | {} | {} | {} | {} ({}..{}) | {} | {} | {} | {} | {} | {} |".format(
+                m["artefact"], c["name"], c["frames"], _fmt(c["wall_s"]), _fmt(c["fps"]), _fmt(spread["min"]),
+                _fmt(spread["max"]), "{:.2f}x".format(c["fps_vs_sequential"]) if c.get("fps_vs_sequential")
+                else "–", _fmt(c["persons_per_s"]), _fmt(c["model_persons_per_s"]),
+                "{:.0%}".format(c["end_to_end_vs_model"]) if c.get("end_to_end_vs_model") else "–",
+                _fmt(c["detector_per_s"]), " / ".join(_fmt(busy.get(s, 0.0)) for s in (
+                    "capture", "detect", "crop", "pose", "post", "sink"))))
+    return out
+
+
+def _batching_section(batching: List[dict]) -> List[str]:
+    if not batching:
+        return []
+    out = ["", "## Person batching", "",
+           "The same frames and detector boxes through the batched pipeline and through a per-crop loop "
+           "(batch 1 per person); detection not timed.", "",
+           "| artefact | frames | persons | per-crop persons/s | batched persons/s | speedup |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for m in batching:
+        b = m["batching"]
+        out.append("| {} | {} | {} | {} | {} | {:.2f}x |".format(
+            m["artefact"], b["frames"], b["persons"], _fmt(b["per_crop"]["persons_per_s"]),
+            _fmt(b["batched"]["persons_per_s"]), b["speedup"]))
+    return out
+
+
+def _profile_sections(models: List[dict], settings: dict) -> List[str]:
+    out = []
     for m in models:
         if m.get("profile"):
             out += ["", "## onnxruntime op profile: {} (batch {}, CPU provider)".format(
@@ -144,20 +168,21 @@ def to_markdown(record: dict) -> str:
                 "| op type (after ORT fusion) | ms per run | % | kernels |", "| --- | ---: | ---: | ---: |"]
             out += ["| {} | {} | {} | {} |".format(r["op_type"], _fmt(r["ms_per_run"], 3), _fmt(r["pct"], 1),
                                                    r["kernels"]) for r in m["profile"]]
-    complexity = [m["complexity"] for m in models if m.get("complexity")]
-    if complexity:
-        seen, rows = set(), []
-        for c in complexity:
-            if c["model"] not in seen:
-                seen.add(c["model"])
-                rows.append(c)
-        out += ["", "## Complexity (goatpose info)", "", "| model | params | GFLOPs (conv MACs/2^30) | paper params M "
-                "| paper GFLOPs |", "| --- | ---: | ---: | ---: | ---: |"]
-        out += ["| {} | {:,} | {:.2f} | {} | {} |".format(c["model"], c["params"], c["gflops"], c["paper_params_m"],
-                                                         c["paper_gflops"]) for c in rows]
-    if record.get("plot"):
-        out += ["", "![AP vs fps]({})".format(os.path.basename(record["plot"]))]
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _complexity_section(complexity: List[dict]) -> List[str]:
+    if not complexity:
+        return []
+    seen, rows = set(), []
+    for c in complexity:
+        if c["model"] not in seen:
+            seen.add(c["model"])
+            rows.append(c)
+    out = ["", "## Complexity (goatpose info)", "", "| model | params | GFLOPs (conv MACs/2^30) | paper params M "
+           "| paper GFLOPs |", "| --- | ---: | ---: | ---: | ---: |"]
+    return out + ["| {} | {:,} | {:.2f} | {} | {} |".format(c["model"], c["params"], c["gflops"], c["paper_params_m"],
+                                                            c["paper_gflops"]) for c in rows]
 
 
 def write_text(path: str, text: str) -> None:
