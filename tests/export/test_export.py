@@ -42,10 +42,10 @@ def test_every_op_is_parsed_by_tensorrt_82(exports, name):
     assert [(o.domain, o.version) for o in model.opset_import] == [("", 13)]
     assert model.ir_version == 7
     assert exports.onnx(name).lint.ok and not exports.onnx(name).lint.warnings
-    for node in model.graph.node:
-        if node.op_type == "Resize":
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            assert (attrs["mode"], attrs["coordinate_transformation_mode"]) == (b"nearest", b"asymmetric")
+    resizes = [{a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+               for node in model.graph.node if node.op_type == "Resize"]
+    assert resizes and {(r["mode"], r["coordinate_transformation_mode"]) for r in resizes} == {
+        (b"nearest", b"asymmetric")}
 
 
 @pytest.mark.parametrize("name", ALL)
