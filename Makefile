@@ -92,7 +92,8 @@ $(STAMP36): pyproject.toml requirements-device-test.txt
 test-py36:
 	@if [ -z "$(PY36)" ]; then echo "test-py36 skipped: no Python 3.6 here (pyenv install 3.6.15 to run the device tests)"; \
 	else $(MAKE) --no-print-directory $(STAMP36) && \
-		$(VENV36)/bin/python -m pytest -q -p no:cacheprovider $(DEVICE_TESTS); fi
+		OMP_NUM_THREADS=1 $(VENV36)/bin/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
+		$(DEVICE_TESTS); fi
 
 info: venv
 	$(BIN)/goatpose info --all
