@@ -15,7 +15,7 @@ Each compares the heatmaps [N, K, h, w] two artefacts computed from the same N i
 
 and gates them with a ``Tolerance`` of ``TOLERANCES``, the one table of limits.
 
-Device side (the engine check runs on a Jetson): numpy only, Python 3.6.
+Device side (the engine check runs on a Jetson): numpy and the codec, Python 3.6.
 """
 
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from goatpose_edge.codec import get_max_preds
 from goatpose_edge.errors import GoatPoseError
 
 
@@ -91,20 +92,10 @@ def nonfinite_outputs(sides: Sequence[Tuple[str, np.ndarray]]) -> str:
     return "non-finite output (NaN/Inf) in " + " and ".join(found) if found else ""
 
 
-def peaks(heatmaps: np.ndarray) -> np.ndarray:
-    """Argmax of each map: heatmaps [N, K, h, w] -> (x, y) [N, K, 2] float32 in heatmap pixels; (0, 0) where the
-    map's maximum is <= 0. The same peaks as the codec's ``get_max_preds`` (tests/test_compare.py holds them equal),
-    without its OpenCV import."""
-    n, k, _, width = heatmaps.shape
-    flat = heatmaps.reshape((n, k, -1))  # [N, K, h * w]
-    index = np.argmax(flat, axis=2)  # [N, K]
-    coords = np.stack([index % width, index // width], axis=-1).astype(np.float32)  # [N, K, 2]
-    return coords * (flat.max(axis=2) > 0)[..., None]
-
-
 def argmax_displacement(reference: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """Distance between the two argmax peaks of each map: [N, K] in heatmap pixels."""
-    return np.linalg.norm(peaks(reference) - peaks(test), axis=-1)
+    """Distance between the two argmax peaks (the codec's ``get_max_preds``) of each map: [N, K] in heatmap
+    pixels."""
+    return np.linalg.norm(get_max_preds(reference)[0] - get_max_preds(test)[0], axis=-1)
 
 
 def _sci(value: float) -> str:
@@ -194,4 +185,4 @@ def compare_heatmaps(label: str, reference: np.ndarray, test: np.ndarray, limit:
 
 
 __all__ = ["HeatmapAgreement", "HeatmapShapeError", "TOLERANCES", "Tolerance", "argmax_displacement",
-           "compare_heatmaps", "engine_tolerance", "nonfinite_outputs", "peaks", "tolerance"]
+           "compare_heatmaps", "engine_tolerance", "nonfinite_outputs", "tolerance"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from goatpose_edge.compare import (TOLERANCES, HeatmapShapeError, Tolerance, argmax_displacement, compare_heatmaps,
-                                   engine_tolerance, nonfinite_outputs, peaks, tolerance)
+                                   engine_tolerance, nonfinite_outputs, tolerance)
 
 
 def _maps(n=2, k=3, h=8, w=6):
@@ -22,22 +22,6 @@ def _maps(n=2, k=3, h=8, w=6):
     maps[1, 2] = -rs.uniform(0.1, 1.0, (h, w))  # no positive response: (0, 0), as HRNet decodes it
     where[1, 2] = (0, 0)
     return maps, where
-
-
-def test_peaks_are_the_argmax_in_heatmap_pixels():
-    maps, where = _maps()
-    found = peaks(maps)
-    assert found.shape == (2, 3, 2) and found.dtype == np.float32
-    assert {(i, j): tuple(found[i, j]) for i in range(2) for j in range(3)} == where
-
-
-def test_peaks_equal_the_codecs_argmax():
-    """The numpy-only copy stays the codec's ``get_max_preds`` (negative maps included)."""
-    from goatpose_edge.codec import get_max_preds
-
-    maps = np.random.RandomState(3).standard_normal((4, 17, 16, 12)).astype(np.float32)
-    maps[2, 5] = -np.abs(maps[2, 5])
-    assert np.array_equal(peaks(maps), get_max_preds(maps)[0])
 
 
 def test_argmax_displacement_is_the_peak_distance():

@@ -19,7 +19,8 @@ LAYERS = {
     "errors": 1,
     "fileio": 2, "imagefile": 2, "signals": 2, "timing": 2, "draw": 2,
     "artefact": 3,  # contract, ONNX metadata, engine sidecar
-    "codec": 4, "variants": 4, "compare": 4,  # compare: how two artefacts' heatmaps agree (numpy only)
+    "codec": 4, "variants": 4,
+    "compare": 5,  # how two artefacts' heatmaps agree (the codec's argmax)
     "models": 5,  # torch only
     "image_args": 5,  # --image IMG@x,y,w,h crops, the comparison inputs
     "runtime": 6,  # the torch runner loads models/ lazily
