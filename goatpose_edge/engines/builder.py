@@ -16,7 +16,8 @@
     _timing_cache         the timing cache of this GPU and TensorRT, or a fresh one
     _configure_precision  precision flags; INT8 calibrator and cache at its own calibration profile
     _configure_dla        DLA core with GPU fallback
-    _build_plan           the serialized plan (the calibrator freed, its error raised)
+    _build_plan           the serialized plan, Ctrl-C and SIGTERM deferred until it returns (the calibrator freed,
+                          its error or the signal raised)
     _sidecar              what the plan does not say
     _write_outputs        plan, sidecar, calibration cache and timing cache, atomically
     _trtexec              the trtexec line of the same engine
@@ -36,6 +37,7 @@ from goatpose_edge.artefact.sidecar import (ENGINE_SUFFIXES, EngineSidecar, defa
                                            sidecar_path, utc_now, write_sidecar)
 from goatpose_edge.engines import calibration
 from goatpose_edge.engines.calibrator import make_entropy_calibrator
+from goatpose_edge.engines.deferred_signals import DeferredSignals
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, choose_precision
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
 from goatpose_edge.errors import GoatPoseError
@@ -351,9 +353,10 @@ def _qdq_record(source: _Source, decision: PrecisionDecision, caps: PlatformCaps
 
 
 def _configure_precision(rt: _TensorRT, config, parsed: _Parsed, source: _Source, decision: PrecisionDecision,
-                         caps: PlatformCaps, options: BuildOptions, paths: _Paths, log) -> Tuple[Any, Optional[dict]]:
-    """The precision flags and, for an entropy calibration, the calibrator at its own calibration profile: (the
-    calibrator or None, the sidecar's calibration record or None)."""
+                         caps: PlatformCaps, options: BuildOptions, paths: _Paths, log,
+                         stop=lambda: False) -> Tuple[Any, Optional[dict]]:
+    """The precision flags and, for an entropy calibration, the calibrator at its own calibration profile, ended
+    early once ``stop()`` (a deferred signal): (the calibrator or None, the sidecar's calibration record or None)."""
     if caps.precision_flags:
         if "fp16" in decision.flags:
             config.set_flag(rt.trt.BuilderFlag.FP16)
@@ -363,7 +366,7 @@ def _configure_precision(rt: _TensorRT, config, parsed: _Parsed, source: _Source
         return None, _qdq_record(source, decision, caps, options)
     calib_batch = parsed.static_batch or options.calib_batch
     calibrator, record = _calibrator(rt.trt, rt.builder, rt.cuda_context, options, source.contract, source.onnx_path,
-                                     parsed.input.name, paths.calib_cache, calib_batch, log)
+                                     parsed.input.name, paths.calib_cache, calib_batch, log, stop)
     config.int8_calibrator = calibrator
     # TensorRT calibrates at the calibration profile's kOPT shape: its own, of exactly the batch fed
     height, width = source.contract.input_size
@@ -384,15 +387,19 @@ def _configure_dla(trt, config, dla_core: Optional[int]) -> None:
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
 
-def _build_plan(rt: _TensorRT, parsed: _Parsed, config, calibrator, record: Optional[dict], onnx_path: str):
-    """The serialized engine; the calibrator's device memory is freed whatever happens, its error raised here."""
+def _build_plan(rt: _TensorRT, parsed: _Parsed, config, calibrator, record: Optional[dict], onnx_path: str,
+                signals: Optional[DeferredSignals] = None, log=lambda line: None):
+    """The serialized engine; the calibrator's device memory is freed whatever happens. Ctrl-C and SIGTERM are only
+    recorded while TensorRT builds (``signals``, which the calibrator's ``stop`` asks) and raised as it returns,
+    before anything is written; then the calibrator's error."""
     try:
-        plan = rt.builder.build_serialized_network(parsed.network, config)
+        with signals or DeferredSignals():
+            plan = rt.builder.build_serialized_network(parsed.network, config)
     finally:
         if calibrator is not None:
             calibrator.free()
     if calibrator is not None:
-        _check_calibration(calibrator, record)
+        _check_calibration(calibrator, record, log)
     if plan is None:
         raise EngineBuildError("TensorRT could not build an engine from {} (its log above says why)".format(onnx_path))
     return plan
@@ -418,10 +425,11 @@ def _write_outputs(paths: _Paths, plan, sidecar: EngineSidecar, calibrator, reco
         with open(tmp_path, "wb") as f:
             f.write(plan)
         write_sidecar(paths.engine, sidecar)
-    if calibrator is not None and calibrator.new_cache is not None and not record["reused_cache"]:
+    cache = calibrator.fresh_cache() if calibrator is not None else None
+    if cache is not None:
         from goatpose_edge.engines.calibrator import write_cache
 
-        write_cache(paths.calib_cache, calibrator.new_cache, calibrator.key, record)
+        write_cache(paths.calib_cache, cache, calibrator.key, record)
     if timing_cache is not None:
         with atomic_output(timing_cache_path) as tmp_path:
             with open(tmp_path, "wb") as f:
@@ -444,6 +452,7 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
     _require_calibration(source, options, output)
     rt = _open_tensorrt(options.verbose)
     started = time.time()
+    signals = DeferredSignals()
     with rt.cuda_context.active(), tempfile.TemporaryDirectory(prefix="goatpose-build-") as folder:
         caps = _probe(rt)
         decision = _decide_precision(options, caps, log)
@@ -452,11 +461,12 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
         paths = _output_paths(output, source, decision, profile, caps, options)
         config = _configure(rt, parsed, profile, options.workspace_mib, source.contract)
         timing_cache = _timing_cache(rt.trt, config, options.timing_cache, log) if options.timing_cache else None
-        calibrator, record = _configure_precision(rt, config, parsed, source, decision, caps, options, paths, log)
+        calibrator, record = _configure_precision(rt, config, parsed, source, decision, caps, options, paths, log,
+                                                  signals.pending)
         _configure_dla(rt.trt, config, options.dla_core)
         log("building {} engine for {} (batch {}..{}) on {} ...".format(
             decision.effective.upper(), source.contract.name, profile.min, profile.max, caps.describe()))
-        plan = _build_plan(rt, parsed, config, calibrator, record, onnx_path)
+        plan = _build_plan(rt, parsed, config, calibrator, record, onnx_path, signals, log)
         sidecar = _sidecar(source, decision, caps, profile, record, options.dla_core, started)
         _write_outputs(paths, plan, sidecar, calibrator, record, timing_cache, options.timing_cache)
     return BuildResult(paths.engine, sidecar, decision, caps, _trtexec(source, paths, sidecar, options, rt.api))
@@ -488,7 +498,8 @@ def _timing_cache(trt, config, path: str, log):
     raise EngineBuildError("TensorRT {} could not create a timing cache for {}".format(trt.__version__, path))
 
 
-def _calibrator(trt, builder, cuda_context, options, contract, onnx_path, input_name, cache_path, calib_batch, log):
+def _calibrator(trt, builder, cuda_context, options, contract, onnx_path, input_name, cache_path, calib_batch, log,
+                stop):
     """The entropy calibrator and the sidecar's calibration record: the cache at ``cache_path`` is reused only when
     its record says it was made from this ONNX, input shape, preprocessing, TensorRT version and (when images are
     given) these images."""
@@ -516,14 +527,16 @@ def _calibrator(trt, builder, cuda_context, options, contract, onnx_path, input_
         record = {"method": "entropy2", "count": 0, "prepared": prepared, "batch": calib_batch, "cache": cache_path,
                   "reused_cache": False, "source": options.calib_label}
     calibrator = make_entropy_calibrator(trt, cuda_context.cuda, batches, calib_batch, input_name, cache_path,
-                                         reuse_cache=reuse)
+                                         reuse_cache=reuse, stop=stop)
     calibrator.key = key
     return calibrator, record
 
 
-def _check_calibration(calibrator, record: dict) -> None:
+def _check_calibration(calibrator, record: dict, log) -> None:
     """After the build: a callback's error is raised here (inside the callback it would have terminated TensorRT 8);
-    the record gets the crops TensorRT actually consumed (a batch's wrap-around padding counted once)."""
+    the record gets the crops TensorRT actually consumed (a batch's wrap-around padding counted once), and names no
+    cache when TensorRT stopped before the last batch (that cache is not written: a later build would take it for a
+    full calibration)."""
     error = calibrator.error
     if isinstance(error, KeyboardInterrupt):
         raise error
@@ -533,8 +546,13 @@ def _check_calibration(calibrator, record: dict) -> None:
     if record["reused_cache"]:
         return
     record["count"] = min(calibrator.crops_fed, record["prepared"])
-    if not record["reused_cache"] and calibrator.batches_fed == 0:
+    if calibrator.batches_fed == 0:
         raise EngineBuildError("INT8 calibration consumed no batch: TensorRT asked for none")
+    if not calibrator.exhausted:
+        log("INT8 calibration: TensorRT stopped after {} of the {} crops; its calibration cache {} is not written "
+            "(only a calibration over every crop is kept for reuse)".format(record["count"], record["prepared"],
+                                                                           record["cache"]))
+        record["cache"] = None
 
 
 __all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "build_inputs",

@@ -4,8 +4,11 @@ what made it.
 Three facts of TensorRT's Python bindings shape this class (NVIDIA/TensorRT python/src/infer/pyInt8.cpp):
 
 - On 8.0/8.2 the callbacks are ``noexcept`` trampolines: a Python exception inside ``get_batch``,
-  ``read_calibration_cache`` or ``write_calibration_cache`` terminates the process with no message. Every callback
-  therefore catches everything, ends calibration, and keeps the error; ``build_engine`` raises it after the build.
+  ``read_calibration_cache`` or ``write_calibration_cache`` terminates the process with no message (later versions
+  print it and take it for "no more batches"). Every callback therefore catches everything, ends calibration, and
+  keeps the error; ``build_engine`` raises it after the build. Ctrl-C and SIGTERM would still be raised at a
+  callback's first bytecode, before its ``try``: the builder defers them (``engines.deferred_signals``) and
+  ``get_batch`` ends calibration once one is pending (``stop``).
 - On 8.0.1 ``read_calibration_cache`` returning None aborts (None is not a ``py::buffer``) and the returned object
   is held by nothing but a local: TensorRT reads freed memory unless we keep it. So "no cache" is ``b""`` there,
   None on 8.2 and 10.x, and whatever is returned stays referenced by the calibrator.
@@ -17,7 +20,7 @@ Three facts of TensorRT's Python bindings shape this class (NVIDIA/TensorRT pyth
 import hashlib
 import json
 import os
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -89,14 +92,15 @@ def write_cache(cache_path: str, cache: bytes, key: dict, record: dict) -> None:
 
 
 def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size: int, input_name: str,
-                            cache_path: str, reuse_cache: bool = True):
+                            cache_path: str, reuse_cache: bool = True, stop: Callable[[], bool] = lambda: False):
     """An ``IInt8EntropyCalibrator2`` over ``batches`` of exactly [batch_size, 3, H, W]; reads ``cache_path`` when
-    ``reuse_cache``. The cache TensorRT hands over is kept (``new_cache``), not written: the builder writes it only
-    once the engine is built from a calibration that ended well (a cut-short one must not be reused).
+    ``reuse_cache``; ``stop()`` true ends calibration at the next ``get_batch`` (a deferred Ctrl-C or SIGTERM). The
+    cache TensorRT hands over is kept (``new_cache``), not written: the builder writes ``fresh_cache()`` once the
+    engine is built, and that is the cache only when every batch was fed (a cut-short one must not be reused).
 
     Built inside a function because the base class comes from the ``tensorrt`` module imported at build time.
     After the build: ``error`` (the first exception a callback caught, or None), ``batches_fed``, ``crops_fed``,
-    ``new_cache`` (bytes or None).
+    ``exhausted`` (``batches`` ran out), ``new_cache`` (bytes or None).
     """
     no_cache = b"" if trt.__version__.startswith("8.0.") else None  # what each generation takes for "no cache"
 
@@ -109,6 +113,7 @@ def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size
             self.crops_fed = 0
             self.cache = no_cache  # referenced here for as long as TensorRT may read it (8.0.1 keeps no reference)
             self.error = None  # type: Optional[BaseException]
+            self.exhausted = False
             self.new_cache = None  # type: Optional[bytes]
 
         def get_batch_size(self):
@@ -116,10 +121,11 @@ def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size
 
         def get_batch(self, names):
             try:
-                if self.error is not None:
+                if self.error is not None or stop():
                     return None
                 batch = next(self.batches, None)
                 if batch is None:
+                    self.exhausted = True
                     return None
                 if batch.shape[0] != batch_size:
                     raise ValueError("calibration batch of {} crops, the calibration profile takes {}".format(
@@ -149,6 +155,11 @@ def make_entropy_calibrator(trt, cuda, batches: Iterator[np.ndarray], batch_size
                 self.new_cache = bytes(cache)
             except BaseException as exc:  # noqa: BLE001
                 self.error = exc
+
+        def fresh_cache(self) -> Optional[bytes]:
+            """The cache TensorRT made from every batch, None when there is none to write: a reused cache, or a
+            calibration that ended before the batches did (an error, a signal, TensorRT asking for fewer)."""
+            return self.new_cache if self.exhausted and self.error is None and not reuse_cache else None
 
         def free(self) -> None:
             if self.allocation is not None:

@@ -4,6 +4,7 @@ removing an engine with its sidecar. The whole build under the strict fakes is t
 
 import json
 import os
+import signal
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,10 +14,12 @@ from goatpose_edge.artefact.sidecar import EngineSidecar, read_sidecar, remove_e
 from goatpose_edge.compare import compare_heatmaps, engine_tolerance
 from goatpose_edge.engines import builder
 from goatpose_edge.engines.builder import BatchProfile, BuildOptions, EngineBuildError
+from goatpose_edge.engines.deferred_signals import DeferredSignals
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, PrecisionError
 from goatpose_edge.engines.verify import EngineVerifyError, reject_failed
 from goatpose_edge.fileio import OutputPathError
 from goatpose_edge.runtime.trt_api import BindingsApi, TensorsApi
+from goatpose_edge.signals import Terminated, sigterm_as_interrupt
 from goatpose_edge.variants import VARIANTS
 
 CONTRACT = VARIANTS["goatpose-bl"].contract  # input [N, 3, 256, 192]
@@ -242,13 +245,19 @@ def test_dla_core_with_gpu_fallback():
 # _build_plan
 
 class Calibrator:
-    error, batches_fed, crops_fed, new_cache, key = None, 2, 12, b"scales", {"k": 1}
+    """The calibrator after a build that fed it every batch (engines.calibrator's own rules: tests/engines/
+    test_trtfake.py)."""
+
+    error, batches_fed, crops_fed, exhausted, new_cache, key = None, 2, 12, True, b"scales", {"k": 1}
 
     def __init__(self):
         self.freed = 0
 
     def free(self):
         self.freed += 1
+
+    def fresh_cache(self):
+        return self.new_cache
 
 
 def _builds(plan=None, raises=None):
@@ -269,13 +278,27 @@ def test_no_plan_is_one_line():
 
 
 def test_the_calibrator_is_freed_and_its_count_recorded():
-    calibrator, record = Calibrator(), {"prepared": 10, "reused_cache": False}
-    assert builder._build_plan(_builds(b"plan"), PARSED, Config(), calibrator, record, "m.onnx") == b"plan"
-    assert calibrator.freed == 1 and record == {"prepared": 10, "reused_cache": False, "batches": 2, "count": 10}
+    calibrator, record = Calibrator(), {"prepared": 10, "reused_cache": False, "cache": "e.calib"}
+    log = Log()
+    assert builder._build_plan(_builds(b"plan"), PARSED, Config(), calibrator, record, "m.onnx", log=log) == b"plan"
+    assert calibrator.freed == 1 and log == []
+    assert record == {"prepared": 10, "reused_cache": False, "cache": "e.calib", "batches": 2, "count": 10}
     failing = Calibrator()
     with pytest.raises(MemoryError):
         builder._build_plan(_builds(raises=MemoryError()), PARSED, Config(), failing, dict(record), "m.onnx")
     assert failing.freed == 1
+
+
+def test_a_calibration_tensorrt_ended_early_names_no_cache():
+    """TensorRT stopped asking before the last batch: the engine is built, but no cache a later build would reuse
+    as a full calibration."""
+    calibrator, record = Calibrator(), {"prepared": 20, "reused_cache": False, "cache": "e.calib"}
+    calibrator.exhausted = False
+    log = Log()
+    assert builder._build_plan(_builds(b"plan"), PARSED, Config(), calibrator, record, "m.onnx", log=log) == b"plan"
+    assert record == {"prepared": 20, "reused_cache": False, "cache": None, "batches": 2, "count": 12}
+    assert log == ["INT8 calibration: TensorRT stopped after 12 of the 20 crops; its calibration cache e.calib is not "
+                   "written (only a calibration over every crop is kept for reuse)"]
 
 
 def test_a_calibration_error_is_raised_after_the_build():
@@ -285,6 +308,66 @@ def test_a_calibration_error_is_raised_after_the_build():
         builder._build_plan(_builds(b"plan"), PARSED, Config(), calibrator, {"reused_cache": False,
                                                                               "prepared": 4}, "m.onnx")
     assert calibrator.freed == 1
+
+
+# Ctrl-C and SIGTERM while TensorRT builds (engines.deferred_signals); the whole build: tests/engines/test_trtfake.py
+
+@pytest.fixture
+def handlers():
+    """SIGINT raising KeyboardInterrupt (Python's default) and SIGTERM at SIG_DFL, both restored afterwards."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def _builds_while(signum):
+    """A build during which ``signum`` arrives."""
+    def build(network, config):
+        os.kill(os.getpid(), signum)
+        return b"plan"
+
+    rt = _rt()
+    rt.builder.build_serialized_network = build
+    return rt
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)])
+def test_a_signal_is_recorded_during_the_block_and_raised_as_it_ends(handlers, signum, raised):
+    previous = signal.getsignal(signum)
+    with pytest.raises(raised):
+        with DeferredSignals() as signals:
+            os.kill(os.getpid(), signum)
+            assert signals.received == [signum] and signals.pending()
+    assert signal.getsignal(signum) is previous
+
+
+def test_sigterm_as_interrupt_is_delivered_through_its_handler(handlers):
+    """Under ``goatpose``'s main: Terminated, and its handler ignores later SIGTERMs while the stop unwinds."""
+    with pytest.raises(Terminated):
+        with sigterm_as_interrupt():
+            with DeferredSignals():
+                os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_an_ignored_signal_stays_ignored(handlers):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with DeferredSignals() as signals:
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert not signals.pending() and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+
+
+def test_a_signal_during_the_build_is_raised_before_anything_else(handlers):
+    """The calibrator is freed, its error and counts are not looked at: the stop comes first."""
+    calibrator = Calibrator()
+    calibrator.error = ValueError("not this one")
+    record = {"reused_cache": False, "prepared": 12}
+    with pytest.raises(KeyboardInterrupt):
+        builder._build_plan(_builds_while(signal.SIGINT), PARSED, Config(), calibrator, record, "m.onnx")
+    assert calibrator.freed == 1 and record == {"reused_cache": False, "prepared": 12}
 
 
 # _sidecar, _write_outputs, _trtexec
@@ -332,9 +415,12 @@ def test_write_outputs(tmp_path):
     assert open(str(tmp_path / "t.cache"), "rb").read() == b"timings"
 
 
-def test_a_reused_calibration_cache_is_not_rewritten(tmp_path):
+def test_without_a_fresh_calibration_cache_none_is_written(tmp_path):
+    """A reused cache, or a calibration cut short (engines.calibrator's ``fresh_cache()`` is None)."""
     paths = builder._Paths(str(tmp_path / "e.engine"), str(tmp_path / "e.calib"), calibrated=True)
-    builder._write_outputs(paths, b"plan", _a_sidecar(), Calibrator(), {"reused_cache": True}, None, None)
+    calibrator = Calibrator()
+    calibrator.fresh_cache = lambda: None
+    builder._write_outputs(paths, b"plan", _a_sidecar(), calibrator, {"reused_cache": True}, None, None)
     assert sorted(os.listdir(str(tmp_path))) == ["e.engine", "e.json"]
 
 

@@ -206,10 +206,14 @@ def test_int8_calibration_is_clean_under_the_strict_fakes(version, tiny_onnx, tm
 
 
 def test_calibration_record_counts_the_crops_tensorrt_consumed(tiny_onnx, tmp_path):
+    """TensorRT asked for one batch of two: the engine says so, and that cache is not kept for later builds."""
     code, output, sidecar = strict_build("8.2.1", tmp_path, tiny_onnx, "--precision", "int8", *COCO_CALIB,
                                          TRTFAKE_CALIB_MAX_BATCHES="1")
     assert code == 0, output
     assert (sidecar["calibration"]["count"], sidecar["calibration"]["prepared"]) == (8, 12)
+    assert sidecar["calibration"]["cache"] is None and sorted(os.listdir(str(tmp_path))) == ["e.engine", "e.json"]
+    assert "INT8 calibration: TensorRT stopped after 8 of the 12 crops; its calibration cache {} is not written".format(
+        tmp_path / "e.calib") in output
 
 
 @pytest.mark.parametrize("version", ["8.0.1", "8.2.1", "10.x"])
@@ -250,9 +254,8 @@ def test_other_calibration_images_recalibrate(tiny_onnx, tmp_path):
     assert sidecar["calibration"]["count"] == 5 and sidecar["calibration"]["source"] == COCO_CALIB[1]
 
 
-def test_the_calibrator_writes_nothing_itself(monkeypatch):
-    """A calibration cut short (a callback failed, Ctrl-C) must leave no cache a later build would reuse: the
-    calibrator only keeps what TensorRT hands over; build_engine writes it after a good build."""
+def _plain_calibrator(monkeypatch, batches, **options):
+    """engines.calibrator's calibrator on stand-ins (no TensorRT, no pycuda), with an int as its device pointer."""
     from types import SimpleNamespace
 
     from goatpose_edge.engines import calibrator as module
@@ -263,16 +266,136 @@ def test_the_calibrator_writes_nothing_itself(monkeypatch):
         def __init__(self):
             pass
 
+    cuda = SimpleNamespace(mem_alloc=lambda n: SimpleNamespace(free=lambda: None, __int__=lambda: 1),
+                           memcpy_htod=lambda dst, src: None)
+    trt = SimpleNamespace(__version__="8.2.1.8", IInt8EntropyCalibrator2=Base)
+    calibrator = module.make_entropy_calibrator(trt, cuda, batches, 2, "input", "/nonexistent/never-written.calib",
+                                                **options)
+    calibrator.allocation = 7
+    return calibrator
+
+
+def test_the_calibrator_writes_nothing_itself(monkeypatch):
+    """A calibration cut short (a callback failed, Ctrl-C) must leave no cache a later build would reuse: the
+    calibrator only keeps what TensorRT hands over; build_engine writes it after a good build."""
     def batches():
         yield np.zeros((2, 3, 4, 4), np.float32)
         raise KeyboardInterrupt  # Ctrl-C while the second batch is prepared
 
-    cuda = SimpleNamespace(mem_alloc=lambda n: SimpleNamespace(free=lambda: None, __int__=lambda: 1),
-                           memcpy_htod=lambda dst, src: None)
-    calibrator = module.make_entropy_calibrator(SimpleNamespace(__version__="8.2.1.8", IInt8EntropyCalibrator2=Base), cuda,
-                                         batches(), 2, "input", "/nonexistent/never-written.calib")
-    calibrator.allocation = 7  # an int stands in for the device pointer
+    calibrator = _plain_calibrator(monkeypatch, batches())
     assert calibrator.get_batch(["input"]) == [7] and calibrator.get_batch(["input"]) is None
     assert isinstance(calibrator.error, KeyboardInterrupt)
     calibrator.write_calibration_cache(memoryview(b"scales"))
     assert calibrator.new_cache == b"scales" and calibrator.read_calibration_cache() is None
+    assert calibrator.fresh_cache() is None
+
+
+BATCHES = [np.zeros((2, 3, 4, 4), np.float32)] * 2
+
+
+def test_a_cache_made_from_every_batch_is_fresh(monkeypatch):
+    calibrator = _plain_calibrator(monkeypatch, iter(BATCHES), reuse_cache=False)
+    assert [calibrator.get_batch(["input"]) for _ in range(3)] == [[7], [7], None] and calibrator.exhausted
+    calibrator.write_calibration_cache(memoryview(b"scales"))
+    assert calibrator.fresh_cache() == b"scales"
+
+
+@pytest.mark.parametrize("fed, options", [
+    (1, {"reuse_cache": False}),  # TensorRT asked for one batch of two
+    (2, {"reuse_cache": True}),  # the cache read at the start is not written again
+])
+def test_no_fresh_cache_unless_every_batch_was_fed_to_a_new_calibration(monkeypatch, fed, options):
+    calibrator = _plain_calibrator(monkeypatch, iter(BATCHES), **options)
+    for _ in range(fed):
+        calibrator.get_batch(["input"])
+    calibrator.write_calibration_cache(memoryview(b"scales"))
+    assert calibrator.new_cache == b"scales" and calibrator.fresh_cache() is None
+
+
+def test_a_pending_signal_ends_calibration(monkeypatch):
+    """``stop()`` (a deferred Ctrl-C or SIGTERM) ends calibration at the next batch; that cache is not fresh."""
+    stop = []
+    calibrator = _plain_calibrator(monkeypatch, iter(BATCHES), reuse_cache=False, stop=lambda: bool(stop))
+    assert calibrator.get_batch(["input"]) == [7]
+    stop.append("SIGINT")
+    assert calibrator.get_batch(["input"]) is None and calibrator.batches_fed == 1 and calibrator.error is None
+    calibrator.write_calibration_cache(memoryview(b"scales"))
+    assert not calibrator.exhausted and calibrator.fresh_cache() is None
+
+
+#: ``goatpose build`` in a child with a signal sent from inside the INT8 calibration (argv: where, signal, build
+#: arguments). ``entry``: as the second get_batch starts, before its first bytecode, which is where a signal that
+#: arrived while TensorRT's native build held no GIL is raised; ``source``: while the calibration source makes a
+#: batch. The fake's callback wrapper lets a BaseException through, but pybind11 turns every Python exception of an
+#: override into error_already_set (NVIDIA/TensorRT python/src/infer/pyInt8.cpp, ``pyGetBatch(namesVec)``): the
+#: wrapper below does the same, so the fake's 8.x trampolines terminate and its 10.x ones print and swallow it.
+SIGNAL_IN_CALIBRATION = """
+import atexit, os, signal, sys
+import tensorrt
+
+fake = tensorrt._trtfake
+callback = fake._callback
+
+
+def faithful_callback(obj, meth, args, base_name):
+    try:
+        return callback(obj, meth, args, base_name)
+    except fake._CppError:
+        raise
+    except BaseException as exc:
+        raise fake._CppError("pybind11::error_already_set", "%s: %s" % (type(exc).__name__, exc))
+
+
+fake._callback = faithful_callback
+where, signum, args = sys.argv[1], getattr(signal, sys.argv[2]), sys.argv[3:]
+calls = []
+
+
+def at_entry(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == "get_batch" and frame.f_code.co_filename.endswith("calibrator.py"):
+        calls.append(frame)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signum)
+
+
+if where == "entry":
+    atexit.register(lambda: print("get_batch calls:", len(calls)))
+    sys.setprofile(at_entry)
+else:
+    from goatpose_edge.engines import calibration
+
+    batches = calibration.batches
+
+    def signalled(crops, batch_size):
+        for index, batch in enumerate(batches(crops, batch_size)):
+            if index == 1:
+                os.kill(os.getpid(), signum)
+            yield batch
+
+    calibration.batches = signalled
+from goatpose_edge.cli import main
+sys.exit(main(args))
+"""
+
+
+@pytest.mark.parametrize("where", ["entry", "source"])
+@pytest.mark.parametrize("signame, status, last_line", [
+    ("SIGINT", 130, "goatpose: interrupted"),
+    ("SIGTERM", 143, "goatpose: terminated (SIGTERM); nothing half-written was left")])
+@pytest.mark.parametrize("version", ["8.2.1", "10.x"])
+def test_a_signal_during_calibration_stops_the_build_and_leaves_nothing(version, signame, status, last_line, where,
+                                                                       tiny_onnx, tmp_path):
+    """Ctrl-C / SIGTERM while TensorRT calibrates: deferred until the build returns, then the usual stop: no abort
+    (8.x), no engine built on a cut-short calibration (10.x), no cache, no temporary folder."""
+    out, temp = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    temp.mkdir()
+    run = subprocess.run([sys.executable, "-c", SIGNAL_IN_CALIBRATION, where, signame, "build", tiny_onnx,
+                          "--precision", "int8"] + list(COCO_CALIB) + ["-o", str(out / "e.engine")],
+                         env=fake_env(version, "desktop", TMPDIR=str(temp)), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert run.returncode == status, run.stdout + run.stderr
+    assert run.stderr.splitlines() == [last_line], run.stderr
+    assert os.listdir(str(out)) == [] and os.listdir(str(temp)) == []
+    if where == "entry":  # the signalled get_batch ended calibration (12 crops are two batches, then None)
+        assert run.stdout.splitlines()[-1] == "get_batch calls: 2", run.stdout
