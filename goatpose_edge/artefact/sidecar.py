@@ -40,7 +40,7 @@ class EngineSidecar:
     onnx_path: str
     onnx_sha256: str
     calibration: Optional[Dict[str, Any]] = None  # {"method", "source", "count", "cache"} for INT8
-    dla_core: Optional[int] = None
+    dla_core: Optional[int] = None  # the DLA core it was built for (the runner deserialises it onto that core)
     build_seconds: float = 0.0
     built_at: str = ""  # ISO 8601, UTC
     precision_note: str = ""
@@ -95,12 +95,13 @@ def read_sidecar(engine_path: str) -> EngineSidecar:
         sidecar.contract = sidecar.model_contract.to_dict()  # validated, and with tuples again
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise EngineMismatchError("sidecar {} does not have the expected fields: {}".format(path, exc)) from exc
-    profile, cc = sidecar.batch_profile, sidecar.compute_capability
+    profile, cc, dla = sidecar.batch_profile, sidecar.compute_capability, sidecar.dla_core
     if not (isinstance(profile, dict) and all(isinstance(profile.get(k), int) and profile[k] >= 1
                                               for k in ("min", "opt", "max"))
-            and isinstance(cc, list) and len(cc) == 2 and all(isinstance(v, int) for v in cc)):
-        raise EngineMismatchError("sidecar {} is damaged (batch_profile {!r}, compute_capability {!r}): rebuild the "
-                                  "engine with `goatpose build`".format(path, profile, cc))
+            and isinstance(cc, list) and len(cc) == 2 and all(isinstance(v, int) for v in cc)
+            and (dla is None or (type(dla) is int and dla >= 0))):
+        raise EngineMismatchError("sidecar {} is damaged (batch_profile {!r}, compute_capability {!r}, dla_core {!r}): "
+                                  "rebuild the engine with `goatpose build`".format(path, profile, cc, dla))
     return sidecar
 
 

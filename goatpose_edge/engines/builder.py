@@ -6,11 +6,11 @@
     _require_calibration  INT8 has images, a calibration cache or Q/DQ nodes to take its ranges from
     _open_tensorrt        tensorrt, its API generation (``runtime.trt_api``), the CUDA context, the logger
     _probe                the builder, and the platform it reports (fast FP16/INT8, DLA cores, precision flags)
-    _decide_precision     the precision policy (``policy``); a --dla-core the platform has
+    _decide_precision     the precision policy (``policy``); a --dla-core the platform has, at FP16 or INT8
     _precision_graph      TensorRT >= 11 has no FP16/INT8 builder flags: an FP16 copy of the graph, or the Q/DQ graph
                           of ``engines.qdq`` (explicit precision)
     _parse                the network (the parser's errors listed)
-    _built_profile        the batch profile, unless the ONNX fixes the batch
+    _built_profile        the batch profile, unless the ONNX fixes the batch; one fixed batch for a DLA core
     _output_paths         the engine's name (the default one is known only now) and every output checked
     _configure            workspace and optimisation profile
     _timing_cache         the timing cache of this GPU and TensorRT, or a fresh one
@@ -257,13 +257,18 @@ def _probe(rt: _TensorRT) -> PlatformCaps:
 
 
 def _decide_precision(options: BuildOptions, caps: PlatformCaps, log) -> PrecisionDecision:
-    """The precision policy's decision (its note logged), and a --dla-core the platform has."""
+    """The precision policy's decision (its note logged), and a --dla-core the platform has at a precision DLA runs:
+    it has no FP32 layers, so with GPU fallback an FP32 engine would run wholly on the GPU (NVIDIA's DLA samples
+    build FP16 or INT8)."""
     decision = choose_precision(options.precision, caps, options.force)
     if decision.note:
         log("precision: " + decision.note)
     if options.dla_core is not None and not 0 <= options.dla_core < caps.dla_cores:
         raise EngineBuildError("--dla-core {}: {} has {} DLA core(s)".format(
             options.dla_core, caps.gpu_name, caps.dla_cores))
+    if options.dla_core is not None and decision.effective == "fp32":
+        raise EngineBuildError("--dla-core {}: DLA runs FP16 and INT8 layers only, an FP32 engine would run wholly on "
+                               "the GPU: build with --precision fp16 or int8".format(options.dla_core))
     return decision
 
 
@@ -306,13 +311,19 @@ def _parse(rt: _TensorRT, onnx_path: str) -> _Parsed:
     return _Parsed(network, parser, input_tensor, max(int(input_tensor.shape[0]), 0))
 
 
-def _built_profile(requested: BatchProfile, static_batch: int, onnx_path: str, log) -> BatchProfile:
-    """The profile the engine gets: the requested one, unless the ONNX fixes the batch (exported with --batch N)."""
+def _built_profile(requested: BatchProfile, static_batch: int, onnx_path: str, log,
+                   dla_core: Optional[int] = None) -> BatchProfile:
+    """The profile the engine gets: the requested one, unless the ONNX fixes the batch (exported with --batch N).
+    A DLA core runs one fixed shape (min = opt = max): with a range the whole network would run on the GPU."""
+    profile = requested
     if static_batch > 0 and (requested.min, requested.max) != (static_batch, static_batch):
         log("{} has a static batch of {}: profile {}..{} replaced by it".format(
             onnx_path, static_batch, requested.min, requested.max))
-        return BatchProfile(static_batch, static_batch, static_batch)
-    return requested
+        profile = BatchProfile(static_batch, static_batch, static_batch)
+    if dla_core is not None and profile.min != profile.max:
+        raise EngineBuildError("--dla-core {}: DLA runs one fixed batch, not the profile {}..{} (the whole network "
+                               "would run on the GPU): give --batch N".format(dla_core, profile.min, profile.max))
+    return profile
 
 
 def _output_paths(output: Optional[str], source: _Source, decision: PrecisionDecision, profile: BatchProfile,
@@ -334,9 +345,12 @@ def _configure(rt: _TensorRT, parsed: _Parsed, profile: BatchProfile, workspace_
     rt.api.set_workspace(config, workspace_mib << 20)
     height, width = contract.input_size
     trt_profile = rt.builder.create_optimization_profile()
-    trt_profile.set_shape(parsed.input.name, (profile.min, 3, height, width), (profile.opt, 3, height, width),
-                          (profile.max, 3, height, width))
-    config.add_optimization_profile(trt_profile)
+    shapes = [(n, 3, height, width) for n in (profile.min, profile.opt, profile.max)]
+    trt_profile.set_shape(parsed.input.name, *shapes)
+    if config.add_optimization_profile(trt_profile) < 0:  # the profile's index, -1 when TensorRT finds it invalid
+        raise EngineBuildError("TensorRT {} refused the optimisation profile of input {!r}: min {} opt {} max {} "
+                               "(its log above says why)".format(rt.trt.__version__, parsed.input.name,
+                                                                *[list(shape) for shape in shapes]))
     return config
 
 
@@ -457,7 +471,7 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
         caps = _probe(rt)
         decision = _decide_precision(options, caps, log)
         parsed = _parse(rt, _precision_graph(source, decision, caps, options, folder))
-        profile = _built_profile(options.profile, parsed.static_batch, onnx_path, log)
+        profile = _built_profile(options.profile, parsed.static_batch, onnx_path, log, options.dla_core)
         paths = _output_paths(output, source, decision, profile, caps, options)
         config = _configure(rt, parsed, profile, options.workspace_mib, source.contract)
         timing_cache = _timing_cache(rt.trt, config, options.timing_cache, log) if options.timing_cache else None

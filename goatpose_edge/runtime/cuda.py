@@ -86,6 +86,11 @@ class HostDeviceBuffers:
             self.free()
             raise
 
+    @property
+    def device_bytes(self) -> int:
+        """GPU memory held: each device allocation is the size of its host array."""
+        return sum(host.nbytes for host in self.host.values())
+
     def free(self) -> None:
         for allocation in self.device.values():
             allocation.free()

@@ -3,7 +3,8 @@ precision and complexity), buffers for the largest batch of the profile are allo
 copy-in, execute, copy-out on one stream.
 
 The CUDA context is the device's primary context, pushed only around our own calls (``CudaContext.active``), so a
-runner can be created in one thread and used from another (the video pipeline's worker).
+runner can be created in one thread and used from another (the video pipeline's worker). An engine built for a DLA
+core (``goatpose build --dla-core N``, recorded in the sidecar) is deserialised onto that core.
 """
 
 import numpy as np
@@ -24,9 +25,11 @@ class TensorRTRunner(Runner):
 
     backend = "tensorrt"
 
-    def __init__(self, path: str, device: int = 0):
+    def __init__(self, path: str, device: int = 0, log=None):
+        """``log``: a callable taking a line, told what each activation costs (``_activate``); quiet by default."""
         super().__init__(path)
         self.device = device
+        self.log = log
         self.trt = import_tensorrt()
         self.sidecar = read_sidecar(path)
         self.cuda_context = CudaContext(device)
@@ -41,9 +44,11 @@ class TensorRTRunner(Runner):
 
     def spawn(self, threads=None) -> "TensorRTRunner":
         """Another runner with its own engine copy, execution context, stream and buffers (a worker never shares
-        a context: TensorRT contexts are not thread-safe). On a TX2 each copy costs the engine's size in the shared
-        8 GB: the default is one worker."""
-        return TensorRTRunner(self.path, self.device)
+        a context: TensorRT contexts are not thread-safe). Each costs GPU memory for its engine's weights (about the
+        plan's size), its context's activations (``device_memory_size``) and its I/O buffers at the largest batch,
+        which its activation logs with the memory left; a TX2 shares its 8 GB with the CPU: the default is one
+        worker."""
+        return TensorRTRunner(self.path, self.device, self.log)
 
     def _activate(self) -> None:
         """Deserialise, create the context, allocate the buffers and stream; on any failure, everything made so far
@@ -55,6 +60,8 @@ class TensorRTRunner(Runner):
         with self.cuda_context.active():
             try:
                 self.runtime = self.trt.Runtime(logger)
+                if self.sidecar.dla_core is not None:
+                    self._use_dla_core(self.sidecar.dla_core)
                 self.engine = self.runtime.deserialize_cuda_engine(plan)
                 if self.engine is None:
                     raise EngineLoadError("TensorRT could not load {} (see its log above); rebuild it with "
@@ -75,9 +82,28 @@ class TensorRTRunner(Runner):
                 self.buffers = HostDeviceBuffers(shapes, {t.name: t.dtype for t in self.tensors})
                 self.stream = cuda_call("create a stream", cuda.Stream)
                 self.events = [cuda_call("create a CUDA event", cuda.Event) for _ in range(4)]
+                if self.log is not None:
+                    self.log(self._memory_line(len(plan)))
             except BaseException:
                 self._release()
                 raise
+
+    def _use_dla_core(self, core: int) -> None:
+        """The DLA core the engine was built for, set before deserialising (the runtime's own default is -1, no
+        core: the plan does not choose it)."""
+        cores = int(self.runtime.num_DLA_cores)
+        if not 0 <= core < cores:
+            raise EngineLoadError("{} was built for DLA core {}; this {} has {} DLA core(s)".format(
+                self.path, core, self.cuda_context.gpu_name, cores))
+        self.runtime.DLA_core = core
+
+    def _memory_line(self, plan_bytes: int) -> str:
+        """What this runner holds on the GPU and what is left there, in MiB (the context must be current)."""
+        free, total = cuda_call("read the free GPU memory", self.cuda_context.cuda.mem_get_info)
+        return ("{}: GPU memory of this runner: weights ~{:.1f} MiB (the plan), context {:.1f} MiB, I/O buffers "
+                "{:.1f} MiB at batch {}; {:.0f} of {:.0f} MiB free now").format(
+                    self.path, plan_bytes / 2 ** 20, self.api.device_memory(self.engine) / 2 ** 20,
+                    self.buffers.device_bytes / 2 ** 20, self.max_batch, free / 2 ** 20, total / 2 ** 20)
 
     def _set_input_shape(self, shape) -> None:
         if not self.api.set_input_shape(self.context, self.input, shape):
@@ -100,8 +126,10 @@ class TensorRTRunner(Runner):
                       host_in[:count], self.stream)
             copied_in.record(self.stream)
             addresses = {name: int(allocation) for name, allocation in device.items()}
-            if not self.api.execute(self.context, self.tensors, addresses, self.stream.handle):
-                raise GoatPoseError("TensorRT failed to run {} on a batch of {}".format(self.path, count))
+            refused = self.api.execute(self.context, self.tensors, addresses, self.stream.handle)
+            if refused is not None:
+                raise GoatPoseError("TensorRT failed to run {} on a batch of {}: it refused {}".format(
+                    self.path, count, refused))
             executed.record(self.stream)
             size = int(np.prod(out_shape))
             host_out = host[output.name].reshape(-1)[:size]

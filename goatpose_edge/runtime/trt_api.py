@@ -2,8 +2,12 @@
 
     BindingsApi   TensorRT 8.0 - 8.6 (JetPack 4.6: 8.0/8.2): explicit-batch network flag, ``max_workspace_size``,
                   bindings by index, ``set_binding_shape``, ``execute_async_v2``
-    TensorsApi    TensorRT >= 10: networks are always explicit batch (the old flag bit now means STRONGLY_TYPED),
-                  memory pools, named I/O tensors, ``set_input_shape`` / ``set_tensor_address``, ``execute_async_v3``
+    TensorsApi    TensorRT >= 10: networks are always explicit batch (EXPLICIT_BATCH, still bit 0, is deprecated and
+                  ignored; bit 1 is STRONGLY_TYPED, tensor types from the network instead of the builder's precision
+                  flags, which we do not ask for), memory pools, named I/O tensors, ``set_input_shape`` /
+                  ``set_tensor_address``, ``execute_async_v3``
+
+``execute`` returns None when the work is queued, else what TensorRT refused (a tensor's address, the launch).
 """
 
 from dataclasses import dataclass
@@ -52,11 +56,18 @@ class BindingsApi:
     def output_shape(self, context, tensor: IOTensor) -> Tuple[int, ...]:
         return tuple(int(d) for d in context.get_binding_shape(tensor.index))
 
-    def execute(self, context, tensors: List[IOTensor], addresses: Dict[str, int], stream_handle: int) -> bool:
+    def device_memory(self, engine) -> int:
+        """Bytes of device memory each execution context of ``engine`` allocates (activations, scratch)."""
+        return int(engine.device_memory_size)
+
+    def execute(self, context, tensors: List[IOTensor], addresses: Dict[str, int], stream_handle: int
+                ) -> Optional[str]:
         bindings = [0] * len(tensors)
         for tensor in tensors:
             bindings[tensor.index] = addresses[tensor.name]
-        return context.execute_async_v2(bindings=bindings, stream_handle=stream_handle)
+        if not context.execute_async_v2(bindings=bindings, stream_handle=stream_handle):
+            return "the launch (execute_async_v2)"
+        return None
 
 
 class TensorsApi:
@@ -89,10 +100,21 @@ class TensorsApi:
     def output_shape(self, context, tensor: IOTensor) -> Tuple[int, ...]:
         return tuple(int(d) for d in context.get_tensor_shape(tensor.name))
 
-    def execute(self, context, tensors: List[IOTensor], addresses: Dict[str, int], stream_handle: int) -> bool:
+    def device_memory(self, engine) -> int:
+        """Bytes of device memory each execution context of ``engine`` allocates (``device_memory_size`` is
+        deprecated from 10.1 for its ``_v2``, a 64-bit count)."""
+        if hasattr(engine, "device_memory_size_v2"):
+            return int(engine.device_memory_size_v2)
+        return int(engine.device_memory_size)
+
+    def execute(self, context, tensors: List[IOTensor], addresses: Dict[str, int], stream_handle: int
+                ) -> Optional[str]:
         for tensor in tensors:
-            context.set_tensor_address(tensor.name, addresses[tensor.name])
-        return context.execute_async_v3(stream_handle)
+            if not context.set_tensor_address(tensor.name, addresses[tensor.name]):
+                return "the device address of tensor {!r} (set_tensor_address)".format(tensor.name)
+        if not context.execute_async_v3(stream_handle):
+            return "the launch (execute_async_v3)"
+        return None
 
 
 def trt_api(trt):

@@ -108,6 +108,33 @@ def test_dla_core_must_exist():
         builder._decide_precision(BuildOptions(dla_core=2), xavier, Log())
 
 
+XAVIER = PlatformCaps("Xavier", (7, 2), "8.2.1.8", True, True, dla_cores=2)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_dla_runs_fp16_and_int8(precision):
+    decision = builder._decide_precision(BuildOptions(precision=precision, dla_core=0), XAVIER, Log())
+    assert decision.effective == precision
+
+
+def test_dla_refuses_fp32():
+    """DLA has no FP32 layers: with GPU fallback the whole network would run on the GPU, unsaid."""
+    with pytest.raises(EngineBuildError) as info:
+        builder._decide_precision(BuildOptions(precision="fp32", dla_core=1), XAVIER, Log())
+    assert str(info.value) == ("--dla-core 1: DLA runs FP16 and INT8 layers only, an FP32 engine would run wholly on "
+                               "the GPU: build with --precision fp16 or int8")
+
+
+def test_dla_needs_one_fixed_batch():
+    with pytest.raises(EngineBuildError) as info:
+        builder._built_profile(BatchProfile(1, 4, 8), 0, "m.onnx", Log(), dla_core=0)
+    assert str(info.value) == ("--dla-core 0: DLA runs one fixed batch, not the profile 1..8 (the whole network would "
+                               "run on the GPU): give --batch N")
+    assert builder._built_profile(BatchProfile(4, 4, 4), 0, "m.onnx", Log(), dla_core=0) == BatchProfile(4, 4, 4)
+    # an ONNX exported with a fixed batch fixes the profile too
+    assert builder._built_profile(BatchProfile(1, 4, 8), 2, "m_b2.onnx", Log(), dla_core=0) == BatchProfile(2, 2, 2)
+
+
 # _precision_graph: TensorRT >= 11 takes the precision from the graph
 
 def test_graph_is_the_onnx_where_builder_flags_exist(tmp_path):
@@ -183,6 +210,7 @@ class Config:
 
     def add_optimization_profile(self, profile):
         self.profiles.append(profile)
+        return len(self.profiles) - 1
 
 
 class Profile:
@@ -199,6 +227,21 @@ def _rt():
 
 
 PARSED = builder._Parsed(network=None, parser=None, input=SimpleNamespace(name="input"), static_batch=0)
+
+
+def test_a_refused_optimisation_profile_is_one_line():
+    """``add_optimization_profile`` returns the profile's index, -1 when TensorRT finds it invalid."""
+    rt = _rt()
+
+    class Refusing(Config):
+        def add_optimization_profile(self, profile):
+            return -1
+
+    rt.builder.create_builder_config = Refusing
+    with pytest.raises(EngineBuildError) as info:
+        builder._configure(rt, PARSED, BatchProfile(1, 4, 8), 512, CONTRACT)
+    assert str(info.value) == ("TensorRT 8.2.1.8 refused the optimisation profile of input 'input': min [1, 3, 256, "
+                               "192] opt [4, 3, 256, 192] max [8, 3, 256, 192] (its log above says why)")
 
 
 def test_configure_sets_workspace_and_the_batch_profile():

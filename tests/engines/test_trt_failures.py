@@ -1,14 +1,16 @@
 """The TensorRT path when the device says no (under the strict fakes' fault injection, TRTFAKE_FAIL): one line,
 nothing leaked; and TensorRT's single logger shared by every engine of a process."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.helpers import stand_in_pose_onnx
+from tests.helpers import REPO_ROOT, stand_in_pose_onnx
 from tests.engines.test_trtfake import TRTFAKE, fake_env, goatpose
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(TRTFAKE), reason="../shared/tools/trtfake is not beside the checkout")
@@ -92,3 +94,107 @@ def test_two_engines_share_one_logger(engines):
                          universal_newlines=True, timeout=300)
     assert "differs from one already provided" not in run.stdout, run.stdout
     assert run.returncode == 0, run.stdout
+
+
+# DLA (Xavier/Orin): the engine is deserialised onto the core it was built for
+
+DLA_ACTIVATE = """
+import sys
+from goatpose_edge.runtime import load_runner
+lines = []
+with load_runner(sys.argv[1], log=lines.append) as runner:
+    print("DLA core:", runner.runtime.DLA_core)
+print(lines[0])
+"""
+
+
+@pytest.mark.parametrize("version", ["8.2.1", "10.x"])
+def test_a_dla_engine_runs_on_its_core(engines, version, tmp_path):
+    engine = str(tmp_path / "dla.engine")
+    built = goatpose(fake_env(version, "xavier"), "build", engines[0], "--dla-core", "1", "--batch", "2", "-o", engine)
+    assert built.returncode == 0, built.stderr
+    assert json.load(open(str(tmp_path / "dla.json")))["dla_core"] == 1
+    script, log = str(tmp_path / "activate.py"), str(tmp_path / "log.json")
+    with open(script, "w") as f:
+        f.write(DLA_ACTIVATE)
+    run = subprocess.run([sys.executable, os.path.join(TRTFAKE, "run_with_fake.py"), "--trt", version, "--platform",
+                          "xavier", "--strict", "--quiet-trt", "--show", "0", "--log-json", log, script, engine],
+                         env=dict(os.environ, PYTHONPATH=REPO_ROOT), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    assert run.returncode == 0, run.stdout
+    assert "DLA core: 1" in run.stdout.splitlines()
+    calls = [(entry["kind"], entry["target"]) for entry in json.load(open(log))]
+    assert calls.index(("set", "tensorrt.Runtime.DLA_core")) < calls.index(
+        ("call", "tensorrt.Runtime.deserialize_cuda_engine"))
+
+
+def test_a_dla_engine_on_a_machine_without_that_core_is_one_line(engines, tmp_path):
+    engine = str(tmp_path / "dla.engine")
+    assert goatpose(fake_env("8.2.1", "xavier"), "build", engines[0], "--dla-core", "1", "--batch", "2", "-o",
+                    engine).returncode == 0
+    run = subprocess.run([sys.executable, "-c", ACTIVATE, engine, TRTFAKE],
+                         env=fake_env("8.2.1", "xavier", TRTFAKE_DLA_CORES="1"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    lines = run.stdout.splitlines()
+    assert lines[0] == "refused: {} was built for DLA core 1; this Xavier has 1 DLA core(s)".format(engine), run.stdout
+    assert lines[-1] == "live device bytes: 0"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--max-batch", "4"], "--dla-core 0: DLA runs one fixed batch, not the profile 1..4 (the whole network would run "
+                           "on the GPU): give --batch N"),
+    (["--batch", "2", "--precision", "fp32"], "--dla-core 0: DLA runs FP16 and INT8 layers only, an FP32 engine would "
+                                              "run wholly on the GPU: build with --precision fp16 or int8"),
+])
+def test_what_dla_cannot_run_is_refused_before_the_build(engines, options, message, tmp_path):
+    result = goatpose(fake_env("8.2.1", "xavier"), "build", engines[0], "--dla-core", "0", "-o",
+                      str(tmp_path / "e.engine"), *options)
+    assert result.returncode == 1 and result.stderr == "goatpose: error: {}\n".format(message), result.stderr
+    assert os.listdir(str(tmp_path)) == []
+
+
+# What a worker costs: logged as a runner activates
+
+@pytest.mark.parametrize("version, platform", [("8.2.1", "tx2"), ("10.x", "desktop")])
+def test_activation_logs_what_the_runner_holds_and_what_is_free(engines, version, platform, tmp_path):
+    """Weights (the plan), the context's device memory (the fakes report 16 MiB), the I/O buffers at batch 4
+    (4 x 3 x 256 x 192 + 4 x 17 x 64 x 48 floats = 3.0 MiB), the free memory; each spawned worker logs its own."""
+    engine = engines[1][0]
+    if version != "8.2.1":
+        engine = str(tmp_path / "e.engine")
+        assert goatpose(fake_env(version, platform), "build", engines[0], "--max-batch", "4", "-o",
+                        engine).returncode == 0
+    run = subprocess.run([sys.executable, "-c", MEMORY_LINES, engine], env=fake_env(version, platform),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    pattern = (r"{}: GPU memory of this runner: weights ~\d+\.\d MiB \(the plan\), context 16\.0 MiB, I/O buffers "
+               r"3\.0 MiB at batch 4; (\d+) of (\d+) MiB free now$").format(re.escape(engine))
+    free = [int(re.match(pattern, line).group(1)) for line in lines]
+    assert len(free) == 2 and free[1] < free[0], run.stdout  # the second worker sees the first one's memory gone
+
+
+MEMORY_LINES = """
+import sys
+from goatpose_edge.runtime import load_runner
+runner = load_runner(sys.argv[1], log=print)
+with runner, runner.spawn():
+    pass
+"""
+
+
+# TensorRT >= 10 refusing a tensor's address (set_tensor_address returns False)
+
+def test_a_refused_tensor_address_is_named():
+    from types import SimpleNamespace
+
+    from goatpose_edge.runtime.trt_api import IOTensor, TensorsApi
+
+    tensors = [IOTensor("input", True, np.dtype(np.float32), 0), IOTensor("heatmaps", False, np.dtype(np.float32), 1)]
+    launched = []
+    context = SimpleNamespace(set_tensor_address=lambda name, address: name != "heatmaps",
+                              execute_async_v3=lambda stream: launched.append(stream) or True)
+    refused = TensorsApi(None).execute(context, tensors, {"input": 1, "heatmaps": 2}, 0)
+    assert refused == "the device address of tensor 'heatmaps' (set_tensor_address)" and launched == []
+    context.set_tensor_address = lambda name, address: True
+    assert TensorsApi(None).execute(context, tensors, {"input": 1, "heatmaps": 2}, 7) is None and launched == [7]
