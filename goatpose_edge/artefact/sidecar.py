@@ -32,7 +32,7 @@ class EngineSidecar:
     contract: Dict[str, Any]  # ModelContract.to_dict()
     requested_precision: str  # fp32 | fp16 | int8
     effective_precision: str
-    builder_flags: List[str]  # precision flags actually set
+    builder_flags: List[str]  # precision flags set on the builder (none on TensorRT >= 11: see precision_graph)
     tensorrt_version: str  # tensorrt.__version__ of the build
     gpu_name: str
     compute_capability: List[int]  # [major, minor]
@@ -45,6 +45,9 @@ class EngineSidecar:
     built_at: str = ""  # ISO 8601, UTC
     precision_note: str = ""
     complexity: Optional[Dict[str, Any]] = None  # the ONNX's complexity record (params, conv MACs), when it has one
+    #: TensorRT >= 11 (no precision flags): the FP16 or Q/DQ copy of onnx_path the engine was built from, kept beside
+    #: the engine (``<engine>.fp16.onnx``, ``<engine>.qdq.onnx``); None when it was built from onnx_path itself
+    precision_graph: Optional[str] = None
     format: str = SIDECAR_FORMAT
 
     @property

@@ -11,21 +11,23 @@
                           of ``engines.qdq`` (explicit precision)
     _parse                the network (the parser's errors listed)
     _built_profile        the batch profile, unless the ONNX fixes the batch; one fixed batch for a DLA core
-    _output_paths         the engine's name (the default one is known only now) and every output checked
+    _output_paths         the engine's name (the default one is known only now) and every output checked; on
+                          TensorRT >= 11 the precision graph is kept beside the engine (``<engine>.fp16.onnx``)
     _configure            workspace and optimisation profile
     _timing_cache         the timing cache of this GPU and TensorRT, or a fresh one
     _configure_precision  precision flags; INT8 calibrator and cache at its own calibration profile
     _configure_dla        DLA core with GPU fallback
     _build_plan           the serialized plan, Ctrl-C and SIGTERM deferred until it returns (the calibrator freed,
                           its error or the signal raised)
-    _sidecar              what the plan does not say
-    _write_outputs        plan, sidecar, calibration cache and timing cache, atomically
-    _trtexec              the trtexec line of the same engine
+    _sidecar              what the plan does not say (the builder flags set, the graph parsed)
+    _write_outputs        plan, sidecar, precision graph, calibration cache and timing cache, atomically
+    _trtexec              the trtexec line of the same engine, from the graph it was built from
 
 Nothing is left behind on failure.
 """
 
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -111,12 +113,18 @@ def calibration_cache_path(engine_path: str) -> str:
     return os.path.splitext(engine_path)[0] + ".calib"
 
 
+def precision_graph_path(engine_path: str, graph_path: str) -> str:
+    """Where a TensorRT >= 11 build keeps the graph it parsed (``fp16.onnx``, ``qdq.onnx``): ``<engine>.fp16.onnx``
+    beside the engine, for trtexec and for the record."""
+    return "{}.{}".format(os.path.splitext(engine_path)[0], os.path.basename(graph_path))
+
+
 def build_outputs(engine_path: str, calibrated: bool, timing_cache: Optional[str] = None,
-                  calib_cache: Optional[str] = None, option: str = "the engine", create_parent: bool = True
-                  ) -> List[Output]:
+                  calib_cache: Optional[str] = None, option: str = "the engine", create_parent: bool = True,
+                  precision_graph: Optional[str] = None) -> List[Output]:
     """Every file a build writes: the engine, its sidecar and, for an INT8 calibration, the calibration cache and its
-    record (``calibrated``), and the timing cache. The CLI checks them before anything starts (``-o`` given) and
-    ``build_engine`` again once the default name is known."""
+    record (``calibrated``), the timing cache, and on TensorRT >= 11 the precision graph. The CLI checks them before
+    anything starts (``-o`` given) and ``build_engine`` again once the default name (and TensorRT) is known."""
     from goatpose_edge.engines.calibrator import calibration_record_path
 
     def out(path, what, suffixes=()):
@@ -129,6 +137,8 @@ def build_outputs(engine_path: str, calibrated: bool, timing_cache: Optional[str
                     out(calibration_record_path(cache), "the calibration record of " + option)]
     if timing_cache:
         outputs.append(out(timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES))
+    if precision_graph:
+        outputs.append(out(precision_graph, "the precision graph of " + option, (".onnx",)))
     return outputs
 
 
@@ -228,6 +238,8 @@ class _Paths:
     engine: str
     calib_cache: str
     calibrated: bool  # an entropy calibration (TensorRT < 11, no Q/DQ graph): calib_cache is written after the build
+    graph: str = ""  # the ONNX parsed: the source, or (TensorRT >= 11) the precision graph in the build's folder
+    precision_graph: Optional[str] = None  # where that precision graph is kept beside the engine, None for the source
 
 
 def _read_source(onnx_path: str) -> _Source:
@@ -327,16 +339,19 @@ def _built_profile(requested: BatchProfile, static_batch: int, onnx_path: str, l
 
 
 def _output_paths(output: Optional[str], source: _Source, decision: PrecisionDecision, profile: BatchProfile,
-                  caps: PlatformCaps, options: BuildOptions) -> _Paths:
-    """The engine's path (``output`` or the default name, known only now) and the calibration cache's, every file
-    the build writes checked against what it reads before TensorRT starts building."""
+                  caps: PlatformCaps, options: BuildOptions, graph: Optional[str] = None) -> _Paths:
+    """The engine's path (``output`` or the default name, known only now), the calibration cache's and, when the
+    build parses a precision graph of its own (``graph``), where it is kept; every file the build writes checked
+    against what it reads before TensorRT starts building."""
     engine = output or default_engine_path(source.contract, decision.effective, profile.as_dict(),
                                            caps.tensorrt_version, caps.gpu_name)
     calib_cache = options.calib_cache or calibration_cache_path(engine)
     calibrated = "int8" in decision.flags and not source.explicit and caps.precision_flags
-    check_io(build_outputs(engine, calibrated, options.timing_cache, calib_cache),
+    graph = graph or source.onnx_path
+    kept = precision_graph_path(engine, graph) if graph != source.onnx_path else None
+    check_io(build_outputs(engine, calibrated, options.timing_cache, calib_cache, precision_graph=kept),
              build_inputs(source.onnx_path, options))
-    return _Paths(engine, calib_cache, calibrated)
+    return _Paths(engine, calib_cache, calibrated, graph, kept)
 
 
 def _configure(rt: _TensorRT, parsed: _Parsed, profile: BatchProfile, workspace_mib: int, contract: ModelContract):
@@ -420,11 +435,15 @@ def _build_plan(rt: _TensorRT, parsed: _Parsed, config, calibrator, record: Opti
 
 
 def _sidecar(source: _Source, decision: PrecisionDecision, caps: PlatformCaps, profile: BatchProfile,
-             record: Optional[dict], dla_core: Optional[int], started: float) -> EngineSidecar:
+             record: Optional[dict], dla_core: Optional[int], started: float,
+             precision_graph: Optional[str] = None) -> EngineSidecar:
+    """The build's record. ``builder_flags`` are the flags set on the builder: none on TensorRT >= 11, where the
+    precision is in the graph parsed (``precision_graph``, kept beside the engine)."""
     onnx_path = source.onnx_path
     return EngineSidecar(
         contract=source.contract.to_dict(), requested_precision=decision.requested,
-        effective_precision=decision.effective, builder_flags=list(decision.flags),
+        effective_precision=decision.effective,
+        builder_flags=list(decision.flags) if caps.precision_flags else [], precision_graph=precision_graph,
         tensorrt_version=caps.tensorrt_version, gpu_name=caps.gpu_name,
         compute_capability=list(caps.compute_capability), batch_profile=profile.as_dict(), onnx_path=onnx_path,
         onnx_sha256=sha256_of(onnx_path), calibration=record, dla_core=dla_core,
@@ -434,11 +453,15 @@ def _sidecar(source: _Source, decision: PrecisionDecision, caps: PlatformCaps, p
 
 def _write_outputs(paths: _Paths, plan, sidecar: EngineSidecar, calibrator, record: Optional[dict], timing_cache,
                    timing_cache_path: Optional[str]) -> None:
-    """Plan and sidecar, then a new calibration cache and the timing cache, each written atomically."""
+    """Plan, sidecar and precision graph, then a new calibration cache and the timing cache, each written
+    atomically."""
     with atomic_output(paths.engine) as tmp_path:
         with open(tmp_path, "wb") as f:
             f.write(plan)
         write_sidecar(paths.engine, sidecar)
+        if paths.precision_graph:
+            with atomic_output(paths.precision_graph) as graph_path:
+                shutil.copyfile(paths.graph, graph_path)
     cache = calibrator.fresh_cache() if calibrator is not None else None
     if cache is not None:
         from goatpose_edge.engines.calibrator import write_cache
@@ -451,8 +474,11 @@ def _write_outputs(paths: _Paths, plan, sidecar: EngineSidecar, calibrator, reco
 
 
 def _trtexec(source: _Source, paths: _Paths, sidecar: EngineSidecar, options: BuildOptions, api) -> str:
-    """The trtexec line of the engine just built, for the API generation the builder used."""
-    return trtexec_command(source.onnx_path, paths.engine, sidecar.builder_flags, BatchProfile(**sidecar.batch_profile),
+    """The trtexec line of the engine just built, for the API generation the builder used: from the graph it was
+    built from, with the flags set on its builder (TensorRT >= 11's trtexec has no precision flags: the graph has
+    the precision)."""
+    onnx_path = sidecar.precision_graph or source.onnx_path
+    return trtexec_command(onnx_path, paths.engine, sidecar.builder_flags, BatchProfile(**sidecar.batch_profile),
                            source.contract.input_size, options.workspace_mib, isinstance(api, TensorsApi),
                            options.timing_cache, options.dla_core, (sidecar.calibration or {}).get("cache"),
                            input_name=source.contract.input_name)
@@ -470,9 +496,10 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
     with rt.cuda_context.active(), tempfile.TemporaryDirectory(prefix="goatpose-build-") as folder:
         caps = _probe(rt)
         decision = _decide_precision(options, caps, log)
-        parsed = _parse(rt, _precision_graph(source, decision, caps, options, folder))
+        graph = _precision_graph(source, decision, caps, options, folder)
+        parsed = _parse(rt, graph)
         profile = _built_profile(options.profile, parsed.static_batch, onnx_path, log, options.dla_core)
-        paths = _output_paths(output, source, decision, profile, caps, options)
+        paths = _output_paths(output, source, decision, profile, caps, options, graph)
         config = _configure(rt, parsed, profile, options.workspace_mib, source.contract)
         timing_cache = _timing_cache(rt.trt, config, options.timing_cache, log) if options.timing_cache else None
         calibrator, record = _configure_precision(rt, config, parsed, source, decision, caps, options, paths, log,
@@ -481,7 +508,7 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
         log("building {} engine for {} (batch {}..{}) on {} ...".format(
             decision.effective.upper(), source.contract.name, profile.min, profile.max, caps.describe()))
         plan = _build_plan(rt, parsed, config, calibrator, record, onnx_path, signals, log)
-        sidecar = _sidecar(source, decision, caps, profile, record, options.dla_core, started)
+        sidecar = _sidecar(source, decision, caps, profile, record, options.dla_core, started, paths.precision_graph)
         _write_outputs(paths, plan, sidecar, calibrator, record, timing_cache, options.timing_cache)
     return BuildResult(paths.engine, sidecar, decision, caps, _trtexec(source, paths, sidecar, options, rt.api))
 
@@ -570,4 +597,5 @@ def _check_calibration(calibrator, record: dict, log) -> None:
 
 
 __all__ = ["BatchProfile", "BuildOptions", "BuildResult", "EngineBuildError", "build_engine", "build_inputs",
-           "build_outputs", "calibration_cache_path", "fast_precisions", "probe_platform", "trtexec_command"]
+           "build_outputs", "calibration_cache_path", "fast_precisions", "precision_graph_path", "probe_platform",
+           "trtexec_command"]

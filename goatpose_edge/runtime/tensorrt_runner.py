@@ -100,9 +100,10 @@ class TensorRTRunner(Runner):
     def _memory_line(self, plan_bytes: int) -> str:
         """What this runner holds on the GPU and what is left there, in MiB (the context must be current)."""
         free, total = cuda_call("read the free GPU memory", self.cuda_context.cuda.mem_get_info)
-        return ("{}: GPU memory of this runner: weights ~{:.1f} MiB (the plan), context {:.1f} MiB, I/O buffers "
+        context = self.api.device_memory(self.engine)
+        return ("{}: GPU memory of this runner: weights ~{:.1f} MiB (the plan), context {} MiB, I/O buffers "
                 "{:.1f} MiB at batch {}; {:.0f} of {:.0f} MiB free now").format(
-                    self.path, plan_bytes / 2 ** 20, self.api.device_memory(self.engine) / 2 ** 20,
+                    self.path, plan_bytes / 2 ** 20, "?" if context is None else "{:.1f}".format(context / 2 ** 20),
                     self.buffers.device_bytes / 2 ** 20, self.max_batch, free / 2 ** 20, total / 2 ** 20)
 
     def _set_input_shape(self, shape) -> None:

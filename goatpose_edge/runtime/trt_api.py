@@ -100,12 +100,14 @@ class TensorsApi:
     def output_shape(self, context, tensor: IOTensor) -> Tuple[int, ...]:
         return tuple(int(d) for d in context.get_tensor_shape(tensor.name))
 
-    def device_memory(self, engine) -> int:
+    def device_memory(self, engine) -> Optional[int]:
         """Bytes of device memory each execution context of ``engine`` allocates (``device_memory_size`` is
-        deprecated from 10.1 for its ``_v2``, a 64-bit count)."""
-        if hasattr(engine, "device_memory_size_v2"):
-            return int(engine.device_memory_size_v2)
-        return int(engine.device_memory_size)
+        deprecated from 10.1 for its ``_v2``, a 64-bit count; TensorRT 11 lists both as removed): None when the
+        engine says neither."""
+        for name in ("device_memory_size_v2", "device_memory_size"):
+            if hasattr(engine, name):
+                return int(getattr(engine, name))
+        return None
 
     def execute(self, context, tensors: List[IOTensor], addresses: Dict[str, int], stream_handle: int
                 ) -> Optional[str]:

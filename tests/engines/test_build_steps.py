@@ -478,6 +478,36 @@ def test_trtexec_line_of_the_build(api, workspace):
                     "{} --timingCacheFile=t.cache".format(workspace))
 
 
+# TensorRT >= 11: no precision flags, the precision is in the graph parsed, which is kept beside the engine
+
+def test_trt11_keeps_the_precision_graph_beside_the_engine(tmp_path):
+    onnx_path, graph = str(tmp_path / "m.onnx"), str(tmp_path / "build" / "fp16.onnx")
+    open(onnx_path, "wb").close()
+    paths = builder._output_paths(str(tmp_path / "e.engine"), _source(onnx_path=onnx_path), FP16, BatchProfile(),
+                                  TRT11, BuildOptions(), graph)
+    assert (paths.graph, paths.precision_graph) == (graph, str(tmp_path / "e.fp16.onnx"))
+    same = builder._output_paths(str(tmp_path / "e.engine"), _source(onnx_path=onnx_path), FP16, BatchProfile(), RTX,
+                                 BuildOptions(), onnx_path)
+    assert (same.graph, same.precision_graph) == (onnx_path, None)
+    (tmp_path / "build").mkdir()
+    open(graph, "wb").write(b"fp16 graph")
+    builder._write_outputs(paths, b"plan", _a_sidecar(precision_graph=paths.precision_graph), None, None, None, None)
+    assert sorted(os.listdir(str(tmp_path))) == ["build", "e.engine", "e.fp16.onnx", "e.json", "m.onnx"]
+    assert open(str(tmp_path / "e.fp16.onnx"), "rb").read() == b"fp16 graph"
+
+
+def test_trt11_sidecar_and_trtexec_name_the_graph_and_no_precision_flag(onnx_file):
+    """trtexec 11 has no --fp16/--int8 (networks are strongly typed): the line builds the kept FP16 graph as is."""
+    sidecar = builder._sidecar(_source(False, onnx_file), FP16, TRT11, BatchProfile(1, 2, 4), None, None, 0.0,
+                               "e.fp16.onnx")
+    assert (sidecar.effective_precision, sidecar.builder_flags, sidecar.precision_graph) == ("fp16", [], "e.fp16.onnx")
+    assert sidecar.onnx_path == onnx_file  # what it was made from
+    paths = builder._Paths("e.engine", "e.calib", False, "folder/fp16.onnx", "e.fp16.onnx")
+    line = builder._trtexec(_source(False, onnx_file), paths, sidecar, BuildOptions(workspace_mib=256), TensorsApi(None))
+    assert line == ("trtexec --onnx=e.fp16.onnx --saveEngine=e.engine --minShapes=input:1x3x256x192 "
+                    "--optShapes=input:2x3x256x192 --maxShapes=input:4x3x256x192 --memPoolSize=workspace:256M")
+
+
 # Removing a failed engine with its sidecar
 
 def test_remove_engine_takes_the_sidecar_along(tmp_path):
