@@ -8,23 +8,67 @@ Two mechanisms every command shares:
   is missing or not writable: each is one line (``OutputPathError``). The inputs are then *protected* for the rest of
   the process, so a name derived later (a default engine name, a sidecar) that hits one is refused by
   ``atomic_output`` too, before anything is replaced.
-- ``atomic_output``: an artefact appears complete under its name, or not at all, with the user's umask.
+  Inputs are checked to be what they are declared as (a regular file, or a folder): a missing one, a folder given
+  as a file, a FIFO or a device is one line saying which (``Expect``).
+- Derived names (a sidecar, ``NAME.md`` beside ``NAME.json``, a run's ``last.pth``) are names the user did not type:
+  an existing file there is replaced only when the toolkit recognisably wrote it as that kind of output (``Kind``);
+  anything else is refused, naming the file and the flag that allows it (``--overwrite``, ``--resume``).
+- ``atomic_output``: an artefact appears complete under its name, or not at all, with the user's umask; a full disk
+  while writing it is an ``OSError`` that names the file.
 
 Stdlib only (device side, Python 3.6).
 """
 
 import contextlib
+import errno
+import json
 import os
 import stat
 import tempfile
-from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from goatpose_edge.errors import GoatPoseError
 
 
 class OutputPathError(GoatPoseError):
     """An output path that cannot be written, or that would replace an input."""
+
+
+class InputPathError(GoatPoseError):
+    """An input that is missing, or not the file or folder it must be."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of file the toolkit writes under a name the user did not type, recognised by its content."""
+
+    what: str  # named in the refusal: "an engine sidecar of goatpose build"
+    recognise: Callable[[str], bool]  # an existing regular file -> whether the toolkit wrote it as this kind
+
+
+def json_record(what: str, record_format: str) -> Kind:
+    """A JSON object whose ``format`` field is ``record_format`` (sidecars, bench and eval records)."""
+    def recognise(path: str) -> bool:
+        record = read_json(path)
+        return isinstance(record, dict) and record.get("format") == record_format
+
+    return Kind(what, recognise)
+
+
+def read_json(path: str, limit: int = 1 << 30):
+    """The JSON value in ``path``, or None when it is unreadable, not JSON or larger than ``limit`` bytes."""
+    try:
+        if os.path.getsize(path) > limit:
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+#: the remedy named when a derived name holds someone else's file
+OVERWRITE_REMEDY = "give --overwrite to replace it, or choose another name"
 
 
 @dataclass
@@ -43,17 +87,66 @@ class Output:
     folder: bool = False
     create_parent: bool = False
     exist_ok: bool = True  # False: never replace an existing file (``goatpose init``)
+    kind: Optional[Kind] = None  # a derived name: an existing file is replaced only when ``kind`` recognises it
+    remedy: str = OVERWRITE_REMEDY  # what the refusal of an unrecognised file tells the user to do
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What an input must be: a regular file (default) or a folder; ``missing`` says its absence ({path},
+    {option})."""
+
+    folder: bool = False
+    missing: str = "{option} {path}: not found"
+
+
+FILE = Expect()
+FOLDER = Expect(folder=True)
+#: declared as an input only so that no output replaces it (a sidecar the runner reads and explains itself)
+PROTECT_ONLY = None
+
+
+def not_a_file(path: str, folder: bool = False) -> Optional[str]:
+    """Why ``path`` is not what an input of this sort must be ("is a folder, not a file", "is a FIFO (named pipe),
+    not a regular file", ...), or None when it is one; "not found" when nothing is there."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return "cannot be read ({})".format(exc.strerror or exc)
+    if stat.S_ISDIR(mode) == folder and (folder or stat.S_ISREG(mode)):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISREG(mode):
+        return "is a file, not a folder"
+    what = next((what for test, what in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                                         (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+                 if test(mode)), "something else")
+    return "is {}, not {}".format(what, "a folder" if folder else "a regular file")
 
 
 @dataclass
 class IOPlan:
-    """What one command reads (``(option, path)`` pairs; files or folders) and writes."""
+    """What one command reads (``(option, path)`` pairs; files or folders) and writes.
+
+    ``overwrite``: the user allowed replacing any file under a derived name (``--overwrite``): kinds are not checked.
+    """
 
     inputs: List[Tuple[str, str]] = field(default_factory=list)
     outputs: List[Output] = field(default_factory=list)
+    expected: List[Tuple[str, str, Expect]] = field(default_factory=list)
+    overwrite: bool = False
 
-    def read(self, option: str, *paths: Optional[str]) -> "IOPlan":
-        self.inputs.extend((option, p) for p in paths if p)
+    def read(self, option: str, *paths: Optional[str], expect: Optional[Expect] = FILE) -> "IOPlan":
+        """Inputs: each must be what ``expect`` says before any work (``PROTECT_ONLY``: never replaced, not
+        checked)."""
+        for path in paths:
+            if path:
+                self.inputs.append((option, path))
+                if expect is not None:
+                    self.expected.append((option, path, expect))
         return self
 
     def write(self, path: Optional[str], option: str, suffixes: Sequence[str] = (), **kwargs) -> "IOPlan":
@@ -62,7 +155,16 @@ class IOPlan:
         return self
 
     def check(self) -> "IOPlan":
-        check_io(self.outputs, self.inputs)
+        for option, path, expect in self.expected:
+            problem = not_a_file(path, expect.folder)
+            if problem == "not found":
+                raise InputPathError(expect.missing.format(option=option, path=path))
+            if problem:
+                raise InputPathError("{} {} {}".format(option, path, problem))
+        outputs = self.outputs
+        if self.overwrite:
+            outputs = [replace(o, kind=None) for o in outputs]
+        check_io(outputs, self.inputs)
         protect_inputs(p for _, p in self.inputs)
         return self
 
@@ -126,6 +228,9 @@ def check_output(output: Output) -> None:
     if os.path.exists(path) and not output.exist_ok:
         raise OutputPathError("{} {} exists and would be replaced; delete it first or choose another name".format(
             option, path))
+    if output.kind is not None and os.path.isfile(path) and not output.kind.recognise(path):
+        raise OutputPathError("refusing to replace {} ({}): it is not {}; {}".format(
+            path, option, output.kind.what, output.remedy))
     _check_writable_folder(os.path.dirname(os.path.abspath(path)), option, path, output.create_parent)
 
 
@@ -188,6 +293,21 @@ def apply_mode(tmp_path: str, target: str) -> None:
     os.chmod(tmp_path, mode)
 
 
+def append_line(path: str, line: str) -> None:
+    """Append ``line`` and a newline to a log (``log.jsonl``): the log keeps whole lines only, and a full disk is an
+    ``OSError`` that names it."""
+    start = None
+    try:
+        with open(path, "a") as f:
+            start = f.tell()
+            f.write(line + "\n")
+    except OSError as exc:  # from the write, or from the flush when the file closes
+        if start is not None:
+            with contextlib.suppress(OSError):
+                os.truncate(path, start)
+        raise OSError(exc.errno, exc.strerror, path) from exc
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, create_parent: bool = True):
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on any error delete it.
@@ -214,7 +334,9 @@ def atomic_output(path: str, create_parent: bool = True):
         apply_mode(tmp_path, path)
         yield tmp_path
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp_path)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename != path:
+            raise OSError(exc.errno, exc.strerror, path) from exc  # a write() failure names no file: say which
         raise

@@ -63,6 +63,42 @@ def test_conflicting_or_ignored_options_are_refused(argv, message, tmp_path, mon
     assert code in (1, 2) and message in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["train", "goatpose-bl", "--epochs", "0"], "argument --epochs: --epochs must be a whole number >= 1, got 0"),
+    (["train", "goatpose-bl", "--lr", "nan"], "argument --lr: --lr must be a finite number > 0, got nan"),
+    (["train", "goatpose-bl", "--device", "tpu"], "argument --device: --device must be auto, cpu, cuda"),
+    (["train", "goatpose-bl", "--resume", "m.onnx", "--init-from", "m.onnx"], "give --resume (continue a run) or"),
+    (["build", "m.onnx", "--batch", "4", "--min-batch", "2"], "--batch N fixes the batch"),
+    (["build", "m.onnx", "--calib-images", "."], "--calib-images calibrates an INT8 build: add --precision int8"),
+    (["build", "m.onnx", "--calib-count", "8", "--precision", "fp16"], "--calib-count calibrates an INT8 build"),
+    (["build", "m.onnx", "--calib-coco", "m.onnx", "."], "--calib-coco calibrates an INT8 build"),
+    (["build", "m.onnx", "--image", "m.onnx"], "--image is a photo for --verify: add --verify"),
+    (["bench", "m.onnx", "--baseline", "hrnet-w99"], "--baseline hrnet-w99 is neither one of the artefacts (m.onnx) "
+                                                     "nor a model name (goatpose-bl, "),
+    (["bench", "m.onnx", "--video", "m.onnx", "--pipeline", "sequential", "--detect", "async"],
+     "--pipeline sequential with --detect async is no configuration"),
+    (["bench", "m.onnx", "--person-batching"], "--person-batching needs --video"),
+    (["pose", "m.onnx", "--pose", "m.onnx", "--detector", "hog:0"], "argument --detector: detector 'hog:0': hog:W "
+                                                                    "needs a width of at least 64 pixels"),
+    (["bench", "m.onnx", "--detector", "hgo"], "argument --detector: detector 'hgo' is neither"),
+    (["video", "m.onnx", "--pose", "m.onnx", "--detector", "missing.onnx"], "detector file missing.onnx not found"),
+])
+def test_command_line_mistakes_exit_2(argv, message, tmp_path, monkeypatch, capsys):
+    """Options that contradict each other or do nothing, found before any model loads: exit 2 and one line in
+    argparse's form (``goatpose CMD: error: ... (see goatpose CMD --help)``), as argparse's own mistakes."""
+    monkeypatch.chdir(str(tmp_path))
+    with open("m.onnx", "w") as f:
+        f.write("not read: the options fail first")
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    prefix = "goatpose {}: error: ".format(argv[0])
+    assert code == 2 and err.startswith(prefix) and message in err and err.count("\n") == 1, err
+    assert err.endswith("(see goatpose {} --help)\n".format(argv[0])) and os.listdir(".") == ["m.onnx"]
+
+
 def test_nan_heatmaps_never_become_keypoints():
     """A model that outputs NaN (broken weights) stops the pipeline in one line instead of writing NaN poses."""
     import numpy as np

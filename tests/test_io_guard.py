@@ -19,8 +19,8 @@ MINIMAL = {
     "export": ["export", "goatpose-bl", "--weights", "{w.pth}", "--image", "{img.jpg}@0,0,10,10"],
     "verify": ["verify", "{m.onnx}", "{w.pth}"],
     "pose": ["pose", "{img.jpg}", "--pose", "{e.engine}", "--detector", "{det.onnx}"],
-    "build": ["build", "{m.onnx}", "--precision", "int8", "--calib-coco", "{ann.json}", "{calib}", "--image",
-              "{img.jpg}"],
+    "build": ["build", "{m.onnx}", "--precision", "int8", "--calib-coco", "{ann.json}", "{calib}", "--verify",
+              "--image", "{img.jpg}"],
     "platform": ["platform"],
     "train": ["train", "goatpose-bl", "--train-ann", "{ann.json}", "--val-ann", "{val.json}", "--init-from",
               "{run/best.pth}"],
@@ -113,9 +113,17 @@ def _collisions(root):
                     elif victim.endswith(tail):  # a name derived from it: a sidecar, NAME.json, DIR/best.pth
                         values.append(victim[:len(victim) - len(tail)] + given[len(stem):])
                 for value in sorted(set(values)):
-                    cases.append(("{} {} = {} ({})".format(command, flag, option, os.path.basename(victim)),
-                                  argv, flag, value, victim))
+                    for spelling in SPELLINGS:
+                        if spelling == "hardlink" and os.path.isdir(victim):
+                            continue  # folders have no hard links
+                        cases.append(("{} {} = {} ({}) {}".format(command, flag, option, os.path.basename(victim),
+                                                                  spelling), argv, flag, value, victim, spelling))
     return cases
+
+
+#: how a collision is spelled: the path as the inputs were given, relative to the folder it is run in, through a
+#: symbolic link (to the file, or for a derived name to its folder) and through a hard link
+SPELLINGS = ("as-given", "relative", "symlink", "hardlink")
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +155,10 @@ def _run_guarded(monkeypatch, capsys, argv):
 
     for command in cli.COMMANDS:
         monkeypatch.setattr(command, "run", work_started)
-    code = cli.main(argv)
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse's own refusal, one line too
+        code = exc.code
     return code, capsys.readouterr().err
 
 
@@ -156,21 +167,30 @@ def pytest_generate_tests(metafunc):
         root = _scratch("goatpose-io-cases-")
         cases = _collisions(root)
         metafunc.parametrize("collision", cases, ids=[c[0] for c in cases])
-        metafunc.parametrize("spelling", ["as-given", "relative", "symlink", "hardlink"])
 
 
-def test_no_output_replaces_an_input(collision, spelling, monkeypatch, capsys, tmp_path):
-    _, argv, flag, value, victim = collision
-    if os.path.isdir(victim) and spelling == "hardlink":
-        pytest.skip("folders have no hard links")
+def _linked(value, victim, spelling, tmp_path):
+    """``value`` respelled so that the output it names reaches ``victim`` through a link made in ``tmp_path``."""
+    if value == victim:  # the option's own file: a link to it
+        link = str(tmp_path / ("link" + os.path.splitext(victim)[1]))
+        (os.symlink if spelling == "symlink" else os.link)(victim, link)
+        return link
+    if spelling == "symlink":  # a derived name: its prefix, through a link to the prefix's folder
+        os.symlink(os.path.dirname(value), str(tmp_path / "folder"))
+        return str(tmp_path / "folder" / os.path.basename(value))
+    relative = os.path.relpath(victim, os.path.dirname(value))  # a derived name reaching a hard link of the victim
+    os.makedirs(os.path.dirname(str(tmp_path / relative)), exist_ok=True)
+    os.link(victim, str(tmp_path / relative))
+    return str(tmp_path / os.path.basename(value))
+
+
+def test_no_output_replaces_an_input(collision, monkeypatch, capsys, tmp_path):
+    _, argv, flag, value, victim, spelling = collision
     if spelling == "relative":
         monkeypatch.chdir(os.path.dirname(victim))
         value = os.path.relpath(value)
     elif spelling in ("symlink", "hardlink"):
-        if value != victim:  # a prefix or folder: only the file itself can be linked
-            pytest.skip("derived names are spelled through their prefix")
-        value = str(tmp_path / ("link" + os.path.splitext(victim)[1]))
-        (os.symlink if spelling == "symlink" else os.link)(victim, value)
+        value = _linked(value, victim, spelling, tmp_path)
     before = _snapshot(os.path.dirname(os.path.dirname(victim)))
     code, err = _run_guarded(monkeypatch, capsys, argv + [flag, value])
     assert code == 1 and err.startswith("goatpose: error: refusing to write") and err.count("\n") == 1, err
@@ -214,14 +234,21 @@ def _output_options():
             _, plan = _plan(argv + [flag, probe])
             base = next((o for o in plan.outputs if o.path == probe), None)
             suffix = base.suffixes[0] if base is not None and base.suffixes else ""
-            options.append((command, flag, suffix, "prefix" if base is None else "folder" if base.folder else "file"))
+            kind = "prefix" if base is None else "folder" if base.folder else "file"
+            for problem in PROBLEMS:
+                if problem == "wrong-extension" and not suffix:
+                    continue  # --out NAME takes any name
+                if problem == "folder-as-file" and kind == "folder":
+                    continue  # an output folder (train --out): a folder is what it names
+                options.append((command, flag, suffix, kind, problem))
     return options
 
 
-@pytest.mark.parametrize("command, flag, suffix, kind", _output_options(),
+PROBLEMS = ("missing-folder", "folder-as-file", "wrong-extension", "parent-is-a-file", "unwritable-folder")
+
+
+@pytest.mark.parametrize("command, flag, suffix, kind, problem", _output_options(),
                          ids=lambda v: v if isinstance(v, str) else None)
-@pytest.mark.parametrize("problem", ["missing-folder", "folder-as-file", "wrong-extension", "parent-is-a-file",
-                                     "unwritable-folder"])
 def test_outputs_checked_before_the_work(command, flag, suffix, kind, problem, tmp_path, monkeypatch, capsys):
     """Every declared output option of every command, with each problem an output path can have."""
     argv = _materialise(str(tmp_path), [a for a in MINIMAL[command] if a != "{fresh.pth}"])
@@ -232,10 +259,6 @@ def test_outputs_checked_before_the_work(command, flag, suffix, kind, problem, t
              "wrong-extension": str(tmp_path / "x.txt"),
              "parent-is-a-file": str(tmp_path / "afile" / ("x" + suffix)),
              "unwritable-folder": str(tmp_path / "ro" / ("x" + suffix))}[problem]
-    if problem == "wrong-extension" and not suffix:
-        pytest.skip("--out NAME takes any name")
-    if kind == "folder" and problem == "folder-as-file":
-        pytest.skip("an output folder (train --out): a folder is what it names")
     (tmp_path / "afile").write_text("a file")
     if problem == "unwritable-folder":
         (tmp_path / "ro").mkdir()
@@ -314,7 +337,7 @@ def test_out_never_replaces_another_kind_of_record(command, existing, refused, t
     record.write_text(json.dumps(existing))
     args, plan = _plan(argv + ["--out", str(tmp_path / "result")])
     if refused:
-        with pytest.raises(OutputPathError, match="refusing to write --out .*result.json"):
+        with pytest.raises(OutputPathError, match="refusing to replace .*result.json"):
             plan.check()
     else:
         plan.check()
@@ -329,3 +352,113 @@ def test_atomic_output_keeps_a_replaced_files_mode(tmp_path):
     with atomic_output(str(target)) as tmp:
         open(tmp, "w").write("new")
     assert target.read_text() == "new" and os.stat(str(target)).st_mode & 0o777 == 0o600
+
+
+def _derived_outputs():
+    """(command, flag, the value given, a derived output) for every output a command names after the value given
+    (a sidecar, NAME.md, DIR/last.pth): names the user did not type."""
+    root = _scratch("goatpose-io-derived-")
+    cases = []
+    for command, template in sorted(MINIMAL.items()):
+        argv = _materialise(os.path.join(root, command), template)
+        args, _ = _plan(argv)
+        for flag in getattr(args, "output_flags", ()):
+            stem = os.path.join(root, "out", "probe")
+            _, probed = _plan(argv + [flag, stem])
+            base = next((o for o in probed.outputs if o.path == stem), None)
+            given = stem + (base.suffixes[0] if base is not None and base.suffixes else "")
+            _, probed = _plan(argv + [flag, given])
+            for output in probed.outputs:
+                if output.path != given and output.path.startswith(stem) and not output.folder:
+                    cases.append((command, flag, given[len(stem):], output.path[len(stem):]))
+    return cases
+
+
+DERIVED = _derived_outputs()
+
+
+def test_the_derived_names_are_found():  # the generated cases below cannot silently become none
+    assert {(c, tail) for c, _, _, tail in DERIVED} >= {
+        ("build", ".json"), ("build", ".calib"), ("build", ".calib.json"), ("bench", ".md"), ("bench", ".json"),
+        ("bench", "_ap_fps.png"), ("eval", ".json"), ("eval", "_results.json"), ("train", "/last.pth"),
+        ("train", "/best.pth"), ("train", "/log.jsonl")}
+
+
+@pytest.mark.parametrize("command, flag, suffix, tail", DERIVED, ids=lambda v: v if isinstance(v, str) else None)
+def test_no_derived_name_replaces_a_file_the_command_did_not_write(command, flag, suffix, tail, tmp_path,
+                                                                    monkeypatch, capsys):
+    """An existing file under a derived name that the toolkit did not write as that output is refused before any
+    work, in one line naming it and the flag that allows it; the same argv with that flag passes the guard."""
+    argv = _materialise(str(tmp_path / "in"), MINIMAL[command])
+    stem = str(tmp_path / "out" / "probe")
+    victim = stem + tail
+    os.makedirs(os.path.dirname(victim))
+    with open(victim, "w") as f:
+        f.write("someone's notes\n")
+    before = _snapshot(str(tmp_path))
+    code, err = _run_guarded(monkeypatch, capsys, argv + [flag, stem + suffix])
+    assert code == 1 and err.startswith("goatpose: error: refusing to replace {} ".format(victim)), err
+    assert err.count("\n") == 1 and ("--overwrite" in err or "--resume" in err), err
+    assert _snapshot(str(tmp_path)) == before
+    if "--resume" in err:  # continuing that run (which starts from its own last.pth, not --init-from)
+        at = argv.index("--init-from")
+        argv, allow = argv[:at] + argv[at + 2:], ["--resume", stem + "/last.pth"]
+    else:
+        allow = ["--overwrite"]
+    _plan(argv + [flag, stem + suffix] + allow)[1].check()  # allowed: the guard lets the command replace it
+    clear_protected()
+
+
+def _declared_inputs():
+    """(command, option, placeholder) for every input a MINIMAL command line declares as a file or folder."""
+    root = _scratch("goatpose-io-inputs-")
+    cases = []
+    for command, template in sorted(MINIMAL.items()):
+        argv = _materialise(os.path.join(root, command), template)
+        _, plan = _plan(argv)
+        for option, path, expect in plan.expected:
+            if (command, option) == ("video", "SOURCE"):
+                continue  # a file, camera, URL or pipeline: video.sources.parse_source says which is wrong
+            name = os.path.relpath(path, os.path.join(root, command))
+            cases.append((command, option, name, "folder" if expect.folder else "file"))
+    return cases
+
+
+@pytest.mark.parametrize("command, option, name, kind", _declared_inputs(),
+                         ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize("problem", ["missing", "folder", "fifo", "device"])
+def test_inputs_are_what_they_are_declared_as(command, option, name, kind, problem, tmp_path, monkeypatch, capsys):
+    """Every declared input, missing or of the wrong sort, is one line saying what it is, before any work."""
+    import shutil
+
+    argv = _materialise(str(tmp_path), MINIMAL[command])
+    path = str(tmp_path / name)
+    (shutil.rmtree if os.path.isdir(path) else os.remove)(path)
+    said = {"missing": "not found", "folder": "is a folder", "fifo": "FIFO", "device": "character device"}[problem]
+    if problem == "folder" and kind == "file":
+        os.makedirs(path)
+    elif problem == "fifo":
+        os.mkfifo(path)
+    elif problem == "device":
+        argv = [a.replace(path, os.devnull) if a.startswith(path) else a for a in argv]
+    elif problem == "folder":  # a folder is what it wants: give it a file instead
+        open(path, "w").close()
+        said = "is a file, not a folder"
+    code, err = _run_guarded(monkeypatch, capsys, argv)
+    if option == "--detector":  # a name or a file, told apart when the command line is parsed: a usage error
+        assert code == 2 and err.startswith("goatpose {}: error: argument --detector: ".format(command)), err
+    else:
+        assert code == 1 and err.startswith("goatpose: error: "), err
+    assert said in err and err.count("\n") == 1, err
+    assert ("not found" in err) == (problem == "missing"), err
+
+
+def test_append_line_on_a_full_disk_names_the_file():
+    """A log line that does not fit (/dev/full: every write fails with ENOSPC) is an OSError naming the log."""
+    import errno
+
+    from goatpose_edge.fileio import append_line
+
+    with pytest.raises(OSError) as info:
+        append_line("/dev/full", '{"epoch": 0}')
+    assert info.value.errno == errno.ENOSPC and info.value.filename == "/dev/full"

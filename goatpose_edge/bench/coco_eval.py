@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 from goatpose_edge.coco import (AnnotationError, coco_api, is_id, check_detections, ground_truth_detections,
                                 image_path, load_coco, resolve_coco)
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import Kind
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 
@@ -152,6 +153,18 @@ def _progress(items, enabled: bool, label: str):
     except ImportError:
         return items
     return tqdm(items, desc=label, unit="img", leave=False)
+
+
+def _is_results(path: str) -> bool:
+    from goatpose_edge.fileio import read_json
+
+    results = read_json(path)
+    return isinstance(results, list) and all(isinstance(r, dict) and {"image_id", "keypoints"} <= set(r)
+                                             for r in results)
+
+
+#: ``NAME_results.json`` of ``goatpose eval --out NAME``: COCO keypoint results, replaced only by another eval
+EVAL_RESULTS = Kind("COCO keypoint results of goatpose eval", _is_results)
 
 
 def write_results(path: str, results: List[dict]) -> None:

@@ -9,12 +9,32 @@ import glob
 import json
 import math
 import os
+import re
 from typing import Dict, List, Optional
 
-from goatpose_edge.fileio import atomic_output
+from goatpose_edge.fileio import Kind, atomic_output, json_record
 
 BENCH_FORMAT = "goatpose-edge-bench/1"
 EVAL_FORMAT = "goatpose-edge-eval/1"
+_PLOT_TITLE = "goatpose-edge bench: AP vs fps"  # the PNG's Title, by which a later run knows its own plot
+_REPORT_HEAD = re.compile(r"# [^\n]*\n\nMeasured \S+ with `goatpose bench[ `]")  # to_markdown's first lines
+
+
+def _starts_with(path: str, size: int, test) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return bool(test(f.read(size)))
+    except OSError:
+        return False
+
+
+#: what ``--out NAME`` of bench and eval may replace: only their own earlier files of the same name
+BENCH_RECORD = json_record("a goatpose bench record", BENCH_FORMAT)
+BENCH_REPORT = Kind("a goatpose bench report", lambda path: _starts_with(
+    path, 1 << 16, lambda head: _REPORT_HEAD.match(head.decode("utf-8", "replace"))))
+AP_FPS_PLOT = Kind("an AP-vs-fps plot of goatpose bench", lambda path: _starts_with(
+    path, 4096, lambda head: head.startswith(b"\x89PNG") and _PLOT_TITLE.encode() in head))
+EVAL_RECORD = json_record("a goatpose eval record", EVAL_FORMAT)
 
 
 def utc_now() -> str:
@@ -192,8 +212,12 @@ def write_text(path: str, text: str) -> None:
 
 
 def bench_outputs(out: str) -> List[str]:
-    """The files ``write_bench(out, ...)`` may write: ``out``.json, ``out``.md and ``out``_ap_fps.png."""
+    """The files ``write_bench(out, ...)`` may write: ``out``.json, ``out``.md and ``out``_ap_fps.png (their kinds:
+    ``BENCH_KINDS``)."""
     return [out + ".json", out + ".md", out + "_ap_fps.png"]
+
+
+BENCH_KINDS = (BENCH_RECORD, BENCH_REPORT, AP_FPS_PLOT)
 
 
 def write_bench(out: str, record: dict) -> List[str]:
@@ -258,6 +282,6 @@ def ap_fps_plot(points: List[Dict[str, object]], path: str) -> bool:
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     with atomic_output(path) as tmp_path:
-        figure.savefig(tmp_path, format="png", dpi=120)
+        figure.savefig(tmp_path, format="png", dpi=120, metadata={"Title": _PLOT_TITLE})
     plt.close(figure)
     return True

@@ -44,19 +44,30 @@ class BenchOptions:
     profile_runs: int = 20
     baseline: Optional[str] = None
     title: str = ""
+    trusted: bool = False  # a .pth may unpickle Python objects (--trust-checkpoint)
+
+
+class BenchOptionError(GoatPoseError, ValueError):
+    """Options that contradict each other or measure nothing (the CLI's usage errors)."""
 
 
 def check_options(options: BenchOptions) -> None:
-    if not options.batches or any(b < 1 for b in options.batches):
-        raise GoatPoseError("--batch needs positive sizes, e.g. --batch 1,8")
-    if (options.max_frames is not None and options.max_frames < 1) or options.batching_frames < 1:
-        raise GoatPoseError("--max-frames and --batching-frames must be >= 1")
-    if options.iters < 1 or options.warmup < 0:
-        raise GoatPoseError("--iters must be >= 1 and --warmup >= 0")
+    """Refuse options that cannot be measured (``BenchOptionError``) and a video that is not there."""
+    check_settings(options)
     if options.video and not os.path.isfile(options.video):
         raise GoatPoseError("video not found: {}".format(options.video))
+
+
+def check_settings(options: BenchOptions) -> None:
+    """The options on their own, before any file is looked at."""
+    if not options.batches or any(b < 1 for b in options.batches):
+        raise BenchOptionError("--batch needs positive sizes, e.g. --batch 1,8")
+    if (options.max_frames is not None and options.max_frames < 1) or options.batching_frames < 1:
+        raise BenchOptionError("--max-frames and --batching-frames must be >= 1")
+    if options.iters < 1 or options.warmup < 0:
+        raise BenchOptionError("--iters must be >= 1 and --warmup >= 0")
     if options.person_batching and not options.video:
-        raise GoatPoseError("--person-batching needs --video (frames with persons)")
+        raise BenchOptionError("--person-batching needs --video (frames with persons)")
     defaults = BenchOptions()
     video_settings = [flag for flag, changed in (
         ("--max-frames", options.max_frames is not None),
@@ -66,17 +77,21 @@ def check_options(options: BenchOptions) -> None:
         ("--streams", options.streams != defaults.streams), ("--repeats", options.repeats != defaults.repeats),
         ("--detect-workers", options.detect_workers != defaults.detect_workers)) if changed]
     if not options.video and video_settings:
-        raise GoatPoseError("{} set{} the video pipeline: add --video FILE".format(
+        raise BenchOptionError("{} set{} the video pipeline: add --video FILE".format(
             ", ".join(video_settings), "s" if len(video_settings) == 1 else ""))
     if any(p not in ("sequential", "pipelined") for p in options.pipelines) or not options.pipelines:
-        raise GoatPoseError("--pipeline takes sequential and/or pipelined, e.g. --pipeline sequential,pipelined")
+        raise BenchOptionError("--pipeline takes sequential and/or pipelined, e.g. --pipeline sequential,pipelined")
     if any(d not in ("sync", "async") for d in options.detect_modes) or not options.detect_modes:
-        raise GoatPoseError("--detect takes sync and/or async, e.g. --detect sync,async")
+        raise BenchOptionError("--detect takes sync and/or async, e.g. --detect sync,async")
     if "async" in options.detect_modes and options.detect_every != 1:
-        raise GoatPoseError("--detect async runs the detector as often as it can: drop --detect-every")
+        raise BenchOptionError("--detect async runs the detector as often as it can: drop --detect-every")
+    if not runs.stream_configs(options.pipelines, options.detect_modes, options.workers, options.streams):
+        raise BenchOptionError("--pipeline {} with --detect {} is no configuration: the sequential loop detects "
+                               "synchronously (add --pipeline pipelined, or --detect sync)".format(
+                                   ",".join(options.pipelines), ",".join(options.detect_modes)))
     if any(w is not None and w < 1 for w in options.workers) or any(k < 1 for k in options.streams) or \
             options.repeats < 1:
-        raise GoatPoseError("--workers, --streams and --repeats must be >= 1")
+        raise BenchOptionError("--workers, --streams and --repeats must be >= 1")
 
 
 def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
@@ -93,7 +108,7 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
     frames = detections = None
     models = []
     for path in artefacts:
-        with open_runner(path, options.threads) as runner:
+        with open_runner(path, options.threads, trusted=options.trusted) as runner:
             runner.pose_contract()
             if not any(runner.min_batch <= b and (runner.max_batch is None or b <= runner.max_batch)
                        for b in options.batches):
@@ -133,6 +148,9 @@ def run_bench(artefacts: List[str], options: BenchOptions, command: str = "",
         models.append(entry)
     settings = asdict(options)
     settings["video"] = os.path.basename(options.video) if options.video else None
+    if options.baseline and not any(options.baseline in (m["artefact"], m["model"], m.get("path")) for m in models):
+        log("WARNING: --baseline {} is none of the artefacts measured ({}): no ratios".format(
+            options.baseline, ", ".join("{} ({})".format(m["artefact"], m["model"]) for m in models)))
     return {"format": BENCH_FORMAT, "title": options.title, "created": utc_now(),
             "command": command or "goatpose bench " + " ".join(artefacts), "settings": settings,
             "environment": environment(options.threads),

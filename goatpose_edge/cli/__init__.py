@@ -1,6 +1,7 @@
 """The ``goatpose`` command: thin subcommands over library functions.
 
-Errors a user can act on (``GoatPoseError``) are printed as one line with exit status 1; Ctrl-C exits 130; anything
+Errors a user can act on (``GoatPoseError``) are printed as one line with exit status 1; command-line mistakes
+(argparse's, and ``common.UsageError`` for options that contradict each other) exit 2; Ctrl-C exits 130; anything
 else is a bug and is reported in one line too (``GOATPOSE_DEBUG=1`` shows the traceback).
 
 Each subcommand is a module of this package with the same few names: ``NAME`` and ``HELP``; ``add_arguments(parser)``
@@ -18,6 +19,7 @@ import traceback
 from goatpose_edge import __version__
 from goatpose_edge.cli import (bench, build, env, evaluate, export, info, init, lint, platform, pose, quantize, train,
                                verify, video)
+from goatpose_edge.cli.common import UsageError, detector_spec
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import clear_protected
 from goatpose_edge.signals import Terminated, sigterm_as_interrupt
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command_parser = sub.add_parser(command.NAME, help=command.HELP)
         command.add_arguments(command_parser)
+        for action in command_parser._actions:  # one parser for every --detector: a bad name is a usage error
+            if action.dest == "detector" and action.type is None:
+                action.type = detector_spec
         command_parser.set_defaults(func=command.run, io=command.io_plan)
         if command.OUTPUT_FLAGS:
             command_parser.set_defaults(output_flags=command.OUTPUT_FLAGS)
@@ -61,6 +66,10 @@ def main(argv=None) -> int:
         try:
             args.io(args).check()  # outputs checked against inputs and the filesystem before any work
             return args.func(args)
+        except UsageError as exc:  # as argparse says its own: the command, the mistake, where to look
+            prog = "goatpose " + args.command
+            print("{}: error: {} (see {} --help)".format(prog, exc, prog), file=sys.stderr)
+            return 2
         except GoatPoseError as exc:
             print("goatpose: error: {}".format(exc), file=sys.stderr)
             return 1
@@ -72,7 +81,8 @@ def main(argv=None) -> int:
             return 1
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk: nothing half-written stays (atomic_output)
-                print("goatpose: error: no space left on the device: {}".format(exc.filename or exc), file=sys.stderr)
+                print("goatpose: error: no space left on device writing {}".format(exc.filename or "an output"),
+                      file=sys.stderr)
                 return 1
             return _internal_error(exc)
         except Terminated:

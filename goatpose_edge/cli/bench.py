@@ -4,8 +4,9 @@ import os
 import shlex
 import sys
 
-from goatpose_edge.cli.common import (artefact_input, detector_input, foreign_record, int_list, name_prefix,
-                                      non_negative_int, positive_int, thread_count, word_list, workers_list)
+from goatpose_edge.cli.common import (VIDEO, UsageError, add_overwrite_argument, add_trust_argument, artefact_input,
+                                      detector_input, int_list, name_prefix, non_negative_int, positive_int,
+                                      thread_count, word_list, workers_list)
 from goatpose_edge.cli.video import add_engine_arguments
 from goatpose_edge.fileio import IOPlan
 
@@ -57,28 +58,13 @@ def add_arguments(parser) -> None:
                         help="artefact the ratios are taken against (default: the first HRNet per backend)")
     parser.add_argument("--title", help="heading of the Markdown report")
     parser.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json and NAME.md (+ NAME_ap_fps.png)")
+    add_overwrite_argument(parser)
+    add_trust_argument(parser)
 
 
-def io_plan(args) -> IOPlan:
-    from goatpose_edge.bench.report import BENCH_FORMAT, bench_outputs
-
-    plan = IOPlan()
-    for path in args.artefacts:
-        artefact_input(plan, "ARTEFACT", path)
-    if args.baseline and os.path.exists(args.baseline):
-        artefact_input(plan, "--baseline", args.baseline)
-    detector_input(plan.read("--video", args.video), args.detector)
-    if args.out is not None:
-        paths = bench_outputs(name_prefix(args.out))
-        for path in paths:
-            plan.write(path, "--out")
-        foreign_record(plan, paths[0], BENCH_FORMAT)
-    return plan
-
-
-def run(args) -> int:
-    from goatpose_edge.bench.report import to_markdown, write_bench
-    from goatpose_edge.bench.suite import BenchOptions, run_bench
+def bench_options(args):
+    """``BenchOptions`` from the arguments; options that measure nothing together are a usage error."""
+    from goatpose_edge.bench.suite import BenchOptionError, BenchOptions, check_settings
 
     options = BenchOptions(batches=args.batch, warmup=args.warmup, iters=args.iters, threads=args.threads,
                            video=args.video, max_frames=args.max_frames, detector=args.detector,
@@ -87,7 +73,47 @@ def run(args) -> int:
                            streams=args.streams, repeats=args.repeats, max_persons=args.max_persons,
                            track_min_score=args.track_min_score, person_batching=args.person_batching,
                            batching_frames=args.batching_frames, profile_ops=args.profile_ops,
-                           baseline=args.baseline, title=args.title or "")
+                           baseline=args.baseline, title=args.title or "", trusted=args.trust_checkpoint)
+    try:
+        check_settings(options)
+    except BenchOptionError as exc:
+        raise UsageError(str(exc)) from exc
+    return options
+
+
+def _check_baseline(args) -> None:
+    """--baseline names one of the artefacts (path or file name) or a model; anything else would silently give no
+    ratios."""
+    from goatpose_edge.variants import VARIANTS
+
+    named = [os.path.basename(path) for path in args.artefacts]
+    if args.baseline and args.baseline not in args.artefacts + named + list(VARIANTS) and not (
+            os.path.exists(args.baseline) and any(os.path.exists(p) and os.path.samefile(args.baseline, p)
+                                                  for p in args.artefacts)):
+        raise UsageError("--baseline {} is neither one of the artefacts ({}) nor a model name ({})".format(
+            args.baseline, ", ".join(named), ", ".join(VARIANTS)))
+
+
+def io_plan(args) -> IOPlan:
+    from goatpose_edge.bench.report import BENCH_KINDS, bench_outputs
+
+    bench_options(args)
+    _check_baseline(args)
+    plan = IOPlan(overwrite=args.overwrite)
+    for path in args.artefacts:
+        artefact_input(plan, "ARTEFACT", path)
+    detector_input(plan.read("--video", args.video, expect=VIDEO), args.detector)
+    if args.out is not None:
+        for path, kind in zip(bench_outputs(name_prefix(args.out)), BENCH_KINDS):
+            plan.write(path, "--out", kind=kind)
+    return plan
+
+
+def run(args) -> int:
+    from goatpose_edge.bench.report import to_markdown, write_bench
+    from goatpose_edge.bench.suite import run_bench
+
+    options = bench_options(args)
     command = "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else ""
     record = run_bench(args.artefacts, options, command, log=lambda line: print(line, file=sys.stderr))
     for warning in record["environment"]["warnings"]:

@@ -1,8 +1,13 @@
 """``goatpose build``: a TensorRT engine and its sidecar from an exported ONNX file (``engines.builder``)."""
 
-from goatpose_edge.cli.common import (add_calibration_arguments, calibration_inputs, calibration_sources, image_inputs,
-                                      non_negative_int, positive_int)
-from goatpose_edge.fileio import IOPlan
+import re
+from dataclasses import replace
+
+from goatpose_edge.cli.common import (UsageError, add_calibration_arguments, add_overwrite_argument,
+                                      calibration_inputs, calibration_sources, image_inputs, non_negative_int,
+                                      positive_int)
+from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import IOPlan, Kind, json_record
 
 NAME = "build"
 HELP = "build a TensorRT engine (+ sidecar JSON) from an exported ONNX file"
@@ -36,6 +41,52 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
                         help="person photo for --verify (besides the calibration crops)")
     parser.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
+    add_overwrite_argument(parser)
+
+
+_CACHE_HEADER = re.compile(rb"TRT-\d+-\w+\r?\n")  # what TensorRT writes first: TRT-8201-EntropyCalibration2
+
+
+def _is_calibration_cache(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return bool(_CACHE_HEADER.match(f.read(64)))
+    except OSError:
+        return False
+
+
+def derived_kinds(engine_path: str) -> dict:
+    """The files named after the engine that only ``goatpose build`` may replace: its sidecar, the calibration
+    cache and the record of what made that cache."""
+    from goatpose_edge.artefact.sidecar import SIDECAR_FORMAT, sidecar_path
+    from goatpose_edge.engines.builder import calibration_cache_path
+    from goatpose_edge.engines.calibrator import CALIBRATION_FORMAT, calibration_record_path
+
+    cache = calibration_cache_path(engine_path)
+    return {sidecar_path(engine_path): json_record("an engine sidecar of goatpose build", SIDECAR_FORMAT),
+            cache: Kind("a TensorRT calibration cache", _is_calibration_cache),
+            calibration_record_path(cache): json_record("a calibration record of goatpose build",
+                                                        CALIBRATION_FORMAT)}
+
+
+def _profile(args):
+    from goatpose_edge.engines.builder import BatchProfile
+
+    try:
+        return BatchProfile.requested(args.batch, args.min_batch, args.opt_batch, args.max_batch)
+    except GoatPoseError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _check_usage(args) -> None:
+    calibration = [flag for flag, given in (("--calib-images", args.calib_images), ("--calib-coco", args.calib_coco),
+                                            ("--calib-count", args.calib_count is not None)) if given]
+    if calibration and args.precision != "int8":
+        raise UsageError("{} calibrate{} an INT8 build: add --precision int8 (building {} now)".format(
+            ", ".join(calibration), "s" if len(calibration) == 1 else "", args.precision))
+    if args.image and not args.verify:
+        raise UsageError("--image is a photo for --verify: add --verify")
+    _profile(args)
 
 
 def io_plan(args) -> IOPlan:
@@ -44,25 +95,27 @@ def io_plan(args) -> IOPlan:
     ``build_engine`` against the same inputs before the build."""
     from goatpose_edge.engines.builder import TIMING_CACHE_SUFFIXES, build_outputs
 
-    plan = image_inputs(calibration_inputs(IOPlan().read("MODEL.onnx", args.onnx), args), "--image", args.image)
+    _check_usage(args)
+    plan = IOPlan(overwrite=args.overwrite).read("MODEL.onnx", args.onnx)
+    plan = image_inputs(calibration_inputs(plan, args), "--image", args.image)
     if args.output:
-        plan.outputs.extend(build_outputs(args.output, args.precision == "int8", args.timing_cache, option="-o",
-                                          create_parent=False))
+        kinds = derived_kinds(args.output)
+        plan.outputs.extend(replace(output, kind=kinds.get(output.path)) for output in build_outputs(
+            args.output, args.precision == "int8", args.timing_cache, option="-o", create_parent=False))
         return plan
     return plan.write(args.timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES)
 
 
 def run(args) -> int:
     from goatpose_edge.artefact.sidecar import sidecar_path
-    from goatpose_edge.engines.builder import BatchProfile, BuildOptions, build_engine
+    from goatpose_edge.engines.builder import BuildOptions, build_engine
     from goatpose_edge.engines.verify import reject_failed, verify_engine
 
-    profile = BatchProfile.requested(args.batch, args.min_batch, args.opt_batch, args.max_batch)
     sources, label = calibration_sources(args)
-    options = BuildOptions(precision=args.precision, profile=profile, workspace_mib=args.workspace,
+    count = args.calib_count or BuildOptions().calib_count
+    options = BuildOptions(precision=args.precision, profile=_profile(args), workspace_mib=args.workspace,
                            timing_cache=args.timing_cache, dla_core=args.dla_core, force=args.force,
-                           calib_sources=sources, calib_count=args.calib_count, calib_label=label,
-                           verbose=args.verbose)
+                           calib_sources=sources, calib_count=count, calib_label=label, verbose=args.verbose)
     result = build_engine(args.onnx, args.output, options, log=print)
     sidecar = result.sidecar
     print("wrote {} + {} ({} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(

@@ -1,18 +1,22 @@
 """What several ``goatpose`` commands share: argparse types, the ``IOPlan`` helpers, the calibration options."""
 
 import argparse
-import json
 import os
 from typing import List, Optional
 
 from goatpose_edge.errors import DependencyError, GoatPoseError
-from goatpose_edge.fileio import IOPlan
+from goatpose_edge.fileio import FOLDER, PROTECT_ONLY, Expect, IOPlan, not_a_file
 from goatpose_edge.runtime import ARTEFACT_SUFFIXES
 
 # What each command writes, by ending (``IOPlan.write``); sidecars and caches are derived from these.
 ONNX_SUFFIXES = (".onnx",)
 CHECKPOINT_SUFFIXES = tuple(s for s, backend in ARTEFACT_SUFFIXES.items() if backend == "torch")  # the runtime's
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+class UsageError(GoatPoseError, ValueError):
+    """A command-line mistake argparse cannot see (options that contradict or do nothing together): exit status 2,
+    like argparse's own errors, raised by a command's ``io_plan`` before any work."""
 
 
 def require_torch(step: str):
@@ -25,13 +29,21 @@ def require_torch(step: str):
 # -- what a command reads and writes (``IOPlan``), checked before any work
 
 
-def artefact_input(plan: IOPlan, option: str, path) -> IOPlan:
-    """An artefact the command reads and, for a TensorRT engine, the sidecar JSON beside it."""
+ARTEFACT = Expect(missing="artefact not found: {path} ({option})")
+CHECKPOINT = Expect(missing="checkpoint not found: {path} ({option})")
+IMAGE = Expect(missing="cannot read image {path}: not found ({option})")
+VIDEO = Expect(missing="video not found: {path} ({option})")
+ANNOTATIONS = Expect(missing="annotation file not found: {path} ({option})")
+
+
+def artefact_input(plan: IOPlan, option: str, path, expect: Expect = ARTEFACT) -> IOPlan:
+    """An artefact the command reads and, for a TensorRT engine, the sidecar JSON beside it (the runner says what a
+    missing sidecar means)."""
     from goatpose_edge.artefact.sidecar import ENGINE_SUFFIXES, sidecar_path
 
-    plan.read(option, path)
+    plan.read(option, path, expect=expect)
     if path and path.lower().endswith(ENGINE_SUFFIXES):
-        plan.read("the sidecar of " + option, sidecar_path(path))
+        plan.read("the sidecar of " + option, sidecar_path(path), expect=PROTECT_ONLY)
     return plan
 
 
@@ -39,7 +51,7 @@ def image_inputs(plan: IOPlan, option: str, specs) -> IOPlan:
     """The photos of ``--image IMG[@x,y,w,h]`` (split as ``image_args.parse_image_arg`` splits them)."""
     from goatpose_edge.image_args import parse_image_arg
 
-    return plan.read(option, *(parse_image_arg(spec)[0] for spec in specs or ()))
+    return plan.read(option, *(parse_image_arg(spec)[0] for spec in specs or ()), expect=IMAGE)
 
 
 def detector_input(plan: IOPlan, spec) -> IOPlan:
@@ -48,8 +60,8 @@ def detector_input(plan: IOPlan, spec) -> IOPlan:
 
 def calibration_inputs(plan: IOPlan, args) -> IOPlan:
     if getattr(args, "calib_coco", None):
-        plan.read("--calib-coco", *args.calib_coco)
-    return plan.read("--calib-images", getattr(args, "calib_images", None))
+        plan.read("--calib-coco", args.calib_coco[0]).read("--calib-coco", args.calib_coco[1], expect=FOLDER)
+    return plan.read("--calib-images", getattr(args, "calib_images", None), expect=FOLDER)
 
 
 def name_prefix(out: str, option: str = "--out") -> str:
@@ -60,18 +72,11 @@ def name_prefix(out: str, option: str = "--out") -> str:
     return out
 
 
-def foreign_record(plan: IOPlan, path: str, own_format: str) -> IOPlan:
-    """An existing ``path`` that is not a record of ``own_format`` (an eval record where bench writes, say) is
-    someone's result: it counts as an input, so it is never replaced."""
-    if os.path.isfile(path):
-        try:
-            with open(path) as f:
-                record = json.load(f)
-        except (OSError, ValueError):
-            record = None
-        if not (isinstance(record, dict) and record.get("format") == own_format):
-            plan.read("(an existing file, not a {} record)".format(own_format), path)
-    return plan
+def add_overwrite_argument(parser) -> None:
+    """``--overwrite``: the files a command derives from its output name may replace files it did not write."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files under the derived output names even when this command did not write "
+                        "them (refused by default)")
 
 
 def io_none(args) -> IOPlan:
@@ -79,7 +84,36 @@ def io_none(args) -> IOPlan:
     return IOPlan()
 
 
+def add_trust_argument(parser) -> None:
+    """``--trust-checkpoint``, on every command that reads a checkpoint (the refusal of a pickled one names it)."""
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow checkpoints that pickle Python objects (unpickling can run code)")
+
+
 # -- argparse types: a bad value is one line naming what was expected
+
+
+def detector_spec(text: str) -> str:
+    """--detector: a detector file, or a name ``detection.make_detector`` accepts (checked by making it: 'hog:0' and
+    typos are command-line mistakes, found before any model loads)."""
+    from goatpose_edge.detection import DetectorError, make_detector
+
+    if os.path.lexists(text):
+        problem = not_a_file(text)
+        if problem:
+            raise argparse.ArgumentTypeError("{} {}; expected hog, hog:W, whole or a detector file (.onnx, "
+                                             ".engine)".format(text, problem))
+        return text
+    if os.sep in text or os.path.splitext(text)[1].lower() in ARTEFACT_SUFFIXES:
+        raise argparse.ArgumentTypeError("detector file {} not found (or give hog, hog:W or whole)".format(text))
+    try:
+        make_detector(text).close()
+    except DetectorError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+detector_spec.__name__ = "detector"
 
 
 def counted_int(minimum: int, what: str):
@@ -183,8 +217,7 @@ def add_calibration_arguments(parser) -> None:
     calib = parser.add_mutually_exclusive_group()
     calib.add_argument("--calib-images", metavar="DIR", help="folder of person images (one person each)")
     calib.add_argument("--calib-coco", nargs=2, metavar=("ANN", "IMGDIR"), help="COCO keypoint annotations + images")
-    parser.add_argument("--calib-count", type=positive_int, default=count, metavar="N",
-                        help="person crops to use ({})".format(count))
+    parser.add_argument("--calib-count", type=positive_int, metavar="N", help="person crops to use ({})".format(count))
 
 
 def calibration_sources(args):

@@ -9,7 +9,8 @@ import shlex
 import sys
 
 from goatpose_edge.codec import POST_PROCESS
-from goatpose_edge.cli.common import artefact_input, foreign_record, name_prefix, positive_int, thread_count
+from goatpose_edge.cli.common import (ANNOTATIONS, add_overwrite_argument, add_trust_argument, artefact_input,
+                                      name_prefix, positive_int, thread_count)
 from goatpose_edge.fileio import IOPlan
 
 NAME = "eval"
@@ -32,17 +33,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=thread_count, metavar="N", help="CPU threads for onnxruntime/torch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json (AP) and NAME_results.json")
+    add_overwrite_argument(parser)
+    add_trust_argument(parser)
 
 
 def io_plan(args) -> IOPlan:
+    """The artefact, the annotations and boxes; NAME.json and NAME_results.json, each replacing only its kind."""
     ann = args.ann or os.path.join(args.coco_root, "annotations", "person_keypoints_val2017.json")
-    plan = artefact_input(IOPlan(), "ARTEFACT", args.artefact).read("--ann", ann).read("--det-json", args.det_json)
+    plan = artefact_input(IOPlan(overwrite=args.overwrite), "ARTEFACT", args.artefact)
+    plan.read("--ann", ann, expect=ANNOTATIONS).read("--det-json", args.det_json)
     if args.out is not None:
-        from goatpose_edge.bench.report import EVAL_FORMAT
+        from goatpose_edge.bench.coco_eval import EVAL_RESULTS
+        from goatpose_edge.bench.report import EVAL_RECORD
 
         prefix = name_prefix(args.out)
-        plan.write(prefix + ".json", "--out", (".json",)).write(prefix + "_results.json", "--out", (".json",))
-        foreign_record(plan, prefix + ".json", EVAL_FORMAT)
+        plan.write(prefix + ".json", "--out", (".json",), kind=EVAL_RECORD)
+        plan.write(prefix + "_results.json", "--out", (".json",), kind=EVAL_RESULTS)
     return plan
 
 
@@ -54,7 +60,7 @@ def run(args) -> int:
 
     post_process = None if args.post_process == "none" else args.post_process
     inputs = prepare_eval(args.coco_root, args.ann, args.det_json, args.limit)  # bad annotations fail before the model
-    with open_runner(args.artefact, args.threads) as runner:
+    with open_runner(args.artefact, args.threads, trusted=args.trust_checkpoint) as runner:
         runner.pose_contract()
         result = evaluate_runner(runner, args.coco_root, args.ann, args.det_json, flip=args.flip, limit=args.limit,
                                  post_process=post_process, progress=not args.no_progress, inputs=inputs)

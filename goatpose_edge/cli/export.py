@@ -2,7 +2,7 @@
 
 import sys
 
-from goatpose_edge.cli.common import ONNX_SUFFIXES, image_inputs, positive_int
+from goatpose_edge.cli.common import CHECKPOINT, ONNX_SUFFIXES, add_trust_argument, image_inputs, positive_int
 from goatpose_edge.fileio import IOPlan
 
 NAME = "export"
@@ -24,15 +24,14 @@ def add_arguments(parser) -> None:
                         help="TensorRT generation to lint for (default trt8: the TX2's 8.0/8.2)")
     parser.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
                         help="person photo (and box) for the parity check; repeatable")
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="allow checkpoints that pickle Python objects (unpickling can run code)")
+    add_trust_argument(parser)
 
 
 def io_plan(args) -> IOPlan:
     from goatpose_edge.export import default_output_path
     from goatpose_edge.variants import get_variant
 
-    plan = image_inputs(IOPlan().read("--weights", args.weights), "--image", args.image)
+    plan = image_inputs(IOPlan().read("--weights", args.weights, expect=CHECKPOINT), "--image", args.image)
     if args.output:
         return plan.write(args.output, "-o", ONNX_SUFFIXES)
     default = default_output_path(get_variant(args.model).contract, args.batch, args.fliptest)

@@ -27,6 +27,7 @@ def io_plan(args) -> IOPlan:
 
 
 def run(args) -> int:
+    from goatpose_edge.engines.builder import BuildOptions
     from goatpose_edge.engines.calibration import calibration_crops
     from goatpose_edge.engines.qdq import qdq_accuracy, quantize_qdq
     from goatpose_edge.fileio import atomic_output
@@ -35,7 +36,8 @@ def run(args) -> int:
     sources, _ = calibration_sources(args)
     if not sources:
         raise GoatPoseError("quantization needs calibration images: --calib-images DIR or --calib-coco ANN IMGDIR")
-    crops = calibration_crops(sources, read_contract(args.onnx), args.calib_count)
+    count = args.calib_count or BuildOptions().calib_count  # as many crops as an INT8 build takes
+    crops = calibration_crops(sources, read_contract(args.onnx), count)
     output = _qdq_output(args)
     print("calibrating on {} person crops ...".format(len(crops)))
     with atomic_output(output) as tmp_path:  # in place only once its heatmaps passed the check

@@ -1,6 +1,6 @@
 """``goatpose verify``: the heatmaps of two artefacts compared (``export.parity.verify_runners``)."""
 
-from goatpose_edge.cli.common import io_none, positive_float
+from goatpose_edge.cli.common import add_trust_argument, io_none, positive_float
 
 NAME = "verify"
 HELP = "compare the heatmaps of two artefacts (.pth, .onnx)"
@@ -19,8 +19,7 @@ def add_arguments(parser) -> None:
                         help="person photo (and box) to compare on, besides seeded random input; repeatable")
     parser.add_argument("--tolerance", type=positive_float, default=default.max_rel,
                         help="max abs error / max|A| (default {})".format(default.text()))
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="allow checkpoints that pickle Python objects (unpickling can run code)")
+    add_trust_argument(parser)
 
 
 def run(args) -> int:

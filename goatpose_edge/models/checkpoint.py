@@ -14,6 +14,7 @@ installed torch has it, and anything besides tensors and plain containers is ref
 """
 
 import inspect
+import io
 import os
 import re
 import warnings
@@ -120,8 +121,9 @@ def _load_error(path: str, head: bytes, exc: BaseException) -> CheckpointError:
     if blocked:
         return CheckpointError(
             "{} holds Python objects besides weights ({}), which can run code when loaded; refusing to unpickle "
-            "it. If you trust the file, pass --trust-checkpoint (Python: trusted=True); or re-save only its "
-            "state_dict".format(path, blocked))
+            "it. If you trust the file: pass --trust-checkpoint (export, verify, eval, bench, train; Python: "
+            "trusted=True), or for pose and video export it once with `goatpose export MODEL --weights {} "
+            "--trust-checkpoint` and give them the .onnx; or re-save only its state_dict".format(path, blocked, path))
     if isinstance(exc, (ImportError, AttributeError)) and head.startswith((_ZIP_MAGIC, _LEGACY_MAGIC)):
         return CheckpointError("cannot load checkpoint {}: it pickles Python objects whose code is not importable "
                                "here ({}); load it where that code is and re-save only its state_dict".format(
@@ -281,4 +283,7 @@ def save_checkpoint(model: nn.Module, path: str, **extra: Any) -> None:
     }
     payload.update(extra)
     with atomic_output(path) as tmp_path:
-        torch.save(payload, tmp_path)
+        buffer = io.BytesIO()  # serialised first: torch reports a failed file write as a RuntimeError from
+        torch.save(payload, buffer)  # inline_container.cc ("unexpected pos"), which hides a full disk (ENOSPC)
+        with open(tmp_path, "wb") as f:
+            f.write(buffer.getbuffer())

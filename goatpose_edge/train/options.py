@@ -21,6 +21,69 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _whole(minimum: int, optional: bool = False):
+    def check(flag, value):
+        if optional and value is None:
+            return
+        if not _is_int(value) or value < minimum:
+            raise TrainOptionError("{} must be a whole number >= {}, got {!r}".format(flag, minimum, value))
+        if flag == "--seed" and value >= 2 ** 32:  # numpy and torch seeds are 32/64-bit
+            raise TrainOptionError("--seed must be below 2**32, got {}".format(value))
+
+    return check
+
+
+def _finite(positive: bool):
+    def check(flag, value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                or value < 0 or (positive and value == 0):
+            raise TrainOptionError("{} must be a finite number {} 0, got {!r}".format(
+                flag, ">" if positive else ">=", value))
+
+    return check
+
+
+def _device(flag, value):
+    if not isinstance(value, str) or not _DEVICE.match(value):
+        raise TrainOptionError("{} must be auto, cpu, cuda, cuda:N or mps, got {!r}".format(flag, value))
+
+
+#: field -> (its flag, its check): run by ``validate`` and, as argparse types, when the command line is parsed
+_FIELD_CHECKS = {
+    "epochs": ("--epochs", _whole(1)),  # 0 epochs would train nothing yet claim checkpoints
+    "batch_size": ("--batch-size", _whole(1)),
+    "workers": ("--workers", _whole(0)),
+    "val_every": ("--val-every", _whole(1)),
+    "val_limit": ("--val-limit", _whole(1, optional=True)),
+    "max_iters": ("--max-iters", _whole(1, optional=True)),
+    "seed": ("--seed", _whole(0)),
+    "log_every": ("--log-every", _whole(1)),
+    "lr": ("--lr", _finite(positive=True)),
+    "nam_penalty": ("--nam-penalty", _finite(positive=False)),
+    "device": ("--device", _device),
+}
+
+
+def _parsed(name: str, convert):
+    """The argparse type of field ``name``: ``convert`` then the field's check, a bad value a usage error (exit 2)."""
+    flag, check = _FIELD_CHECKS[name]
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected {}, got {!r}".format(
+                "a whole number" if convert is int else "a number", text)) from None
+        try:
+            check(flag, value)
+        except TrainOptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
 @dataclass
 class TrainOptions:
     model: str
@@ -43,6 +106,7 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"
     log_every: int = 50
+    trust_checkpoint: bool = False  # --resume / --init-from may unpickle Python objects
 
     def __post_init__(self):
         self.validate()
@@ -52,30 +116,8 @@ class TrainOptions:
         from goatpose_edge.variants import get_variant
 
         get_variant(self.model)  # unknown names fail with the list of known ones
-
-        def whole(flag, value, minimum, optional=False):
-            if optional and value is None:
-                return
-            if not _is_int(value) or value < minimum:
-                raise TrainOptionError("{} must be a whole number >= {}, got {!r}".format(flag, minimum, value))
-
-        whole("--epochs", self.epochs, 1)  # 0 epochs would train nothing yet claim checkpoints
-        whole("--batch-size", self.batch_size, 1)
-        whole("--workers", self.workers, 0)
-        whole("--val-every", self.val_every, 1)
-        whole("--val-limit", self.val_limit, 1, optional=True)
-        whole("--max-iters", self.max_iters, 1, optional=True)
-        whole("--seed", self.seed, 0)
-        if self.seed >= 2 ** 32:  # numpy and torch seeds are 32/64-bit
-            raise TrainOptionError("--seed must be below 2**32, got {}".format(self.seed))
-        whole("--log-every", self.log_every, 1)
-        for flag, value, positive in (("--lr", self.lr, True), ("--nam-penalty", self.nam_penalty, False)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-                    or value < 0 or (positive and value == 0):
-                raise TrainOptionError("{} must be a finite number {} 0, got {!r}".format(
-                    flag, ">" if positive else ">=", value))
-        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
-            raise TrainOptionError("--device must be auto, cpu, cuda, cuda:N or mps, got {!r}".format(self.device))
+        for name, (flag, check) in _FIELD_CHECKS.items():
+            check(flag, getattr(self, name))
         if self.resume and self.init_from:
             raise TrainOptionError("give --resume (continue a run) or --init-from (start one), not both")
         if self.coco_root and not os.path.isdir(self.coco_root):
@@ -108,24 +150,32 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-ann", metavar="FILE", help="default DIR/annotations/person_keypoints_train2017.json")
     parser.add_argument("--train-images", metavar="DIR", help="default DIR/train2017")
     parser.add_argument("--val-ann", metavar="FILE", help="default DIR/annotations/person_keypoints_val2017.json")
-    parser.add_argument("--epochs", type=int, default=default["epochs"])
-    parser.add_argument("--batch-size", type=int, default=default["batch_size"], help="per process (GPU)")
-    parser.add_argument("--workers", type=int, default=default["workers"], help="data loader processes per GPU")
+    parser.add_argument("--epochs", type=_parsed("epochs", int), default=default["epochs"])
+    parser.add_argument("--batch-size", type=_parsed("batch_size", int), default=default["batch_size"],
+                        help="per process (GPU)")
+    parser.add_argument("--workers", type=_parsed("workers", int), default=default["workers"],
+                        help="data loader processes per GPU")
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     parser.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pth")
     parser.add_argument("--init-from", metavar="HRNET.pth", help="start from an official HRNet checkpoint")
-    parser.add_argument("--val-every", type=int, default=default["val_every"], metavar="N",
+    parser.add_argument("--val-every", type=_parsed("val_every", int), default=default["val_every"], metavar="N",
                         help="validate every N epochs ({})".format(default["val_every"]))
-    parser.add_argument("--val-limit", type=int, metavar="N", help="validate on the first N images only")
+    parser.add_argument("--val-limit", type=_parsed("val_limit", int), metavar="N",
+                        help="validate on the first N images only")
     parser.add_argument("--out", metavar="runs/NAME", help="checkpoints and log (default runs/MODEL)")
-    parser.add_argument("--lr", type=float, default=default["lr"])
-    parser.add_argument("--nam-penalty", type=float, default=default["nam_penalty"],
+    parser.add_argument("--lr", type=_parsed("lr", float), default=default["lr"])
+    parser.add_argument("--nam-penalty", type=_parsed("nam_penalty", float), default=default["nam_penalty"],
                         help="NAM L1 sparsity coefficient ({})".format(_as_written(default["nam_penalty"])))
-    parser.add_argument("--max-iters", type=int, metavar="N", help="iterations per epoch at most (quick runs)")
-    parser.add_argument("--seed", type=int, default=default["seed"])
-    parser.add_argument("--device", default=default["device"], help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--log-every", type=int, default=default["log_every"], metavar="N",
+    parser.add_argument("--max-iters", type=_parsed("max_iters", int), metavar="N",
+                        help="iterations per epoch at most (quick runs)")
+    parser.add_argument("--seed", type=_parsed("seed", int), default=default["seed"])
+    parser.add_argument("--device", type=_parsed("device", str), default=default["device"],
+                        help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--log-every", type=_parsed("log_every", int), default=default["log_every"], metavar="N",
                         help="log every N iterations")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow a --resume or --init-from checkpoint that pickles Python objects (unpickling can "
+                        "run code)")
 
 
 def options_from_args(args) -> TrainOptions:

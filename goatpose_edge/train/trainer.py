@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from goatpose_edge.errors import CheckpointError, GoatPoseError
+from goatpose_edge.fileio import append_line
 from goatpose_edge.runtime.base import Runner
 from goatpose_edge.signals import Terminated, sigterm_as_interrupt
 from goatpose_edge.train.data import Augment, CocoKeypoints
@@ -94,10 +95,10 @@ def _val_root(options: TrainOptions) -> str:
     return options.coco_root or os.path.dirname(os.path.abspath(options.val_ann))
 
 
-def load_training_checkpoint(path: str):
+def load_training_checkpoint(path: str, trusted: bool = False):
     from goatpose_edge.models.checkpoint import torch_load
 
-    payload = torch_load(path, trusted=False)  # one clear line for missing, corrupt or pickled-object files
+    payload = torch_load(path, trusted=trusted)  # one clear line for missing, corrupt or pickled-object files
     if not isinstance(payload, dict) or "optimizer" not in payload or "epoch" not in payload:
         raise CheckpointError("{} has no training state (optimizer, epoch): resume from a last.pth written by "
                               "goatpose train".format(path))
@@ -159,7 +160,7 @@ def _preflight(options: TrainOptions) -> _Start:
         prepare_eval(_val_root(options), options.val_ann, limit=options.val_limit, limit_flag="--val-limit")
     payload, init_state, start_epoch, best_ap = None, None, 0, -1.0
     if options.resume:
-        payload = load_training_checkpoint(options.resume)
+        payload = load_training_checkpoint(options.resume, options.trust_checkpoint)
         if payload.get("variant") != variant.name:
             raise CheckpointError("{} is a {} checkpoint, not {}".format(options.resume, payload.get("variant"),
                                                                            options.model))
@@ -174,7 +175,7 @@ def _preflight(options: TrainOptions) -> _Start:
                                 "above {} to continue it".format(options.resume, start_epoch, options.epochs,
                                                                  start_epoch))
     elif options.init_from:
-        init_state, _ = read_checkpoint(options.init_from)
+        init_state, _ = read_checkpoint(options.init_from, options.trust_checkpoint)
     return _Start(dataset, payload, init_state, start_epoch, best_ap)
 
 
@@ -325,8 +326,7 @@ class _Run:
                         scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
                         scheduler=dict(self.recipe.to_dict(), type="multistep"), epoch=epoch + 1,
                         best_ap=self.best_ap, options={k: v for k, v in asdict(options).items() if v is not None})
-        with open(os.path.join(options.out, "log.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(os.path.join(options.out, "log.jsonl"), json.dumps(record))
 
     def log_epoch(self, epoch: int, record: dict) -> None:
         self.log("epoch {} done: loss {} lr {:g}{} -> {}".format(

@@ -54,3 +54,28 @@ def test_ap_fps_plot_made_when_eval_records_match(tmp_path):
     png = tmp_path / "cpu_ap_fps.png"
     assert str(png) in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![AP vs fps](cpu_ap_fps.png)" in (tmp_path / "cpu.md").read_text()
+
+
+def test_out_replaces_only_its_own_earlier_files(tmp_path):
+    """What bench and eval write under --out NAME is recognised as theirs (a rerun replaces it); the same names
+    holding anything else are not (``fileio.Kind``: the guard refuses them before any work)."""
+    pytest.importorskip("matplotlib")
+    from goatpose_edge.bench.coco_eval import EVAL_RESULTS, write_results
+
+    (tmp_path / "eval_bl.json").write_text(json.dumps({"format": report.EVAL_FORMAT, "artefact": "bl.onnx",
+                                                        "stats": {"AP": 0.72}}))
+    record = _record([_model("bl.onnx", "goatpose-bl", {1: 30.0})])
+    written = report.write_bench(str(tmp_path / "cpu"), record)
+    write_results(str(tmp_path / "mine_results.json"), [{"image_id": 1, "category_id": 1, "keypoints": [0] * 51,
+                                                          "score": 0.9}])
+    assert [kind.recognise(path) for kind, path in zip(report.BENCH_KINDS, written)] == [True, True, True]
+    assert EVAL_RESULTS.recognise(str(tmp_path / "mine_results.json"))
+    assert report.EVAL_RECORD.recognise(str(tmp_path / "eval_bl.json"))
+    foreign = {"notes.md": b"# my notes\n\nMeasured twice, cut once.\n", "plot.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
+               "list.json": b"[1, 2, 3]\n", "record.json": json.dumps({"format": "other/1"}).encode()}
+    for name, data in foreign.items():
+        (tmp_path / name).write_bytes(data)
+    kinds = (report.BENCH_RECORD, report.BENCH_REPORT, report.AP_FPS_PLOT, report.EVAL_RECORD, EVAL_RESULTS)
+    assert [[kind.recognise(str(tmp_path / name)) for name in sorted(foreign)] for kind in kinds] == [
+        [False] * 4] * 5
+    assert not report.BENCH_RECORD.recognise(str(tmp_path / "eval_bl.json"))  # an eval record is not bench's

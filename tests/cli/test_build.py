@@ -44,6 +44,55 @@ def test_print_trtexec_gives_the_same_build_in_the_generation_s_syntax(version, 
 
 def test_batch_and_a_profile_together_are_refused_in_one_line(tiny_onnx, tmp_path):
     run = _build("8.2.1", "tx2", tiny_onnx, "--batch", "2", "--max-batch", "4", "-o", str(tmp_path / "e.engine"))
-    assert run.returncode == 1 and not os.listdir(str(tmp_path))
-    assert run.stderr.strip() == "goatpose: error: --batch N fixes the batch: give it or --min/--opt/--max-batch, " \
-                                 "not both"
+    assert run.returncode == 2 and not os.listdir(str(tmp_path))  # a command-line mistake, as argparse's
+    assert run.stderr.strip() == "goatpose build: error: --batch N fixes the batch: give it or " \
+                                 "--min/--opt/--max-batch, not both (see goatpose build --help)"
+
+
+@pytest.mark.parametrize("name", ["x.json", "x.calib", "x.calib.json"])
+def test_a_build_never_replaces_someone_s_file_named_like_its_sidecar_or_cache(tiny_onnx, tmp_path, name):
+    """The issue's case: an unrelated sub/x.json (COCO annotations) where -o sub/x.engine puts its sidecar, also when
+    the build would fail afterwards (--verify): refused before the build, nothing written."""
+    victim = tmp_path / name
+    victim.write_text('{"images": [], "annotations": []}\n')
+    run = _build("8.2.1", "tx2", tiny_onnx, "--precision", "int8", "--calib-images", str(tmp_path), "--verify",
+                 "-o", str(tmp_path / "x.engine"))
+    assert run.returncode == 1 and run.stderr.startswith("goatpose: error: refusing to replace {} ".format(victim))
+    assert "--overwrite" in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert sorted(os.listdir(str(tmp_path))) == [name] and "annotations" in victim.read_text()
+
+
+def test_a_rebuild_replaces_its_own_sidecar(tiny_onnx, tmp_path):
+    engine = str(tmp_path / "x.engine")
+    assert _build("8.2.1", "tx2", tiny_onnx, "-o", engine).returncode == 0
+    first = (tmp_path / "x.json").read_text()
+    run = _build("8.2.1", "tx2", tiny_onnx, "--batch", "2", "-o", engine)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "x.json").read_text() != first and sorted(os.listdir(str(tmp_path))) == ["x.engine", "x.json"]
+
+
+def test_overwrite_allows_replacing_a_foreign_sidecar_name(tiny_onnx, tmp_path):
+    (tmp_path / "x.json").write_text("mine")
+    run = _build("8.2.1", "tx2", tiny_onnx, "-o", str(tmp_path / "x.engine"), "--overwrite")
+    assert run.returncode == 0, run.stderr
+    assert '"format": "goatpose-edge-engine/1"' in (tmp_path / "x.json").read_text()
+
+
+def test_a_missing_verify_image_is_refused_before_the_build(tiny_onnx, tmp_path):
+    run = _build("8.2.1", "tx2", tiny_onnx, "--verify", "--image", str(tmp_path / "missing.jpg"), "-o",
+                 str(tmp_path / "x.engine"))
+    assert run.returncode == 1 and "cannot read image {}: not found".format(tmp_path / "missing.jpg") in run.stderr
+    assert "building" not in run.stdout and not os.listdir(str(tmp_path)), run.stdout
+
+
+def test_a_calibration_cache_is_recognised_as_one(tmp_path):
+    from goatpose_edge.cli.build import derived_kinds
+
+    kinds = derived_kinds(str(tmp_path / "x.engine"))
+    (tmp_path / "x.calib").write_bytes(b"TRT-8201-EntropyCalibration2\ninput: 3c010a14\n")
+    (tmp_path / "x.calib.json").write_text('{"format": "goatpose-edge-calibration/1"}')
+    (tmp_path / "x.json").write_text('{"format": "goatpose-edge-engine/1"}')
+    assert all(kind.recognise(path) for path, kind in kinds.items())
+    for path in kinds:
+        open(path, "w").write("TRT notes\n")
+    assert not any(kind.recognise(path) for path, kind in kinds.items())

@@ -1,6 +1,7 @@
 """The ``goatpose`` command: real exit codes and one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -43,3 +44,63 @@ def test_bad_input_gives_one_line_and_exit_1(args, message):
 def test_console_script_version():
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("goatpose-edge ")
+
+
+def disk_full_after(monkeypatch, folder, budget: int = 4096):
+    """Files opened for writing in ``folder`` as on a disk with ``budget`` bytes left: the write past it raises
+    OSError(ENOSPC), as a full disk does (torch's own writer would turn it into a RuntimeError from
+    inline_container.cc)."""
+    import builtins
+    import errno
+
+    real_open = builtins.open
+
+    class FullFile:
+        def __init__(self, f):
+            self.f, self.left = f, budget
+
+        def write(self, data):
+            if len(data) > self.left:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.left -= len(data)
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def opened(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        in_folder = isinstance(file, str) and os.path.dirname(os.path.abspath(file)) == str(folder)
+        return FullFile(f) if in_folder and ("w" in mode or "a" in mode) else f
+
+    monkeypatch.setattr(builtins, "open", opened)
+
+
+def test_init_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    disk_full_after(monkeypatch, tmp_path)
+    out = str(tmp_path / "bl.pth")
+    code = main(["init", "goatpose-bl", "-o", out])
+    err = capsys.readouterr().err
+    assert code == 1 and err == "goatpose: error: no space left on device writing {}\n".format(out)
+    assert os.listdir(str(tmp_path)) == []  # no checkpoint, no hidden temporary file
+
+
+def test_every_command_the_pickle_refusal_names_accepts_trust_checkpoint():
+    """The refusal of a pickled checkpoint tells the user a flag: every command it names for it has the flag."""
+    import re
+
+    from goatpose_edge.cli import build_parser
+    from goatpose_edge.models.checkpoint import _load_error
+
+    message = str(_load_error("w.pth", b"PK\x03\x04", RuntimeError("Unsupported global: GLOBAL os.system")))
+    named = re.search(r"pass --trust-checkpoint \(([^;]*);", message).group(1).split(", ")
+    assert named == ["export", "verify", "eval", "bench", "train"]
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for command in named:
+        assert any("--trust-checkpoint" in a.option_strings for a in subcommands[command]._actions), command

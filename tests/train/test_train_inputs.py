@@ -36,16 +36,21 @@ def _train(capsys, sample, out, *extra, ann=None, images=None):
     root, default_ann, _ = sample
     argv = ["train", "goatpose-bl", "--train-ann", ann or default_ann, "--train-images", images or root,
             "--epochs", "1", "--batch-size", "2", "--workers", "0", "--max-iters", "1", "--out", str(out)]
-    code = main(argv + list(extra))
+    try:
+        code = main(argv + list(extra))
+    except SystemExit as exc:  # argparse's refusal
+        code = exc.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-def _refused(result, message, out):
+def _refused(result, message, out, status=1):
+    """Refused in one line with ``status`` (2: a command-line mistake, said as argparse says its own)."""
     code, stdout, stderr = result
-    assert code == 1, (code, stdout, stderr)
+    assert code == status, (code, stdout, stderr)
     assert "trained" not in stdout and "checkpoints in" not in stdout
-    assert stderr.count("\n") == 1 and stderr.startswith("goatpose: error: ") and message in stderr, stderr
+    prefix = "goatpose: error: " if status == 1 else "goatpose train: error: "
+    assert stderr.count("\n") == 1 and stderr.startswith(prefix) and message in stderr, stderr
     assert "internal error" not in stderr
     assert not os.path.exists(str(out))  # nothing written, not even the folder
 
@@ -58,7 +63,7 @@ def _refused(result, message, out):
 ])
 def test_options_that_cannot_train_are_refused(sample, tmp_path, capsys, no_model, flag, value):
     out = tmp_path / "run"
-    _refused(_train(capsys, sample, out, flag, value), flag, out)
+    _refused(_train(capsys, sample, out, flag, value), "argument {}: {} must be".format(flag, flag), out, status=2)
 
 
 def test_resume_and_init_from_together(sample, tmp_path, capsys, no_model):
@@ -66,7 +71,24 @@ def test_resume_and_init_from_together(sample, tmp_path, capsys, no_model):
     a.write_bytes(b"x")
     b.write_bytes(b"x")
     out = tmp_path / "run"
-    _refused(_train(capsys, sample, out, "--resume", str(a), "--init-from", str(b)), "not both", out)
+    _refused(_train(capsys, sample, out, "--resume", str(a), "--init-from", str(b)), "not both", out, status=2)
+
+
+@pytest.mark.parametrize("name", ["last.pth", "best.pth", "log.jsonl"])
+def test_a_fresh_run_never_replaces_another_run_in_its_folder(sample, tmp_path, capsys, no_model, name):
+    """The issue's case: a goatpose-bl run's folder given to a fresh run; refused before any work unless it resumes
+    that run (the test's --resume file is not a real checkpoint: the plan passes, the trainer then refuses it)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / name).write_bytes(b"another run's file")
+    code, stdout, stderr = _train(capsys, sample, out)
+    victim = str(out / name)
+    assert code == 1 and stderr.startswith("goatpose: error: refusing to replace {} (--out)".format(victim))
+    assert "give --resume {} to continue that run".format(out / "last.pth") in stderr and stderr.count("\n") == 1
+    assert os.listdir(str(out)) == [name] and (out / name).read_bytes() == b"another run's file"
+    (out / "last.pth").write_bytes(b"not a checkpoint")
+    code, _, stderr = _train(capsys, sample, out, "--resume", str(out / "last.pth"))
+    assert code == 1 and "refusing" not in stderr and "cannot read checkpoint" in stderr, stderr
 
 
 def test_library_callers_inherit_the_checks(sample, tmp_path, no_model):
@@ -141,14 +163,13 @@ _INTERRUPTED_RUN = textwrap.dedent("""
 
     real_save, calls = torch.save, []
 
-    def save(obj, path, *args, **kwargs):  # the second checkpoint write is cut off by SIGTERM half-way
-        calls.append(path)
+    def save(obj, f, *args, **kwargs):  # the second checkpoint is cut off by SIGTERM half-way through
+        calls.append(f)
         if len(calls) == 2:
-            with open(path, "wb") as f:
-                f.write(b"half a checkpoint")
+            f.write(b"half a checkpoint")
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(60)
-        return real_save(obj, path, *args, **kwargs)
+        return real_save(obj, f, *args, **kwargs)
 
     torch.save = save
 
@@ -237,3 +258,28 @@ def test_a_failed_run_leaves_no_empty_out_folder(tmp_path, monkeypatch):
     with pytest.raises(GoatPoseError):
         trainer.train(TrainOptions(model="goatpose-bl", out=str(existing)))
     assert existing.is_dir()  # a folder that was there stays
+
+
+def test_a_full_disk_while_training_is_one_line_and_leaves_nothing_half_written(sample, tmp_path, capsys,
+                                                                                   monkeypatch):
+    import torch
+
+    import goatpose_edge.models as models
+    from tests.cli.test_cli import disk_full_after
+
+    real_build = models.build_model
+
+    def build_model(name, *args, **kwargs):  # the real variant behind a 1x1-conv forward: iterations in ms
+        model = real_build(name, *args, **kwargs)
+        model.stand_in = torch.nn.Conv2d(3, model.contract.num_keypoints, 1)
+        model.forward = lambda x: model.stand_in(torch.nn.functional.avg_pool2d(x, model.contract.heatmap_stride))
+        return model
+
+    monkeypatch.setattr(models, "build_model", build_model)
+    out = tmp_path / "run"
+    out.mkdir()
+    disk_full_after(monkeypatch, out)
+    code, stdout, stderr = _train(capsys, sample, out)
+    assert code == 1 and stderr == "goatpose: error: no space left on device writing {}\n".format(
+        out / "last.pth"), stderr
+    assert os.listdir(str(out)) == []  # no checkpoint, no hidden temporary file, no log line
