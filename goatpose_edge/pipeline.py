@@ -70,14 +70,20 @@ def as_bgr(frame) -> np.ndarray:
         raise FrameError(str(exc)) from exc
 
 
-def valid_boxes(detections: Detections, frame_shape) -> Detections:
-    """Drop boxes with non-finite or non-positive sizes and boxes that miss the frame entirely."""
+def usable_boxes(detections: Detections, frame_shape) -> np.ndarray:
+    """[M] bool: the boxes with finite, positive sizes that overlap the frame."""
     boxes, scores = detections.boxes, detections.scores
     height, width = frame_shape[:2]
     ok = np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     ok &= (boxes[:, 0] < width) & (boxes[:, 1] < height)
     ok &= (boxes[:, 0] + boxes[:, 2] > 0) & (boxes[:, 1] + boxes[:, 3] > 0)
-    return Detections(boxes[ok], scores[ok])
+    return ok
+
+
+def valid_boxes(detections: Detections, frame_shape) -> Detections:
+    """Drop boxes with non-finite or non-positive sizes and boxes that miss the frame entirely."""
+    ok = usable_boxes(detections, frame_shape)
+    return Detections(detections.boxes[ok], detections.scores[ok])
 
 
 class TopDownPoseEstimator:
@@ -154,8 +160,12 @@ class TopDownPoseEstimator:
 
     def postprocess(self, crops: "Crops", heatmaps: np.ndarray) -> List[Person]:
         """Heatmaps [N, K, h, w] of ``crops`` -> persons in frame pixels: decoded, rescored, OKS-NMS'd."""
+        return self.postprocess_kept(crops, heatmaps)[0]
+
+    def postprocess_kept(self, crops: "Crops", heatmaps: np.ndarray):
+        """``postprocess`` and, per person, the index of the crop it came from (OKS-NMS drops some)."""
         if len(crops) == 0:
-            return []
+            return [], []
         detections = crops.detections
         with self.timer("postprocess"):
             keypoints, maxvals = self.codec.decode(heatmaps, crops.centers, crops.scales)
@@ -165,7 +175,9 @@ class TopDownPoseEstimator:
             if self.oks_nms_threshold is not None and len(scores) > 1:
                 areas = [float(np.prod(s * PIXEL_STD)) for s in crops.scales]
                 keep = oks_nms(keypoints, scores, areas, self.oks_nms_threshold)
-        return [Person(detections.boxes[i], float(scores[i]), float(detections.scores[i]), keypoints[i]) for i in keep]
+        keep = list(keep)
+        return [Person(detections.boxes[i], float(scores[i]), float(detections.scores[i]), keypoints[i])
+                for i in keep], keep
 
     def estimate(self, frame: np.ndarray, detections: Detections) -> List[Person]:
         """Poses for given detections on a BGR frame: ``preprocess`` -> ``heatmaps`` -> ``postprocess``."""
@@ -181,6 +193,6 @@ class TopDownPoseEstimator:
         with self.timer("detect"):
             detections = self.detector.detect(frame)
         persons = self.estimate(frame, detections)
-        if hasattr(self.detector, "observe"):
-            self.detector.observe(persons)
+        if hasattr(self.detector, "observe"):  # a detector that follows persons keeps those whose tracks go on
+            persons = self.detector.observe(persons)
         return persons

@@ -81,7 +81,8 @@ def stream_run(path: str, video: str, config: StreamConfig, engine_options: dict
     frame as ``goatpose video`` does (not written); figures of the run."""
     from goatpose_edge.draw import draw_persons
     from goatpose_edge.video.app import resident_mb
-    from goatpose_edge.video.engine import FrameResult, StreamEngine, StreamOptions
+    from goatpose_edge.video.engine import StreamEngine, StreamOptions
+    from goatpose_edge.video.results import FrameResult
 
     options = StreamOptions(pose=path, detect=config.detect, workers=config.workers,
                             sequential=config.pipeline == "sequential", max_frames=max_frames, **engine_options)
@@ -93,7 +94,7 @@ def stream_run(path: str, video: str, config: StreamConfig, engine_options: dict
                 continue
             if draw:
                 start = time.perf_counter()
-                draw_persons(event.image, event.persons, engine.contract.skeleton, fps=frames / max(
+                draw_persons(event.image.copy(), event.persons, engine.contract.skeleton, fps=frames / max(
                     engine.elapsed, 1e-9), ids=event.ids)
                 engine.add_busy("sink", time.perf_counter() - start)
             frames += 1

@@ -3,8 +3,6 @@
 ``add_engine_arguments`` (the streaming engine's options) is shared with ``goatpose bench --video``.
 """
 
-import json
-import os
 import sys
 
 from goatpose_edge.codec import POST_PROCESS
@@ -101,10 +99,11 @@ def add_arguments(parser) -> None:
 def io_plan(args) -> IOPlan:
     from goatpose_edge.video.app import expand_outputs
     from goatpose_edge.video.outputs import FOURCC
+    from goatpose_edge.video.sources import source_file
 
     plan = IOPlan()
     for source in args.sources:
-        plan.read("SOURCE", source if os.path.isfile(source) else None)
+        plan.read("SOURCE", source_file(source))
     plan = detector_input(artefact_input(plan, "--pose", args.pose), args.detector)
     for path in expand_outputs(args.output, len(args.sources), "-o"):
         plan.write(path, "-o", tuple(sorted(FOURCC)))
@@ -138,30 +137,20 @@ def video_options(args):
                            max_frames=args.max_frames,
                            csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
     return VideoOptions(args.sources, engine, output=args.output, jsonl=args.jsonl, show=args.show,
-                        raw_keypoints=args.raw_keypoints, encoder=args.encoder, progress=not args.no_progress)
+                        raw_keypoints=args.raw_keypoints, encoder=args.encoder, progress=not args.no_progress,
+                        summary_json=args.summary_json)
 
 
 def run(args) -> int:
     from goatpose_edge.video.app import VideoRunError, run_video
 
     options = video_options(args)
-
-    def write_summary(summary):
-        if args.summary_json:
-            from goatpose_edge.bench.report import write_text
-
-            write_text(args.summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
-
     try:
         summary = run_video(options, log=lambda line: print(line, file=sys.stderr))
-    except VideoRunError as exc:  # the run got somewhere: its summary is worth keeping
+    except VideoRunError as exc:  # the run got somewhere: its summary is printed (and written) before the error
         for line in exc.summary.lines():
             print(line)
-        write_summary(exc.summary)
         raise
     for line in summary.lines():
         print(line)
-    if not (args.output or args.jsonl or args.show):
-        print("note: no -o, --jsonl or --show: poses were computed and counted only", file=sys.stderr)
-    write_summary(summary)
     return 0

@@ -1,8 +1,12 @@
 """Follow persons by their keypoints: the one rule for the frames a detector does not run on.
 
-A followed person goes on while ``TRACK_MIN_JOINTS`` of its keypoints score ``min_score`` or more (``track_alive``);
-its next box is its keypoints' extent grown by ``CARRY_MARGIN`` per side (``carried_boxes``). The streaming engine
-(``--detect-every``, ``--detect async``) and ``KeypointBoxReuse`` (the single-frame API) both use it.
+With a detector every N frames, the detector runs on frame i when ``detector_due(i, N, carried)``: i is a multiple
+of N (0, N, 2N, ...), or nobody is followed from frame i - 1 (every carried person ended). Other frames are posed on
+the carried boxes. After a frame is posed, ``follow`` keeps the persons whose tracks go on: a person posed on a
+carried box ends when fewer than ``TRACK_MIN_JOINTS`` of its keypoints score ``min_score`` or more (``track_alive``:
+the person left or is hidden); a person posed on a detector's box always counts. The carried boxes for the next
+frame are the kept persons' keypoint extents grown by ``CARRY_MARGIN`` per side (``carried_boxes``). The streaming
+engine (``--detect-every``, ``--detect async``) and ``KeypointBoxReuse`` (the single-frame API) both use it.
 """
 
 from typing import Sequence
@@ -51,31 +55,47 @@ def carried_boxes(persons, min_score: float = 0.3) -> Detections:
     return Detections.sorted(boxes, scores) if boxes else Detections.empty()
 
 
+def detector_due(index: int, every: int, carried: Detections) -> bool:
+    """Whether the detector runs on frame ``index`` (0-based) when it runs every ``every`` frames and ``carried``
+    holds the boxes followed from the frame before: on 0, N, 2N, ... and whenever nobody is followed."""
+    return index % every == 0 or len(carried) == 0
+
+
+def follow(persons: Sequence, carried: Sequence[bool], min_score: float = 0.3):
+    """(persons kept, carried boxes for the next frame) after a frame was posed: ``carried[i]`` says whether
+    ``persons[i]`` was posed on a carried box (its track ends when ``track_alive`` fails); detected persons stay."""
+    kept = [p for p, was_carried in zip(persons, carried) if not was_carried or track_alive(p.keypoints, min_score)]
+    return kept, carried_boxes(kept, min_score)
+
+
 class KeypointBoxReuse(Detector):
     """Wraps a detector: it runs on frame 0, N, 2N, ... (and whenever nobody is being followed); other frames reuse
     the boxes carried from the persons posed on the previous frame (``observe``: ``carried_boxes``). An empty frame
     has no persons and does not count as a frame; any other frame goes to the wrapped detector as it would alone."""
 
-    def __init__(self, detector: Detector, every: int):
+    def __init__(self, detector: Detector, every: int, min_score: float = 0.3):
         if every < 1:
             raise DetectorError("--detect-every must be >= 1, got {}".format(every))
         self.detector = detector
         self.every = every
+        self.min_score = min_score
         self.frame_index = 0
         self.previous = Detections.empty()
+        self.carrying = False  # the last boxes handed out were carried ones
 
     def detect(self, frame: np.ndarray) -> Detections:
         image = detector_frame(frame)
         if image is None:
             return Detections.empty()
-        fresh = self.frame_index % self.every == 0 or len(self.previous) == 0
+        self.carrying = not detector_due(self.frame_index, self.every, self.previous)
         self.frame_index += 1
-        return self.detector.detect(image) if fresh else self.previous
+        return self.previous if self.carrying else self.detector.detect(image)
 
-    def observe(self, persons: Sequence) -> None:
-        """Remember the boxes of this frame's persons (objects with ``keypoints`` [K, 3] and ``box_score``) whose
-        tracks go on (``carried_boxes``)."""
-        self.previous = carried_boxes(persons)
+    def observe(self, persons: Sequence) -> list:
+        """The persons of the frame just posed (objects with ``keypoints`` [K, 3] and ``box_score``) that are kept
+        (``follow``); their boxes are what the next frame is posed on when the detector does not run for it."""
+        kept, self.previous = follow(persons, [self.carrying] * len(persons), self.min_score)
+        return kept
 
     def close(self) -> None:
         self.detector.close()

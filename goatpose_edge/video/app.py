@@ -12,18 +12,23 @@ stage are errors (exit 1), raised after the outputs are finalised.
 JSONL keypoints are clamped to the frame (a person cut by the border otherwise gets points outside the image).
 """
 
+import json
 import os
 import re
+import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, List, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
 
 from goatpose_edge.errors import GoatPoseError
+from goatpose_edge.fileio import atomic_output
 from goatpose_edge.signals import interrupts_deferred
-from goatpose_edge.video.engine import StreamEnd, StreamEngine, StreamOptions
-from goatpose_edge.video.outputs import JsonlSink, VideoSink, check_output_path, check_video_extension
-from goatpose_edge.video.sources import SourceError
+from goatpose_edge.video.engine import STOP_GRACE_S, StopTimeout, StreamEnd, StreamEngine, StreamOptions
+from goatpose_edge.video.outputs import JsonlFile, OverlayVideo, Window, check_output_path, check_video_extension
+from goatpose_edge.video.results import StreamStats
+from goatpose_edge.video.sinks import Sink, SinkSet
+from goatpose_edge.video.sources import SourceError, source_file
 
 #: resident memory is sampled every this many frames (the summary shows whether it stays flat)
 RSS_EVERY = 50
@@ -43,48 +48,20 @@ class VideoOptions:
     raw_keypoints: bool = False  # JSONL also holds the decoder's keypoints when smoothing
     encoder: str = "auto"  # auto | opencv | gstreamer
     progress: bool = True
-
-
-@dataclass
-class VideoSummary:
-    source: str
-    frames: int = 0
-    seconds: float = 0.0
-    persons: int = 0
-    dropped: int = 0
-    ended: str = ""  # end | stopped | interrupted | lost | error: ... | aborted
-    frame_count: Optional[int] = None  # what the container reports (None: unknown)
-    outputs: List[str] = field(default_factory=list)
-    encoder: str = ""
-    detector_runs: int = 0
-    frames_in: int = 0  # frames admitted into the pipeline (= frames unless the run failed)
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    def line(self) -> str:
-        short = (" (the container claims {} frames; that is all OpenCV could decode)".format(self.frame_count)
-                 if self.ended == "end" and self.frame_count and self.frames < self.frame_count else "")
-        return ("{} frames in {:.1f} s ({:.2f} fps), {:.1f} persons/frame, {} dropped, ended: {}{}{}".format(
-            self.frames, self.seconds, self.fps, self.persons / max(self.frames, 1), self.dropped, self.ended, short,
-            "".join("; wrote {}".format(p) for p in self.outputs)))
-
-    def to_dict(self) -> dict:
-        record = asdict(self)
-        record["fps"] = round(self.fps, 3)
-        return record
+    summary_json: Optional[str] = None  # the run's summary as JSON, written when the run ends (whatever way)
+    stop_grace: float = STOP_GRACE_S  # seconds a stop (Ctrl-C, SIGTERM, q) waits for the frames in flight
 
 
 @dataclass
 class RunSummary:
     """A whole run: one ``VideoSummary`` per stream, the engine's figures and the total."""
 
-    streams: List[VideoSummary]
+    streams: List[StreamStats]
     seconds: float = 0.0
     ended: str = ""  # how the run as a whole ended (the first stream's reason when all agree)
     rss_mb: List[List[float]] = field(default_factory=list)  # [[frames so far, resident MB], ...]
     engine: dict = field(default_factory=dict)  # workers, busy time and utilisation per stage, detector runs
+    dropped_by_outputs: Dict[str, int] = field(default_factory=dict)  # live outputs' frames replaced by newer ones
 
     @property
     def frames(self) -> int:
@@ -120,7 +97,8 @@ class RunSummary:
     def to_dict(self) -> dict:
         return {"streams": [s.to_dict() for s in self.streams], "frames": self.frames, "persons": self.persons,
                 "seconds": round(self.seconds, 3), "fps": round(self.fps, 3), "ended": self.ended,
-                "outputs": self.outputs, "rss_mb": self.rss_mb, "engine": self.engine}
+                "outputs": self.outputs, "rss_mb": self.rss_mb, "engine": self.engine,
+                "dropped_by_outputs": self.dropped_by_outputs}
 
 
 def expand_outputs(pattern: Optional[str], count: int, option: str) -> List[Optional[str]]:
@@ -139,9 +117,9 @@ def _example(pattern: str) -> str:
 
 
 class VideoRunError(SourceError):
-    """A run that ended badly after its outputs were finalised; ``summary`` says how far it got."""
+    """A run that ended badly after its outputs were finalised; ``summary`` (a ``RunSummary``) says how far it got."""
 
-    def __init__(self, summary: VideoSummary, message: str):
+    def __init__(self, summary: "RunSummary", message: str):
         super().__init__(message)
         self.summary = summary
 
@@ -156,12 +134,6 @@ def resident_mb() -> Optional[float]:
         return None
 
 
-def frame_record(index: int, timestamp: float, persons, ids, shape) -> dict:
-    """One JSONL line: frame index, timestamp (s), persons with track id, box, scores and 17 clamped keypoints."""
-    people = [dict(person.to_dict(clamp_to=shape), id=int(ident)) for person, ident in zip(persons, ids)]
-    return {"frame": index, "time": round(float(timestamp), 3), "persons": people}
-
-
 def _progress(total: Optional[int], enabled: bool):
     try:
         from tqdm import tqdm
@@ -170,10 +142,11 @@ def _progress(total: Optional[int], enabled: bool):
     return tqdm(total=total, unit="frame", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def check_display(cv2=None, platform: Optional[str] = None, environ=None) -> None:
+def check_display(cv2=None, platform: Optional[str] = None, environ=None, probe: bool = True) -> None:
     """One ``GoatPoseError`` line when ``--show`` cannot open a window: on Linux with neither DISPLAY nor
-    WAYLAND_DISPLAY set (OpenCV's Qt/GTK backend would abort the process, leaving partial outputs), or with an
-    OpenCV built without a GUI (opencv-python-headless). Windows and macOS always have a display: not checked."""
+    WAYLAND_DISPLAY set, with an OpenCV built without a GUI (opencv-python-headless), or when a window does not
+    open (``probe``: a display that is set but not there, ``DISPLAY=:99``: OpenCV's Qt/GTK backend aborts the
+    process, so a child process tries first). Windows and macOS always have a display: not checked."""
     platform = sys.platform if platform is None else platform
     environ = os.environ if environ is None else environ
     if platform.startswith("linux") and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
@@ -184,99 +157,88 @@ def check_display(cv2=None, platform: Optional[str] = None, environ=None) -> Non
         if match and match.group(1).upper() == "NONE":
             raise GoatPoseError("--show needs an OpenCV with a GUI, and this one has none (opencv-python-headless?): "
                                 "drop --show and write the overlay with -o out.mp4, or install opencv-python")
+    if probe and platform.startswith("linux"):
+        _probe_window(environ)
 
 
-class _StreamSinks:
-    """The outputs of one stream: overlay video (opened on its first frame), JSONL, window."""
+_WINDOW_PROBE = ("import cv2, numpy; cv2.namedWindow('goatpose'); cv2.imshow('goatpose', numpy.zeros((8, 8, 3), "
+                 "numpy.uint8)); cv2.waitKey(1); cv2.destroyAllWindows()")
 
-    def __init__(self, index: int, output: Optional[str], jsonl: Optional[str], show: bool, encoder: str,
-                 fps: Optional[float], multi: bool):
-        self.index, self.output, self.show, self.encoder, self.fps = index, output, show, encoder, fps
-        self.window = "goatpose {}".format(index) if multi else "goatpose"
-        self.video = None  # type: Optional[VideoSink]
-        self.jsonl = JsonlSink(jsonl) if jsonl else None
-        self.closed = False
 
-    def write(self, result, contract, fps: float, raw_keypoints: bool) -> bool:
-        """Write one frame; False when the window asked to stop (q or Esc)."""
-        from goatpose_edge.draw import draw_persons
-
-        image = result.image
-        if self.jsonl is not None:
-            record = frame_record(result.index, result.timestamp, result.persons, result.ids, image.shape)
-            if raw_keypoints and result.raw_keypoints is not None:
-                for entry, person, raw in zip(record["persons"], result.persons, result.raw_keypoints):
-                    entry["raw_keypoints"] = replace(person, keypoints=raw).to_dict(clamp_to=image.shape)["keypoints"]
-            self.jsonl.write(record)
-        if self.output or self.show:
-            draw_persons(image, result.persons, contract.skeleton, fps=fps, ids=result.ids)
-        if self.output:
-            if self.video is None:
-                self.video = VideoSink(self.output, self.fps, (image.shape[1], image.shape[0]), self.encoder)
-            self.video.write(image)
-        if self.show:
-            import cv2
-
-            cv2.imshow(self.window, image)
-            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                return False
-        return True
-
-    def close(self, summary: VideoSummary, failures: list) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for sink in (self.video, self.jsonl):
-            if sink is None:
-                continue
-            try:  # every output is finalised even when another one fails
-                written = sink.close()
-                if written:
-                    summary.outputs.append(written)
-            except Exception as exc:  # noqa: BLE001 - reported after the others are closed
-                failures.append(exc)
-        if self.video is not None:
-            summary.encoder = self.video.encoder
+def _probe_window(environ) -> None:
+    try:
+        run = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=dict(environ), timeout=20)
+    except subprocess.TimeoutExpired:
+        raise GoatPoseError("--show: opening a window on display {} did not finish within 20 s: check the display, "
+                            "or drop --show and write the overlay with -o out.mp4".format(
+                                environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))) from None
+    if run.returncode != 0:
+        lines = [l for l in run.stderr.decode("utf-8", "replace").splitlines() if l.strip()]
+        raise GoatPoseError("--show: no window opens on display {} ({}): check DISPLAY (a desktop session, or "
+                            "`ssh -X`), or drop --show and write the overlay with -o out.mp4".format(
+                                environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"),
+                                lines[-1][:160] if lines else "exit status {}".format(run.returncode)))
 
 
 def check_video_options(options: VideoOptions) -> List[tuple]:
-    """Everything checkable before a source or model opens -> [(output, jsonl)] per stream."""
+    """Everything checkable before a source or model opens -> [(output, jsonl)] per stream; the model and the
+    options first, then each output once against the set of input files (linear in the number of sources)."""
     import cv2
 
     if not options.sources:
         raise GoatPoseError("give at least one video source")
-    if options.show:  # before any source, model or output file is opened
-        check_display(cv2)
     options.engine.check()
+    if not os.path.isfile(options.engine.pose):
+        raise GoatPoseError("artefact not found: {}".format(options.engine.pose))
     count = len(options.sources)
+    if options.summary_json and STREAM_PLACEHOLDER in options.summary_json:
+        raise GoatPoseError("--summary-json {}: the summary is one file for the whole run, every stream in it: drop "
+                            "{}".format(options.summary_json, STREAM_PLACEHOLDER))
     outputs = expand_outputs(options.output, count, "-o")
     jsonls = expand_outputs(options.jsonl, count, "--jsonl")
-    inputs = [s for s in options.sources if os.path.isfile(s)]
+    inputs = {}
+    for source in options.sources:
+        path = source_file(source)
+        if path is not None:
+            inputs.setdefault(_identity(path), path)
     seen = {}
-    for option, paths in (("-o", outputs), ("--jsonl", jsonls)):
+    for option, paths in (("-o", outputs), ("--jsonl", jsonls), ("--summary-json", [options.summary_json])):
         for index, path in enumerate(paths):
             if not path:
                 continue
-            key = os.path.abspath(path)
+            key = _identity(path)
+            owner = "{} of stream {}".format(option, index) if count > 1 and option != "--summary-json" else option
             if key in seen:
-                raise GoatPoseError("{} of stream {} and {} name the same file {}: give each stream its own "
-                                    "output (use {})".format(option, index, seen[key], path, STREAM_PLACEHOLDER))
-            seen[key] = "{} of stream {}".format(option, index)
-            for source in inputs:
-                check_output_path(path, source)
-            if not inputs:
-                check_output_path(path)
+                raise GoatPoseError("{} and {} name the same file {}: give each its own name{}".format(
+                    seen[key], owner, path, " (use {})".format(STREAM_PLACEHOLDER) if count > 1 else ""))
+            seen[key] = owner
+            if key in inputs:
+                raise GoatPoseError("refusing to write {} {}: it is the input video {}; choose another name".format(
+                    option, path, inputs[key]))
+            check_output_path(path, option=option)
             if option == "-o":
                 check_video_extension(path)
-    if not os.path.isfile(options.engine.pose):
-        raise GoatPoseError("artefact not found: {}".format(options.engine.pose))
+    if options.show:  # last: it opens a window (in a child process)
+        check_display(cv2)
     return list(zip(outputs, jsonls))
 
 
-def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: None) -> RunSummary:
-    """Pose on every source of ``options`` through one ``StreamEngine``; outputs per stream, finalised on every
-    exit path. Raises ``VideoRunError`` (with the summary) when a stream was lost or failed, or a stage failed."""
-    run = _VideoRun(options, log)  # every source opened, or none
+def _identity(path: str):
+    """What makes two spellings one file: (device, inode) of an existing file, else the resolved path."""
+    try:
+        info = os.stat(path)
+        return info.st_dev, info.st_ino
+    except OSError:
+        return os.path.realpath(path)
+
+
+def run_video(options: VideoOptions, log: Callable[[str], None] = lambda line: None,
+              sinks: Optional[List[Sink]] = None) -> RunSummary:
+    """Pose on every source of ``options`` through one ``StreamEngine`` into the outputs (sinks), finalised on
+    every exit path. ``sinks``: more outputs beside the ones ``options`` names. Raises ``VideoRunError`` (with the
+    summary) when a stream was lost or failed, a stage or an output failed, or a stop timed out."""
+    run = _VideoRun(options, log, sinks or [])  # every source opened, or none
     error = None
     try:
         run.open_outputs()
@@ -293,150 +255,154 @@ class _VideoRun:
     """The steps of ``run_video``: open the outputs, announce, deliver the engine's events to the sinks, finalise
     (on every exit path), and the verdict (the summary, or the one error that says what went wrong)."""
 
-    def __init__(self, options: VideoOptions, log: Callable[[str], None]):
+    def __init__(self, options: VideoOptions, log: Callable[[str], None], extra: List[Sink]):
         self.targets = check_video_options(options)
-        self.options, self.log = options, log
+        self.options, self.log, self.extra = options, log, extra
         self.multi = len(options.sources) > 1
         self.engine = StreamEngine(options.sources, options.engine)
-        self.summary = RunSummary([VideoSummary(s.stats.source, frame_count=s.stats.frame_count)
-                                   for s in self.engine.streams])
-        self.sinks = []  # type: List[_StreamSinks]
-        self.failures = []  # type: list
+        self.summary = RunSummary([s.stats for s in self.engine.streams])
+        self.sinks = None  # type: Optional[SinkSet]
         self.bar = None
         self.stopping = ""
 
     def open_outputs(self) -> None:
-        """Runners and detectors loaded, a sink set per stream, the progress bar sized to the frames expected."""
+        """Runners and detectors loaded, the sinks opened (a file that cannot be created fails here, before any
+        frame), the progress bar sized to the frames expected."""
         engine, options = self.engine, self.options
         engine.open()
-        for stream, (output, jsonl) in zip(engine.streams, self.targets):
-            self.sinks.append(_StreamSinks(stream.index, output, jsonl, options.show, options.encoder,
-                                           stream.stats.fps_nominal, self.multi))
+        sinks = []  # type: List[Sink]
+        try:
+            for stream, (output, jsonl) in zip(engine.streams, self.targets):
+                if output:
+                    sinks.append(OverlayVideo(output, stream.index, stream.stats.fps_nominal, options.encoder))
+                if jsonl:
+                    sinks.append(JsonlFile(jsonl, stream.index))
+        except BaseException:
+            for sink in sinks:
+                sink.discard()
+            raise
+        if options.show:
+            sinks.append(Window(len(engine.streams), self._quit))
+        self.sinks = SinkSet(sinks + self.extra, self._draw, options.raw_keypoints).start()
         counts = [s.stats.frame_count for s in engine.streams]
         limit = options.engine.max_frames
         total = (sum(min(c, limit) if limit else c for c in counts) if all(counts) else
                  (limit * len(counts) if limit else None))
         self.bar = _progress(total, options.progress)
 
+    def _draw(self, result, image):
+        from goatpose_edge.draw import draw_persons
+
+        stats = self.engine.streams[result.stream].stats
+        fps = (stats.frames + 1) / max(self.engine.elapsed, 1e-9)
+        return draw_persons(image, result.persons, self.engine.contract.skeleton, fps=fps, ids=result.ids)
+
+    def _quit(self) -> None:
+        """``q`` or Esc in a window (the window's thread): a normal stop."""
+        self.engine.stop()
+
     def announce(self) -> None:
         for stream, (output, jsonl) in zip(self.engine.streams, self.targets):
             self.log("{}{}: {} -> {}{}".format("stream {} ".format(stream.index) if self.multi else "",
                                                stream.stats.source, os.path.basename(self.options.engine.pose),
                                                output or "-", ", " + jsonl if jsonl else ""))
+        if not (self.options.output or self.options.jsonl or self.options.show or self.extra):
+            self.log("note: no -o, --jsonl or --show: poses are computed and counted only")
 
     def deliver(self) -> None:
-        """Every event to its stream's sinks until the engine is done; Ctrl-C / SIGTERM drain the frames in flight
-        (twice, or the sequential schedule: stop at once)."""
-        engine = self.engine
+        """Every event to the sinks until the engine is done. Ctrl-C / SIGTERM: the frames in flight still come out
+        (within ``stop_grace``: then ``StopTimeout``); a second one (or the sequential schedule): now."""
+        engine, sinks = self.engine, self.sinks
         engine.start()
-        frames = 0
+        event = None
         while True:
             try:
                 event = engine.next_event()
                 if event is None:
                     break
-                if isinstance(event, StreamEnd):
-                    _finish_stream(self.summary.streams[event.stream], event.stats, self.sinks[event.stream],
-                                   self.failures)
-                    continue
-                keep_going = self._write(event)
-                frames += 1
-                if frames % RSS_EVERY == 0:
-                    self.summary.rss_mb.append([frames, resident_mb()])
-                if self.bar is not None:
-                    self.bar.update(1)
-                if not keep_going and not self.stopping:
-                    self.stopping = "stopped"
-                    engine.stop()
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the frames in flight still come out; twice: now
+                self._deliver(event)
+                event = None
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+                if event is not None:  # taken from the engine, not yet written: it still goes out
+                    self._deliver(event)
+                    event = None
                 if self.stopping == "interrupted" or self.options.engine.sequential:
                     self.stopping = "interrupted"
-                    break
+                    engine.abort()
+                    sinks.abort()
+                    continue
                 self.stopping = "interrupted"
-                engine.stop()
+                engine.stop(self.options.stop_grace)
         self.summary.ended = self.stopping
 
-    def _write(self, event) -> bool:
-        """One frame to every output of its stream, or to none (interrupts wait); False when a window asks to stop."""
-        stream_summary = self.summary.streams[event.stream]
+    def _deliver(self, event) -> None:
         start = time.perf_counter()
-        fps = (stream_summary.frames + 1) / max(self.engine.elapsed, 1e-9)
-        with interrupts_deferred():
-            keep_going = self.sinks[event.stream].write(event, self.engine.contract, fps, self.options.raw_keypoints)
-            stream_summary.frames += 1
-            stream_summary.persons += len(event.persons)
+        if isinstance(event, StreamEnd):
+            self.sinks.end(event.stream, event.stats)
+            return
+        self.sinks.room(event.stream)  # interruptible: a full file output makes the pipeline wait here
+        with interrupts_deferred():  # the frame goes to every output of its stream or to none
+            self.sinks.write(event)
         self.engine.add_busy("sink", time.perf_counter() - start)
-        return keep_going
+        frames = self.summary.frames
+        if frames % RSS_EVERY == 0:
+            self.summary.rss_mb.append([frames, resident_mb()])
+        if self.bar is not None:
+            self.bar.update(1)
 
     def finalise(self) -> None:
-        """Threads joined, every stream's outputs finalised, windows closed, the summary completed."""
-        import cv2
-
+        """Threads joined, every output finalised, the summary completed and (--summary-json) written."""
         engine, summary = self.engine, self.summary
         if self.bar is not None:
             self.bar.close()
         engine.close()
-        for stream, stream_summary, stream_sinks in zip(engine.streams, summary.streams, self.sinks):
-            _finish_stream(stream_summary, stream.stats, stream_sinks, self.failures)
-        for stream_summary in summary.streams:
-            if stopping_reason(summary.ended, stream_summary.ended):
-                stream_summary.ended = summary.ended
-        if self.options.show:
-            try:
-                cv2.destroyAllWindows()
-            except Exception:  # noqa: BLE001
-                pass
+        if self.sinks is not None:
+            written = self.sinks.close()
+            for runner in self.sinks.runners:  # a stream's own outputs, in the order they were made
+                streams = runner.sink.streams
+                if streams is not None and len(streams) == 1:
+                    summary.streams[next(iter(streams))].outputs += written.get(runner.sink.name, [])
+            summary.dropped_by_outputs = self.sinks.dropped
+        for stats in summary.streams:
+            if summary.ended and stats.ended in ("stopped", "aborted"):  # the caller's reason (Ctrl-C)
+                stats.ended = summary.ended
         summary.seconds = engine.stats.wall_s
-        summary.engine = engine_record(engine)
+        summary.engine = dict(engine.stats.to_dict(), detect=engine.options.detect, smooth=engine.options.smooth)
         summary.rss_mb.append([summary.frames, resident_mb()])
         summary.ended = summary.ended or _overall(summary.streams)
+        if self.options.summary_json:
+            with atomic_output(self.options.summary_json) as tmp_path:
+                with open(tmp_path, "w") as f:
+                    f.write(json.dumps(summary.to_dict(), indent=2) + "\n")
 
     def verdict(self, error: Optional[GoatPoseError]) -> RunSummary:
         summary, outputs = self.summary, ", ".join(self.summary.outputs) or "none"
+        failures = list(self.sinks.failures) if self.sinks is not None else []
+        if self.engine.stats.stuck:
+            failures.append("the {} stage{} did not stop (inside a native call?) and {} left behind".format(
+                " and ".join(self.engine.stats.stuck), "s" if len(self.engine.stats.stuck) > 1 else "",
+                "were" if len(self.engine.stats.stuck) > 1 else "was"))
         if error is not None:
-            if isinstance(error, SourceError) or not self.engine.runners:
+            if (isinstance(error, SourceError) or not self.engine.runners) and not isinstance(error, StopTimeout):
                 raise error
-            raise VideoRunError(summary, "{}; outputs finalised: {}".format(error, outputs))
-        if self.failures:
-            raise GoatPoseError("finalising the outputs failed: {}".format(self.failures[0])) from self.failures[0]
+            raise VideoRunError(summary, "; ".join([str(error)] + failures) + "; outputs finalised: " + outputs)
         bad = [(i, s) for i, s in enumerate(summary.streams) if s.ended in ("lost",) or s.ended.startswith("error")
                or (s.frames == 0 and s.ended == "end")]
-        if bad:
-            raise VideoRunError(summary, "; ".join(_bad_line(i, s, self.multi) for i, s in bad)
-                                + "; outputs finalised: " + outputs)
+        failures = [_bad_line(i, s, self.multi) for i, s in bad] + failures
+        if failures:
+            raise VideoRunError(summary, "; ".join(failures) + "; outputs finalised: " + outputs)
         return summary
 
 
-def stopping_reason(run_ended: str, stream_ended: str) -> bool:
-    """A stream the caller stopped (Ctrl-C, q) reports the caller's reason instead of the engine's "stopped"."""
-    return bool(run_ended) and stream_ended in ("stopped", "aborted")
-
-
-def _overall(streams: List[VideoSummary]) -> str:
+def _overall(streams: List[StreamStats]) -> str:
     reasons = sorted(set(s.ended for s in streams))
     return reasons[0] if len(reasons) == 1 else ",".join(reasons)
 
 
-def _finish_stream(summary: VideoSummary, stats, sinks: "_StreamSinks", failures: list) -> None:
-    if sinks.closed:
-        return
-    sinks.close(summary, failures)
-    summary.ended = stats.ended
-    summary.dropped = stats.dropped
-    summary.seconds = stats.seconds
-    summary.detector_runs = stats.detector_runs
-    summary.frames_in = stats.frames_in
-
-
-def _bad_line(index: int, summary: VideoSummary, multi: bool) -> str:
+def _bad_line(index: int, summary: StreamStats, multi: bool) -> str:
     name = "stream {} ({})".format(index, summary.source) if multi else summary.source
     if summary.frames == 0 and summary.ended in ("end", "lost"):
         return "no frame could be decoded from {} (a codec this OpenCV cannot decode?)".format(name)
     if summary.ended == "lost":
         return "{} stopped delivering frames after {} frames (camera or stream lost)".format(name, summary.frames)
-    return "reading {} failed after {} frames ({})".format(name, summary.frames, summary.ended[7:])
-
-
-def engine_record(engine: StreamEngine) -> dict:
-    """The engine's figures for the summary: workers, busy seconds and utilisation per stage."""
-    return dict(engine.stats.to_dict(), detect=engine.options.detect, smooth=engine.options.smooth)
+    return "reading {} failed after {} frames ({})".format(name, summary.ended[7:])

@@ -1,55 +1,60 @@
-"""The streaming engine: pose on one or many video sources, every stage in its own thread with bounded queues.
+"""The streaming engine: pose on one or many video sources, every stage in its own threads, frames in order.
 
     with StreamEngine(["cam.mp4", "0"], StreamOptions(pose="export/goatpose-bl_256x192.onnx")) as engine:
         for result in engine:                   # FrameResult per frame, in order within each stream
             print(result.stream, result.index, len(result.persons), result.ids)
 
-Stages (threads)::
+The stages (``_declare``: each once, with its work, threads and inbox; ``video.stages`` holds their work)::
 
-    capture (1 per source) -> feed (1 per source) -> detect (``detect_workers``) -> crop + normalise (1)
-        -> pose (``workers`` runners, person crops batched across frames and streams) -> decode + track + smooth (1)
-        -> the caller's loop (sinks: overlay video, JSONL, window)
+    capture (1 per source) -> feed (1 per source) -> detect (``detect_workers``) -> crop (1)
+        -> pose (``workers`` runners, person crops batched across frames and streams) -> post (1: decode, follow,
+        track, smooth) -> the caller (``next_event``; ``video.sinks`` fan the results out to the outputs)
 
-Files never drop a frame (each stage waits for room: back-pressure); live sources keep the newest frame and count
-what they drop (``FrameReader``). ``detect="async"``: the detector runs beside the pipeline on the newest frame it
-can get, and every frame is posed on the boxes of its track's last poses (``keypoint_box``) merged with the latest
-detections (new persons enter there); a carried track ends when fewer than ``TRACK_MIN_JOINTS`` of its keypoints
-score ``track_min_score`` (``track_alive``). ``detect_every`` N > 1 (sync): the detector runs on every Nth frame, the
-others use the carried boxes. Carried boxes come from the previous frame's poses (``carry_lag``).
-``sequential=True`` runs the same stages one after another in the caller's thread (the pre-engine loop, kept for
-comparison in ``goatpose bench``).
+Threads hand work over through ``flow.Channel``s with end markers; each stream admits at most ``window`` frames at a
+time (``flow.Window``: a frame's slot is freed when the caller takes its result), so every channel behind the feed
+is unbounded without growing memory and no stage waits for room in another. Files never drop a frame (the feed
+waits for a slot); live sources keep the newest frame and count what they drop (``capture.FrameReader``).
+``detect="sync"``: the detector runs on the frames it poses (``detect_every`` N > 1: on the frames
+``detection.reuse.detector_due`` names; persons are followed by their keypoints in between). ``detect="async"``: the
+detector runs beside the pipeline on the newest frame of each stream (``flow.NewestFrames``), and each frame is
+posed on the boxes followed from the frame before merged with the latest detections (new persons enter there).
+With synchronous detection on files the results are a function of the input and the options alone, whatever the
+workers: order is restored per stream before crop and post, and every decision reads state that is final then.
+``sequential=True`` runs the same stage functions one after another in the caller's thread (``goatpose bench``
+compares it).
 
-Exit paths: ``stop()`` (Ctrl-C, ``q``, SIGTERM, --max-frames) stops admitting frames and lets the frames in flight
-come out, so every admitted frame is delivered; an exception in any stage aborts every stage and is raised by the
-iterator as ``StreamError``; ``close()`` joins every thread (none is left running) and releases sources, runners
-and detectors. A source that cannot be opened fails the constructor (the others are released); a stream lost
-mid-run ends with a ``StreamEnd`` whose stats say "lost", while the others go on.
+Exit paths: ``stop()`` (Ctrl-C, ``q``, SIGTERM, --max-frames) admits no more frames and lets the frames in flight
+come out, each stream's end marker behind them (``next_event(timeout)`` bounds the wait: ``StopTimeout`` names the
+stage that did not finish); an exception in any stage aborts every channel, so every waiting thread leaves at once,
+and the iterator raises ``StreamError``; ``abort()`` does the same without an error. ``close()`` joins every thread
+within ``JOIN_GRACE_S`` (``stats.stuck`` names a stage still inside a native call; its daemon thread is left, and
+the runner or detector it holds is never freed under it: each worker releases its own as it leaves). A source that
+cannot be opened fails the constructor (the others are released); a stream lost mid-run ends with a ``StreamEnd``
+whose stats say "lost", while the others go on.
 """
 
-import queue
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
-import numpy as np
-
-from goatpose_edge.detection.base import Detections
-from goatpose_edge.detection.reuse import carried_boxes, track_alive
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime.base import DEFAULT_MAX_BATCH
 from goatpose_edge.timing import StageTotals
-from goatpose_edge.video.capture import Frame, FrameReader
-from goatpose_edge.video.smoothing import KeypointSmoother, OneEuroOptions
+from goatpose_edge.video.capture import FrameReader
+from goatpose_edge.video.flow import END, Aborted, Channel, NewestFrames, Stage, Window, run_stage
+from goatpose_edge.video.results import STAGES, EngineStats, FrameResult, StreamEnd, StreamStats
+from goatpose_edge.video.smoothing import OneEuroOptions
 from goatpose_edge.video.sources import CsiOptions, SourceError, open_capture, parse_source
-from goatpose_edge.video.tracking import IoUTracker, iou_matrix
+from goatpose_edge.video.stages import Stages, merge_boxes  # noqa: F401 - merge_boxes: part of the engine's API
 
-#: stages in pipeline order, as reported in the stats
-STAGES = ("capture", "detect", "crop", "pose", "post", "sink")
+#: seconds the threads get to leave once the engine aborts or closes (a thread inside a native call leaves when it
+#: returns; past this it is reported in ``stats.stuck`` and left to its daemon thread)
+JOIN_GRACE_S = 2.0
 
-_END = object()
-
+#: seconds a stop waits for the frames in flight by default (``goatpose video``: SIGTERM, Ctrl-C, q)
+STOP_GRACE_S = 5.0
 
 class StreamError(GoatPoseError):
     """A stage failed; the engine stopped every stage. ``stage`` names it."""
@@ -60,8 +65,14 @@ class StreamError(GoatPoseError):
         self.cause = cause
 
 
-class _Aborted(Exception):
-    """Raised inside a stage thread when the engine aborts."""
+class StopTimeout(GoatPoseError):
+    """A stop whose frames in flight did not come out within the grace: ``stages`` were still at work."""
+
+    def __init__(self, stages: List[str], grace: float):
+        super().__init__("the {} stage{} did not stop within {:g} s (stuck in a native call?): stopped without "
+                         "{}".format(" and ".join(stages) or "pipeline", "s" if len(stages) > 1 else "", grace,
+                                     "them" if len(stages) > 1 else "it"))
+        self.stages = stages
 
 
 @dataclass
@@ -108,116 +119,18 @@ class StreamOptions:
         return self
 
 
-@dataclass
-class FrameResult:
-    """One frame's poses. ``persons[i].keypoints`` are smoothed when smoothing is on; ``raw_keypoints[i]`` are the
-    decoder's (None when not smoothing)."""
-
-    stream: int
-    index: int  # position in the source (frames a live source dropped included)
-    timestamp: float  # seconds (see ``Frame``)
-    image: np.ndarray  # BGR [H, W, 3] uint8
-    persons: list  # [pipeline.Person]
-    ids: List[int]  # track id per person
-    raw_keypoints: Optional[List[np.ndarray]] = None  # [K, 3] per person, before smoothing
-
-
-@dataclass
-class StreamStats:
-    source: str
-    frames_in: int = 0  # admitted into the pipeline
-    frames: int = 0  # delivered
-    persons: int = 0
-    dropped: int = 0  # a live source's frames replaced by newer ones before the pipeline took them
-    detector_runs: int = 0
-    ended: str = ""  # end | stopped | lost | error: ... | aborted
-    frame_count: Optional[int] = None  # what the container reports
-    fps_nominal: Optional[float] = None
-    seconds: float = 0.0  # from the engine's start to this stream's last frame
-
-
-@dataclass
-class StreamEnd:
-    """The last event of a stream: its outputs can be finalised."""
-
-    stream: int
-    stats: StreamStats
-
-
-@dataclass
-class EngineStats:
-    wall_s: float = 0.0
-    workers: int = 0
-    detect_workers: int = 0
-    max_batch: int = 0
-    pose_calls: int = 0
-    busy_s: Dict[str, float] = field(default_factory=OrderedDict)  # per stage, summed over its threads
-    threads: Dict[str, int] = field(default_factory=OrderedDict)  # threads per stage
-    model_stages: Dict[str, float] = field(default_factory=OrderedDict)  # infer / copy_in / copy_out seconds
-
-    def to_dict(self) -> dict:
-        """JSON-ready figures (goatpose video's --summary-json, goatpose bench --video)."""
-        return {"workers": self.workers, "detect_workers": self.detect_workers, "max_batch": self.max_batch,
-                "pose_calls": self.pose_calls, "wall_s": round(self.wall_s, 4), "busy_s": dict(self.busy_s),
-                "threads": dict(self.threads), "utilisation": dict(self.utilisation()),
-                "model_s": dict(self.model_stages)}
-
-    def utilisation(self) -> Dict[str, float]:
-        """Busy time / (wall time x threads) per stage; stages overlap, so these do not add up to 1."""
-        return OrderedDict((s, round(b / (self.wall_s * max(1, self.threads.get(s, 1))), 4) if self.wall_s else 0.0)
-                           for s, b in self.busy_s.items())
-
-
-class _Item:
-    """A frame on its way through the stages."""
-
-    __slots__ = ("stream", "seq", "frame", "detections", "carried", "crops", "heatmaps", "pending", "lock")
-
-    def __init__(self, stream: int, seq: int, frame: Frame):
-        self.stream, self.seq, self.frame = stream, seq, frame
-        self.detections = None  # type: Optional[Detections]  # None: pose on the carried boxes
-        self.carried = np.zeros((0, 4), np.float32)  # the carried boxes this frame was posed on
-        self.crops = None
-        self.heatmaps = None  # type: Optional[np.ndarray]
-        self.pending = 0
-        self.lock = threading.Lock()
-
-
 class _Stream:
-    """Per-source state shared by the stages (each field has one writer, noted)."""
+    """A source: its spec, its capture reader and its figures (``results.StreamStats``)."""
 
-    def __init__(self, index: int, spec, capture, options: StreamOptions, fps: float, count: int):
+    def __init__(self, index: int, spec, capture, options: "StreamOptions", fps: float, count: int):
         self.index = index
         self.spec = spec
-        self.capture = capture
         self.stats = StreamStats(spec.describe() if spec.kind != "csi" else "csi camera",
                                  frame_count=count if count > 0 else None,
                                  fps_nominal=fps if fps and 0 < fps < 1000 else None)
-        # a file's reader stops at max_frames itself; a live source is bounded by the feeder (processed frames)
+        # a file's reader stops at max_frames itself; a live source is bounded by the feed (admitted frames)
         self.reader = FrameReader(capture, spec.live, options.queue_size,
                                   options.max_frames if not spec.live else None, fps)
-        self.tracker = IoUTracker()  # post
-        self.smoother = KeypointSmoother(options.smoothing) if options.smooth else None  # post
-        self.carry = Detections.empty()  # post writes, crop reads (one reference swap)
-        self.fresh = None  # type: Optional[Detections]  # async detector writes, crop takes
-        self.latest = None  # type: Optional[Frame]  # feeder writes, async detector takes
-        self.detecting = False  # async detector: working on this stream's frame
-        self.final = None  # type: Optional[int]  # feeder: frames admitted, once it has stopped
-        self.emitted = 0  # post
-        self.waiting = {}  # type: Dict[int, _Item]  # post: finished out of order
-        self.end_sent = False  # post
-
-
-def merge_boxes(carried: Detections, fresh: Optional[Detections], iou: float) -> Detections:
-    """Carried boxes plus the fresh detections that overlap none of them by ``iou`` or more (new persons)."""
-    if fresh is None or len(fresh) == 0:
-        return carried
-    if len(carried) == 0:
-        return fresh
-    overlap = iou_matrix(fresh.boxes, carried.boxes).max(axis=1)
-    new = overlap < iou
-    return Detections(np.concatenate([carried.boxes, fresh.boxes[new]]),
-                      np.concatenate([carried.scores, fresh.scores[new]]))
 
 
 class StreamEngine:
@@ -230,6 +143,11 @@ class StreamEngine:
         if not sources:
             raise SourceError("no video source given")
         self.options = options.check()
+        if options.detect == "async" and options.detect_workers > len(sources):
+            raise GoatPoseError("--detect-workers {}: asynchronous detection runs one detector per stream at a time, "
+                                "so {} source{} can use at most {}".format(options.detect_workers, len(sources),
+                                                                         "s" if len(sources) > 1 else "",
+                                                                         len(sources)))
         self.streams = []  # type: List[_Stream]
         try:
             for index, source in enumerate(sources):
@@ -250,12 +168,16 @@ class StreamEngine:
         self.detectors = []
         self.estimators = []
         self.threads = []  # type: List[threading.Thread]
-        self._abort = threading.Event()
-        self._stopping = threading.Event()
-        self._error = None  # type: Optional[StreamError]
+        self.window = None  # type: Optional[Window]
+        self.channels = {}  # type: Dict[str, object]
+        self._busy = OrderedDict((s, 0.0) for s in STAGES)
+        self._working = {}  # type: Dict[str, int]  # stage -> workers inside ``work`` now (under _lock)
         self._lock = threading.Lock()
-        self._alive = {}  # type: Dict[str, int]  # threads per stage not yet done (feed, detect)
-        self._busy = {s: 0.0 for s in STAGES}
+        self._error = None  # type: Optional[BaseException]
+        self._aborted = False
+        self.stopping = False  # stop() was called (read by the feeds)
+        self._stop_deadline = None  # type: Optional[float]
+        self._owned = set()  # ids of runners and detectors a started worker thread releases itself
         self._started = None  # type: Optional[float]
         self._finished = False
         self._closed = False
@@ -300,24 +222,26 @@ class StreamEngine:
         self.close()
 
     def close(self) -> None:
-        """Abort whatever still runs, join every thread, release sources, runners and detectors."""
+        """Abort whatever still runs, join every thread within ``JOIN_GRACE_S``, release sources and whatever no
+        worker thread owns (a stuck worker keeps its runner: it may still be inside it)."""
         if self._closed:
             return
         self._closed = True
-        self._abort.set()
-        for stream in self.streams:
-            stream.reader.close()
+        if not self._finished:
+            self._abort()
+        deadline = time.monotonic() + JOIN_GRACE_S
         for thread in self.threads:
-            thread.join(timeout=10)
+            if thread.ident is not None:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.stats.stuck = sorted(set(t.name[len("goatpose-"):] for t in self.threads if t.is_alive()))
         for stream in self.streams:
-            if not stream.stats.ended:
+            stream.reader.close(timeout=max(0.0, deadline - time.monotonic()))
+            if not stream.stats.ended and "feed" not in self.stats.stuck:  # its feed never left normally
                 stream.stats.ended = stream.reader.ended or "aborted"
-            stream.stats.dropped = stream.reader.dropped
-        for item in self.detectors + self.runners:
-            try:
-                item.close() if hasattr(item, "close") else item.deactivate()
-            except Exception:  # noqa: BLE001 - release the rest
-                pass
+                stream.stats.dropped = stream.reader.dropped
+        for resource in self.detectors + self.runners:
+            if id(resource) not in self._owned:
+                _release(resource)
         self._collect_stats()
 
     @property
@@ -330,349 +254,174 @@ class StreamEngine:
         return [t.name for t in self.threads if t.is_alive()]
 
     # ---- control
-    def stop(self) -> None:
-        """Admit no more frames; the frames in flight still come out, then the iteration ends."""
-        self._stopping.set()
+    def stop(self, grace: Optional[float] = None) -> None:
+        """Admit no more frames; the frames in flight still come out, then the iteration ends. ``grace``: seconds
+        ``next_event`` waits for them before it raises ``StopTimeout`` (None: as long as they take)."""
+        self.stopping = True
+        if grace is not None and self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + grace
+            self._grace = grace
+        for stream in self.streams:
+            stream.reader.halt()
+        if self.window is not None:
+            self.window.halt()
+
+    def abort(self) -> None:
+        """End now: every thread leaves at its next wait; the frames in flight are lost (a second Ctrl-C)."""
+        self._abort()
+
+    def _abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+        for channel in self.channels.values():
+            channel.abort()
+        if self.window is not None:
+            self.window.abort()
+        for stream in self.streams:
+            stream.reader.halt()
 
     def _fail(self, stage: str, exc: BaseException) -> None:
         with self._lock:
             if self._error is None:
                 self._error = exc if isinstance(exc, StreamError) else StreamError(stage, exc)
-        self._abort.set()
-
-    def _put(self, q: "queue.Queue", item) -> None:
-        while True:
-            if self._abort.is_set():
-                raise _Aborted()
-            try:
-                q.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-
-    def _get(self, q: "queue.Queue"):
-        while True:
-            if self._abort.is_set():
-                raise _Aborted()
-            try:
-                return q.get(timeout=0.05)
-            except queue.Empty:
-                continue
-
-    def _thread(self, stage: str, target, *args) -> None:
-        def run():
-            try:
-                target(*args)
-            except _Aborted:
-                pass
-            except BaseException as exc:  # noqa: BLE001 - every stage failure ends the run as one error
-                self._fail(stage, exc)
-
-        with self._lock:
-            self._alive[stage] = self._alive.get(stage, 0) + 1
-        self.stats.threads[stage] = self.stats.threads.get(stage, 0) + 1
-        thread = threading.Thread(target=run, name="goatpose-" + stage, daemon=True)
-        self.threads.append(thread)
-
-    def _leave(self, stage: str) -> int:
-        """A thread of ``stage`` is done; how many are left (the last one passes the end marker on)."""
-        with self._lock:
-            self._alive[stage] -= 1
-            return self._alive[stage]
-
-    def _timed(self, stage: str, start: float) -> None:
-        elapsed = time.perf_counter() - start
-        with self._lock:
-            self._busy[stage] += elapsed
+        self._abort()
 
     def add_busy(self, stage: str, seconds: float) -> None:
-        """Busy time of a stage run by the caller (the sinks)."""
+        """Busy time of a stage run by the caller (the outputs)."""
         with self._lock:
-            self._busy[stage] += seconds
+            self._busy[stage] = self._busy.get(stage, 0.0) + seconds
 
-    # ---- stage work, shared by the threaded and the sequential schedules
-    def _detect(self, item: _Item, detector) -> None:
-        stream = self.streams[item.stream]
-        every = self.options.detect_every
-        if every > 1 and item.seq % every and len(stream.carry):
-            item.detections = None  # pose on the boxes carried from the last poses
-            return
-        start = time.perf_counter()
-        item.detections = detector.detect(item.frame.image) if item.frame.image.size else Detections.empty()
-        self._timed("detect", start)
-        stream.stats.detector_runs += 1
-
-    def _crop(self, item: _Item, estimator) -> None:
-        stream = self.streams[item.stream]
-        if item.detections is not None:
-            start = time.perf_counter()
-            detections = item.detections
+    # ---- the stages, declared once
+    def _declare(self, send, close, outstanding) -> List[Stage]:
+        """Every stage: its name, its work, its inbox, and the runner or detector each of its threads owns."""
+        options, channels = self.options, self.channels
+        self.work = work = Stages(self.streams, options, self.contract, send, close, outstanding)
+        self.feeds = [_Feed(self, stream) for stream in self.streams]
+        crop, post = self._stage_estimators()
+        if options.detect == "async":
+            detect = Stage("detect", lambda job, detector: work.detect_newest(job, detector, channels[
+                "newest"].done), channels.get("newest"), owns=self.detectors)
         else:
-            self._await_poses(stream, item.seq)
-            if self.options.detect == "async" and not stream.spec.live:
-                self._await_detector(stream)
-            start = time.perf_counter()  # waiting is not work
-            fresh, stream.fresh = stream.fresh, None
-            carry = stream.carry
-            item.carried = carry.boxes
-            detections = merge_boxes(carry, fresh, self.options.merge_iou)
-        limit = self.options.max_persons
-        if limit is not None and len(detections) > limit:
-            order = np.argsort(-detections.scores, kind="stable")[:limit]
-            detections = Detections(detections.boxes[order], detections.scores[order])
-        image = item.frame.image
-        item.crops = estimator.preprocess(image, detections if image.size else Detections.empty())
-        item.heatmaps = np.zeros((len(item.crops),) + (self.contract.num_keypoints,) + tuple(
-            self.contract.heatmap_size), np.float32) if len(item.crops) else None
-        item.pending = len(item.crops)
-        self._timed("crop", start)
+            detect = Stage("detect", work.detect, channels.get("detect"), owns=self.detectors)
+        return [Stage("feed", feed, stream.reader.channel, leave=feed.leave, timed=False)
+                for feed, stream in zip(self.feeds, self.streams)] + [
+            detect,
+            Stage("crop", work.crop, channels.get("crop"), owns=[crop], finished=work.crop_finished),
+            Stage("pose", work.pose, channels.get("pose"), owns=self.estimators, batch=self.max_batch),
+            Stage("post", work.post, channels.get("post"), owns=[post], finished=work.post_finished),
+        ]
 
-    def _await_poses(self, stream: _Stream, seq: int) -> None:
-        """Carried boxes come from the poses of at most ``carry_lag`` frames before: wait for them (the stages
-        behind the crop are then at most that far behind, for this stream; other streams fill the gap)."""
-        while stream.emitted < seq - self.options.carry_lag + 1 and not self._abort.is_set():
-            time.sleep(0.0005)
+    def _stage_estimators(self):
+        """Crop's and post's own estimators over the first runner (they crop and decode, never infer): each thread
+        keeps its own stage timer."""
+        from goatpose_edge.pipeline import TopDownPoseEstimator
 
-    def _await_detector(self, stream: _Stream) -> None:
-        """A file with nobody to follow waits for the detector's next result rather than posing empty frames (a
-        live source never waits: its frames go on without persons until the detector finds some)."""
-        while (len(stream.carry) == 0 and stream.fresh is None and (stream.latest is not None or stream.detecting)
-               and not self._abort.is_set()):
-            time.sleep(0.001)
-
-    def _post(self, item: _Item, estimator) -> FrameResult:
-        stream = self.streams[item.stream]
-        start = time.perf_counter()
-        persons = estimator.postprocess(item.crops, item.heatmaps) if item.pending == 0 and len(item.crops) else []
-        carrying = self.options.detect == "async" or self.options.detect_every > 1
-        if len(item.carried) and persons:  # a carried track ends when its poses fade (the person left, is hidden)
-            persons = [p for p in persons if track_alive(p.keypoints, self.options.track_min_score)
-                       or not (item.carried == np.asarray(p.box, np.float32)).all(axis=1).any()]
-        ids = stream.tracker.update([p.box for p in persons], [p.keypoints for p in persons])
-        if carrying:  # the next frames' boxes follow the decoder's keypoints (the smoothed ones lag)
-            stream.carry = carried_boxes(persons, self.options.track_min_score)
-        raw = None
-        if stream.smoother is not None:
-            raw = [p.keypoints for p in persons]
-            smoothed = stream.smoother.update(ids, raw, item.frame.timestamp)
-            persons = [replace(p, keypoints=k) for p, k in zip(persons, smoothed)]
-        stream.stats.frames += 1
-        stream.stats.persons += len(persons)
-        stream.stats.seconds = time.perf_counter() - (self._started or start)
-        self._timed("post", start)
-        frame = item.frame
-        return FrameResult(item.stream, frame.index, frame.timestamp, frame.image, persons, ids, raw)
+        options = self.options
+        return [TopDownPoseEstimator(None, self.runners[0], flip=options.flip, post_process=options.post_process,
+                                     max_batch=options.max_batch, timer=StageTotals()) for _ in range(2)]
 
     # ---- the threaded schedule
     def _start_threads(self) -> None:
-        options = self.options
-        self.detect_q = queue.Queue(maxsize=options.queue_size)
-        self.crop_q = queue.Queue(maxsize=options.queue_size)
-        self.pose_q = queue.Queue(maxsize=2 * self.max_batch * len(self.runners))
-        self.post_q = queue.Queue()
-        self.out_q = queue.Queue(maxsize=options.queue_size * len(self.streams))
-        for stream in self.streams:
-            self._thread("feed", self._feed, stream)
+        options, count = self.options, len(self.streams)
+        self.window = Window(count, options.queue_size + options.detect_workers + len(self.runners))
+        redetects = options.detect == "sync" and options.detect_every > 1
+        self.channels = {"crop": Channel("crop"), "pose": Channel("pose"), "post": Channel("post"),
+                         "out": Channel("out")}
         if options.detect == "async":
-            for detector in self.detectors:
-                self._thread("detect", self._detect_async, detector)
+            self.channels["newest"] = NewestFrames(count, producers=count)
         else:
-            for detector in self.detectors:
-                self._thread("detect", self._detect_loop, detector)
-        self._thread("crop", self._crop_loop, self.estimators[0])
-        for estimator in self.estimators:
-            self._thread("pose", self._pose_loop, estimator)
-        self._thread("post", self._post_loop, self.estimators[0])
+            self.channels["detect"] = Channel("detect", producers=count + (1 if redetects else 0))
+        channels = self.channels
+
+        def send(stage: str, job) -> None:
+            if stage == "newest":
+                channels["newest"].offer(*job)
+            else:
+                channels[stage].put(job)
+
+        stages = self._declare(send, lambda stage: channels[stage].close(),
+                               lambda stream, received: channels["newest"].outstanding(stream, received))
+        workers = []
+        for stage in stages:
+            self.stats.threads[stage.name] = self.stats.threads.get(stage.name, 0) + stage.threads
+            for worker in range(stage.threads):
+                own = stage.owns[worker] if stage.owns else None
+                owned = own.runner if stage.name == "pose" else own if stage.name == "detect" else None
+                thread = threading.Thread(target=self._worker, args=(stage, own, owned), daemon=True,
+                                          name="goatpose-" + stage.name)
+                workers.append((thread, owned))
+                self.threads.append(thread)
+        self.stats.threads["capture"] = count
         self._started = time.perf_counter()
-        for stream in self.streams:
-            stream.reader.start()
-        for thread in self.threads:
-            thread.start()
-
-    def _halted(self) -> bool:
-        return self._stopping.is_set() or self._abort.is_set()
-
-    def _end_reason(self, stream: _Stream) -> str:
-        if self._abort.is_set():
-            return "aborted"
-        if self._stopping.is_set():
-            return "stopped"
-        return stream.reader.ended or "end"
-
-    def _feed(self, stream: _Stream) -> None:
-        seq = 0
-        limit = self.options.max_frames
-        async_mode = self.options.detect == "async"
         try:
-            for frame in stream.reader.frames(self._halted):
-                if self._halted():
-                    break
-                item = _Item(stream.index, seq, frame)
-                seq += 1
-                stream.stats.frames_in = seq
-                if async_mode:
-                    stream.latest = frame  # the detector takes the newest one
-                    self._put(self.crop_q, item)
-                else:
-                    self._put(self.detect_q, item)
-                if limit is not None and seq >= limit:
-                    stream.stats.ended = "stopped"
-                    break
-        finally:
-            stream.stats.ended = stream.stats.ended or self._end_reason(stream)
-            stream.reader.close()
-            stream.stats.dropped = stream.reader.dropped
-            stream.final = seq
-            if self._leave("feed") == 0:
-                target = self.crop_q if async_mode else self.detect_q
-                for _ in range(1 if async_mode else len(self.detectors)):
-                    self._put(target, _END)
-
-    def _detect_loop(self, detector) -> None:
-        while True:
-            item = self._get(self.detect_q)
-            if item is _END:
-                if self._leave("detect") == 0:
-                    self._put(self.crop_q, _END)
-                return
-            self._detect(item, detector)
-            self._put(self.crop_q, item)
-
-    def _detect_async(self, detector) -> None:
-        turn = 0
-        while not self._abort.is_set():
-            stream = None
-            for offset in range(len(self.streams)):
-                candidate = self.streams[(turn + offset) % len(self.streams)]
-                if candidate.latest is not None:
-                    stream = candidate
-                    break
-            if stream is None:
-                if all(s.final is not None for s in self.streams):
-                    return
-                time.sleep(0.002)
-                continue
-            turn = stream.index + 1
-            stream.detecting = True
-            try:
-                frame, stream.latest = stream.latest, None
-                start = time.perf_counter()
-                found = detector.detect(frame.image) if frame.image.size else Detections.empty()
-                self._timed("detect", start)
-                stream.stats.detector_runs += 1
-                stream.fresh = found
-            finally:
-                stream.detecting = False
-
-    def _crop_loop(self, estimator) -> None:
-        while True:
-            item = self._get(self.crop_q)
-            if item is _END:
-                for _ in self.runners:
-                    self._put(self.pose_q, _END)
-                return
-            self._crop(item, estimator)
-            if item.pending == 0:
-                self.post_q.put(item)
-                continue
-            for index in range(item.pending):
-                self._put(self.pose_q, (item, index))
-
-    def _pose_loop(self, estimator) -> None:
-        limit = self.max_batch
-        while True:
-            first = self._get(self.pose_q)
-            if first is _END:
-                return
-            jobs = [first]
-            ended = False
-            while len(jobs) < limit:  # whatever is already queued, across frames and streams
-                try:
-                    job = self.pose_q.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _END:
-                    ended = True
-                    break
-                jobs.append(job)
-            start = time.perf_counter()
-            batch = np.stack([item.crops.batch[index] for item, index in jobs])
-            heatmaps = estimator.heatmaps(batch)
-            self._timed("pose", start)
-            with self._lock:
-                self.stats.pose_calls += 1
-            for (item, index), heatmap in zip(jobs, heatmaps):
-                item.heatmaps[index] = heatmap
-                with item.lock:
-                    item.pending -= 1
-                    done = item.pending == 0
-                if done:
-                    self.post_q.put(item)
-            if ended:
-                return
-
-    def _post_loop(self, estimator) -> None:
-        while True:
-            try:
-                item = self.post_q.get(timeout=0.02)
-            except queue.Empty:
-                item = None
-            if self._abort.is_set():
-                raise _Aborted()
-            if item is not None:
-                stream = self.streams[item.stream]
-                stream.waiting[item.seq] = item
-                while stream.emitted in stream.waiting:
-                    ready = stream.waiting.pop(stream.emitted)
-                    self._put(self.out_q, self._post(ready, estimator))
-                    stream.emitted += 1
             for stream in self.streams:
-                if not stream.end_sent and stream.final is not None and stream.emitted >= stream.final:
-                    stream.end_sent = True
-                    stream.stats.seconds = time.perf_counter() - self._started
-                    self._put(self.out_q, StreamEnd(stream.index, stream.stats))
-            if all(s.end_sent for s in self.streams):
-                self._put(self.out_q, _END)
-                return
+                stream.reader.start()
+            for thread, owned in workers:
+                thread.start()
+                if owned is not None:
+                    self._owned.add(id(owned))
+        except RuntimeError as exc:  # "can't start new thread": a thread or memory limit
+            self._abort()
+            raise GoatPoseError("cannot start a thread ({}): {} threads for {} source{}; lower --streams, "
+                                "--workers or --detect-workers, or raise the limit (ulimit -u / -v)".format(
+                                    exc, len(self.threads) + count, count, "s" if count > 1 else "")) from exc
 
-    # ---- the sequential schedule (every stage in the caller's thread, one frame at a time)
+    def _worker(self, stage: Stage, own, owned) -> None:
+        """One thread of ``stage``: ``run_stage`` with its busy time and the count of workers at work (a stop that
+        times out names the stages still at work); it releases ``owned`` (its runner or detector) as it leaves."""
+        name, busy, lock = stage.name, self._busy, self._lock
+
+        def work(job):
+            with lock:
+                self._working[name] = self._working.get(name, 0) + 1
+            start = time.perf_counter()
+            try:
+                stage.work(job, own) if stage.owns else stage.work(job)
+            finally:
+                with lock:
+                    self._working[name] -= 1
+                    if stage.timed:
+                        busy[name] = busy.get(name, 0.0) + time.perf_counter() - start
+
+        run_stage(stage, work, self._fail, lambda: _release(owned) if owned is not None else None)
+
+    # ---- the sequential schedule: the same stages, one job at a time, in the caller's thread
     def _sequential_events(self) -> Iterator[Union[FrameResult, StreamEnd]]:
-        frames = [stream.reader.frames(self._halted) for stream in self.streams]
-        seqs = [0] * len(self.streams)
-        active = list(range(len(self.streams)))
-        detector, estimator = self.detectors[0], self.estimators[0]
-        limit = self.options.max_frames
+        queues = {name: deque() for name in ("detect", "crop", "pose", "post", "out")}
+        stages = self._declare(lambda stage, job: queues[stage].append(job), lambda stage: None,
+                               lambda stream, received: False)
+        feeds = [stage for stage in stages if stage.name == "feed"]
+        later = [stage for stage in stages if stage.name != "feed"]
+        active = list(range(len(feeds)))
         while active:
             for index in list(active):
-                stream = self.streams[index]
-                frame = None
-                if limit is not None and seqs[index] >= limit:
-                    stream.stats.ended = "stopped"
-                elif not self._halted():
-                    frame = next(frames[index], None)
-                if frame is None:
-                    stream.stats.ended = stream.stats.ended or self._end_reason(stream)
-                    stream.reader.close()
-                    stream.stats.dropped = stream.reader.dropped
-                    stream.final = seqs[index]
-                    stream.stats.seconds = time.perf_counter() - self._started
-                    stream.end_sent = True
+                frame = self.streams[index].reader.channel.get()
+                self._sequential_step(feeds[index], frame)
+                if frame is END:
                     active.remove(index)
-                    yield StreamEnd(index, stream.stats)
-                    continue
-                item = _Item(index, seqs[index], frame)
-                seqs[index] += 1
-                self._detect(item, detector)
-                self._crop(item, estimator)
-                if item.pending:
-                    start = time.perf_counter()
-                    item.heatmaps[:] = estimator.heatmaps(item.crops.batch)
-                    self._timed("pose", start)
-                    self.stats.pose_calls += 1
-                    item.pending = 0
-                result = self._post(item, estimator)
-                stream.stats.frames_in = seqs[index]  # admitted = delivered: an interrupt loses no counted frame
-                yield result
+                while any(queues[stage.name] for stage in later):
+                    for stage in later:
+                        queue = queues[stage.name]
+                        if queue:
+                            job = [queue.popleft() for _ in range(min(len(queue), stage.batch))] \
+                                if stage.batch > 1 else queue.popleft()
+                            self._sequential_step(stage, job)
+                while queues["out"]:
+                    yield queues["out"].popleft()
+
+    def _sequential_step(self, stage: Stage, job) -> None:
+        start = time.perf_counter()
+        try:
+            if job is END:
+                stage.leave()
+            else:
+                stage.work(job, stage.owns[0]) if stage.owns else stage.work(job)
+                if stage.finished():
+                    stage.leave()
+        except Exception as exc:  # noqa: BLE001 - one error, as in the threaded schedule
+            raise StreamError(stage.name, exc) from exc
+        if stage.timed:
+            self._busy[stage.name] = self._busy.get(stage.name, 0.0) + time.perf_counter() - start
 
     # ---- iteration
     def start(self) -> "StreamEngine":
@@ -684,6 +433,7 @@ class StreamEngine:
                 self._started = time.perf_counter()
                 for stream in self.streams:
                     stream.reader.start()
+                self.stats.threads.update((s, 1) for s in ("detect", "crop", "pose", "post"))
                 self._sequence = self._sequential_events()
             else:
                 self._start_threads()
@@ -691,37 +441,49 @@ class StreamEngine:
 
     def next_event(self) -> Optional[Union[FrameResult, StreamEnd]]:
         """The next ``FrameResult`` or ``StreamEnd``; None once every stream has ended. Raises ``StreamError`` when
-        a stage failed. A ``KeyboardInterrupt`` while waiting leaves the engine intact: call ``stop()`` and go on
-        reading to get the frames in flight (the threaded schedule; the sequential one ends there)."""
+        a stage failed, ``StopTimeout`` when a stop's grace ran out. A ``KeyboardInterrupt`` while waiting leaves the
+        engine intact: call ``stop()`` and go on reading to get the frames in flight, or ``abort()``."""
         if self._started is None:
             self.start()
         if self._finished:
             return None
+        try:
+            event = self._next()
+        except Aborted:
+            event = END
+        except StreamError as exc:  # the sequential schedule's
+            self._error = exc
+            event = END
+        if event is END:
+            self._finish()
+            return None
+        if isinstance(event, FrameResult):
+            stats = self.streams[event.stream].stats
+            stats.frames += 1
+            stats.persons += len(event.persons)
+            stats.seconds = self.elapsed
+            if self.window is not None:
+                self.window.release(event.stream)
+        return event
+
+    def _next(self):
         if self.options.sequential:
-            try:
-                event = next(self._sequence, None)
-            except BaseException:
-                self._finished = True
-                raise
-            if event is None:
-                self._finish()
-            return event
-        while True:
-            try:
-                event = self.out_q.get(timeout=0.05)
-            except queue.Empty:
-                if self._abort.is_set():
-                    event = _END
-                else:
-                    continue
-            if event is _END:
-                self._finish()
-                return None
-            return event
+            return next(self._sequence, END)
+        out = self.channels["out"]
+        if self._stop_deadline is None:
+            return out.get()
+        event = out.get_until(self._stop_deadline)
+        if event is None:
+            with self._lock:
+                busy = [s for s in STAGES if self._working.get(s)]
+            self._error = StopTimeout(busy, self._grace)
+            self._abort()
+            return END
+        return event
 
     def _finish(self) -> None:
         self._finished = True
-        self.stats.wall_s = time.perf_counter() - self._started
+        self.stats.wall_s = self.elapsed
         if self._error is not None:
             raise self._error
 
@@ -740,13 +502,55 @@ class StreamEngine:
 
     def _collect_stats(self) -> None:
         if self._started is not None and not self.stats.wall_s:
-            self.stats.wall_s = time.perf_counter() - self._started
+            self.stats.wall_s = self.elapsed
         self._busy["capture"] = sum(s.reader.busy_s for s in self.streams)
         self.stats.threads.setdefault("capture", len(self.streams))
-        self.stats.busy_s = OrderedDict((s, round(self._busy[s], 6)) for s in STAGES if self._busy[s] or s in (
-            "detect", "pose"))
+        self.stats.busy_s = OrderedDict((s, round(self._busy.get(s, 0.0), 6)) for s in STAGES
+                                        if self._busy.get(s) or s in ("detect", "pose"))
+        if getattr(self, "work", None) is not None:
+            self.stats.pose_calls = self.work.pose_calls
         model = OrderedDict()
         for estimator in self.estimators:
             for stage, seconds in estimator.timer.totals.items():
                 model[stage] = round(model.get(stage, 0.0) + seconds, 6)
         self.stats.model_stages = model
+
+
+class _Feed:
+    """A source's feed: each frame the capture delivers gets a slot in the window (a file waits for one; a stop ends
+    the wait), a ``seq`` and goes to the stages; ``leave`` sends the end marker behind the last one."""
+
+    def __init__(self, engine: StreamEngine, stream: _Stream):
+        self.engine, self.stream = engine, stream
+        self.seq = 0
+
+    def __call__(self, frame) -> None:
+        engine, stream = self.engine, self.stream
+        if engine.window is not None and not engine.window.acquire(stream.index):
+            stream.reader.halt()  # a stop: admit no more
+            return
+        engine.work.admit(stream, self.seq, frame)
+        self.seq += 1
+        limit = engine.options.max_frames
+        if limit is not None and self.seq >= limit:
+            stream.stats.ended = "stopped"
+            stream.reader.halt()
+
+    def leave(self) -> None:
+        engine, stream = self.engine, self.stream
+        stream.reader.close(timeout=JOIN_GRACE_S)
+        stream.stats.ended = stream.stats.ended or ("stopped" if engine.stopping else stream.reader.ended or
+                                                    "stopped")
+        stream.stats.dropped = stream.reader.dropped
+        engine.work.end_of(stream, self.seq)
+        if engine.options.sequential:
+            return
+        engine.channels["newest" if engine.options.detect == "async" else "detect"].close()
+
+
+def _release(resource) -> None:
+    """Close a detector or deactivate a runner; a failure here cannot change the run's outcome."""
+    try:
+        resource.close() if hasattr(resource, "close") else resource.deactivate()
+    except Exception:  # noqa: BLE001 - releasing the rest matters more
+        pass

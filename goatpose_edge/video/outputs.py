@@ -12,7 +12,8 @@ import shutil
 import subprocess
 from typing import Optional
 
-from goatpose_edge.fileio import Output, OutputPathError, check_io, refuse_if_input
+from goatpose_edge.fileio import Output, OutputPathError, apply_mode, check_io, refuse_if_input
+from goatpose_edge.video.sinks import Sink
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
@@ -96,13 +97,26 @@ class VideoSink:
             os.remove(self.tmp)
 
     def close(self) -> Optional[str]:
-        """Finalise (container trailer written) and move into place; None when no frame was written."""
+        """Finalise (container trailer written), check that the container holds what was written (a full disk
+        truncates it without an error from OpenCV) and move into place; None when no frame was written."""
         self.writer.release()
         if self.frames == 0 or not os.path.exists(self.tmp):
             self._discard()
             return None
+        readable = _frames_in(self.tmp) if self.encoder.startswith("opencv") else None
+        if readable is not None and readable < self.frames:
+            self._discard()
+            raise OutputError("{}: the finished video holds {} of the {} frames written (disk full?): removed".format(
+                self.path, readable, self.frames))
+        apply_mode(self.tmp, self.path)
         os.replace(self.tmp, self.path)
         return self.path
+
+    def discard(self) -> None:
+        try:
+            self.writer.release()
+        finally:
+            self._discard()
 
 
 class JsonlSink:
@@ -127,5 +141,121 @@ class JsonlSink:
         if self.lines == 0:
             os.remove(self.tmp)
             return None
+        apply_mode(self.tmp, self.path)
         os.replace(self.tmp, self.path)
         return self.path
+
+    def discard(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+def _frames_in(path: str) -> Optional[int]:
+    """The frames a finished video's container says it holds: 0 when it cannot be opened, None when it does not say
+    (a GStreamer-muxed file whose header OpenCV cannot read)."""
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            return 0
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        return count if count > 0 else None
+    finally:
+        capture.release()
+
+
+class OverlayVideo(Sink):
+    """``-o``: a stream's overlay video, opened on its first frame with the frame's size and the source's fps
+    (files wait: nothing dropped)."""
+
+    wants = "overlay"
+    policy = "wait"
+
+    def __init__(self, path: str, stream: int, fps: Optional[float], encoder: str = "auto"):
+        self.path, self.fps, self.encoder = path, fps, encoder
+        self.name = "-o {}".format(path)
+        self.streams = {stream}
+        self.video = None  # type: Optional[VideoSink]
+
+    def write(self, frame) -> None:
+        image = frame.overlay
+        if self.video is None:
+            self.video = VideoSink(self.path, self.fps, (image.shape[1], image.shape[0]), self.encoder)
+        self.video.write(image)
+
+    def end(self, stream, stats):
+        if self.video is not None:
+            stats.encoder = self.video.encoder
+        return self.close()
+
+    def close(self):
+        video, self.video = self.video, None
+        written = video.close() if video is not None else None
+        return [written] if written else []
+
+    def discard(self) -> None:
+        video, self.video = self.video, None
+        if video is not None:
+            video.discard()
+
+
+class JsonlFile(Sink):
+    """``--jsonl``: a stream's records, one JSON line per frame, flushed as written (files wait: nothing dropped)."""
+
+    wants = "record"
+    policy = "wait"
+
+    def __init__(self, path: str, stream: int):
+        self.name = "--jsonl {}".format(path)
+        self.streams = {stream}
+        self.file = JsonlSink(path)  # opened now: a path that cannot be written fails before the first frame
+
+    def write(self, frame) -> None:
+        self.file.write(frame.record)
+
+    def end(self, stream, stats):
+        return self.close()
+
+    def close(self):
+        file, self.file = self.file, None
+        written = file.close() if file is not None else None
+        return [written] if written else []
+
+    def discard(self) -> None:
+        file, self.file = self.file, None
+        if file is not None:
+            file.discard()
+
+
+class Window(Sink):
+    """``--show``: a window per stream with its overlay (a display keeps the newest frame, the others are dropped);
+    q or Esc calls ``on_quit`` (the run stops). Every HighGUI call is made in this sink's one thread."""
+
+    name = "--show"
+    wants = "overlay"
+    policy = "latest"
+
+    def __init__(self, streams: int, on_quit):
+        self.titles = ["goatpose {}".format(i) if streams > 1 else "goatpose" for i in range(streams)]
+        self.on_quit = on_quit
+        self.opened = False
+
+    def write(self, frame) -> None:
+        import cv2
+
+        self.opened = True
+        cv2.imshow(self.titles[frame.result.stream], frame.overlay)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.on_quit()
+
+    def close(self):
+        if self.opened:
+            import cv2
+
+            cv2.destroyAllWindows()
+        return []

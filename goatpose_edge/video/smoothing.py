@@ -21,10 +21,14 @@ benchmarks/README.md has the numbers and the command.
 """
 
 import math
-from dataclasses import dataclass
-from typing import Dict, Sequence
+from dataclasses import dataclass, replace
+from typing import Dict, Optional, Sequence
 
 import numpy as np
+
+
+#: the centre's beta is this many times ``beta`` unless ``centre_beta`` is given
+CENTRE_BETA = 5.0
 
 
 @dataclass
@@ -32,9 +36,14 @@ class OneEuroOptions:
     min_cutoff: float = 1.5  # Hz: the cutoff of a still keypoint (lower: smoother, more lag when it starts moving)
     beta: float = 0.07  # 1/pixel: how fast the cutoff rises with speed (higher: less lag, less smoothing in motion)
     d_cutoff: float = 2.0  # Hz: the cutoff of the speed estimate
-    centre_beta: float = 0.35  # beta of the person's centre (its jitter is averaged over the joints)
+    centre_beta: Optional[float] = None  # beta of the person's centre (None: CENTRE_BETA x beta; its jitter is averaged
+    # over the joints, so it can follow faster)
     reset_jump: float = 0.25  # a track whose joints move more than this x its height in one frame starts fresh
     fallback_fps: float = 25.0  # the frame interval used when timestamps do not advance
+
+    @property
+    def centre_beta_or_default(self) -> float:
+        return CENTRE_BETA * self.beta if self.centre_beta is None else self.centre_beta
 
     def check(self) -> "OneEuroOptions":
         for name in ("min_cutoff", "d_cutoff", "fallback_fps", "reset_jump"):
@@ -43,6 +52,8 @@ class OneEuroOptions:
                 raise ValueError("{} must be a positive number, got {}".format(name, value))
         for name in ("beta", "centre_beta"):
             value = getattr(self, name)
+            if value is None and name == "centre_beta":
+                continue
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError("{} must be >= 0, got {}".format(name, value))
         return self
@@ -84,8 +95,9 @@ class KeypointSmoother:
 
     def __init__(self, options: OneEuroOptions = None):
         self.options = (options or OneEuroOptions()).check()
-        self.centre_options = OneEuroOptions(self.options.min_cutoff, self.options.centre_beta,
-                                             self.options.d_cutoff, self.options.fallback_fps)
+        # the centre's filter: the same options with its own beta (by name: a positional list once put the
+        # fallback fps into centre_beta)
+        self.centre_options = replace(self.options, beta=self.options.centre_beta_or_default)
         self.filters = {}  # type: Dict[int, tuple]  # id -> (centre filter, offsets filter, last raw [K, 2])
 
     def update(self, ids: Sequence[int], keypoints: Sequence[np.ndarray], timestamp: float) -> list:

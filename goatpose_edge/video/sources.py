@@ -68,9 +68,21 @@ def folder_message(path: str) -> str:
             "http:// URL, csi://N or a GStreamer pipeline".format(path, example))
 
 
+def normalise_source(spec: str) -> str:
+    """The one spelling of a source argument that the opener and the output guards use: surrounding white space
+    (a trailing space, a newline, a CRLF list's carriage return) is not part of a file name here."""
+    return spec.strip()
+
+
+def source_file(spec: str) -> Optional[str]:
+    """The existing file a source argument names (as ``parse_source`` opens it), else None."""
+    path = normalise_source(spec)
+    return path if path and os.path.isfile(path) else None
+
+
 def parse_source(spec: str, csi: Optional[CsiOptions] = None) -> SourceSpec:
     """Classify ``spec`` (see the module docstring); a file must exist (a folder is refused, naming a video in it)."""
-    spec = spec.strip()
+    spec = normalise_source(spec)
     if not spec:
         raise SourceError("empty video source")
     if re.fullmatch(r"\d+", spec):
