@@ -13,6 +13,7 @@ import re
 from typing import Dict, List, Optional
 
 from goatpose_edge.fileio import Kind, atomic_output, json_record
+from goatpose_edge.video.results import STAGES
 
 BENCH_FORMAT = "goatpose-edge-bench/1"
 EVAL_FORMAT = "goatpose-edge-eval/1"
@@ -147,19 +148,22 @@ def _stream_section(videos: List[dict], settings: dict) -> List[str]:
            "fps and persons/s end to end (min..max over the runs); model = the pose model's own persons/s with "
            "the same workers and batch; busy = seconds each stage worked, summed over its threads (stages "
            "overlap, so they add up to more than the wall time in the pipelined schedule).", "",
+           "busiest stage = the stage with the highest utilisation (busy time / wall time x its threads): the "
+           "pipeline runs at that share of the rate its slowest stage allows.", "",
            "| artefact | configuration | frames | wall s | fps | vs sequential | persons/s | model persons/s | "
-           "end-to-end / model | detector runs/s | busy s: capture / detect / crop / pose / post / sink |",
-           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+           "end-to-end / model | detector runs/s | busiest stage | busy s: {} |".format(" / ".join(STAGES)),
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for m in videos:
         for c in m["video"]["configs"]:
             spread, busy = c["fps_spread"], c["busy_s"]
-            out.append("| {} | {} | {} | {} | {} ({}..{}) | {} | {} | {} | {} | {} | {} |".format(
+            busiest = c.get("busiest") or {}
+            out.append("| {} | {} | {} | {} | {} ({}..{}) | {} | {} | {} | {} | {} | {} | {} |".format(
                 m["artefact"], c["name"], c["frames"], _fmt(c["wall_s"]), _fmt(c["fps"]), _fmt(spread["min"]),
                 _fmt(spread["max"]), "{:.2f}x".format(c["fps_vs_sequential"]) if c.get("fps_vs_sequential")
                 else "–", _fmt(c["persons_per_s"]), _fmt(c["model_persons_per_s"]),
                 "{:.0%}".format(c["end_to_end_vs_model"]) if c.get("end_to_end_vs_model") else "–",
-                _fmt(c["detector_per_s"]), " / ".join(_fmt(busy.get(s, 0.0)) for s in (
-                    "capture", "detect", "crop", "pose", "post", "sink"))))
+                _fmt(c["detector_per_s"]), "{} {:.0%}".format(busiest["stage"], busiest["utilisation"])
+                if busiest.get("stage") else "–", " / ".join(_fmt(busy.get(s, 0.0)) for s in STAGES)))
     return out
 
 

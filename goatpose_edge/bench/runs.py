@@ -108,7 +108,10 @@ def stream_run(path: str, video: str, config: StreamConfig, engine_options: dict
         raise GoatPoseError("no frame could be decoded from {}".format(video))
     wall = stats.wall_s
     runs = sum(s.detector_runs for s in streams)
+    utilisation = stats.utilisation()
+    busiest = max(utilisation, key=utilisation.get) if utilisation else None
     return dict(stats.to_dict(), frames=frames, persons=persons, fps=round(frames / wall, 3),
+                busiest={"stage": busiest, "utilisation": utilisation.get(busiest, 0.0)},
                 persons_per_s=round(persons / wall, 3), detector_runs=runs, detector_per_s=round(runs / wall, 3),
                 rss_mb=memory)
 

@@ -6,7 +6,7 @@ import sys
 
 from goatpose_edge.cli.common import (VIDEO, UsageError, add_overwrite_argument, add_trust_argument, artefact_input,
                                       detector_input, int_list, name_prefix, non_negative_int, positive_int,
-                                      thread_count, word_list, workers_list)
+                                      stream_counts, thread_count, word_list, workers_list)
 from goatpose_edge.cli.video import add_engine_arguments
 from goatpose_edge.fileio import IOPlan
 
@@ -44,7 +44,7 @@ def add_arguments(parser) -> None:
                             _listed(defaults.detect_modes)))
     parser.add_argument("--workers", type=workers_list, default=defaults.workers, metavar="auto,1,2",
                         help="pose worker counts to compare (auto: the backend's default)")
-    parser.add_argument("--streams", type=int_list, default=defaults.streams, metavar="1,3",
+    parser.add_argument("--streams", type=stream_counts, default=defaults.streams, metavar="1,3",
                         help="the video replayed K times side by side, per K ({})".format(_listed(defaults.streams)))
     parser.add_argument("--repeats", type=positive_int, default=defaults.repeats, metavar="N",
                         help="rounds over all configurations, interleaved; the median run is reported ({})".format(

@@ -185,6 +185,27 @@ def int_list(text: str):
     return values
 
 
+#: file descriptors one replayed video stream may hold (the capture, its decoder, the engine's threads' pipes)
+FDS_PER_STREAM = 8
+
+
+def stream_counts(text: str):
+    """``--streams 1,3``: positive counts, each at most what the open-file limit allows (every stream opens the
+    video again): bounded like ``--workers``, so 100000 streams are one line, not a run out of file descriptors."""
+    values = int_list(text)
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):
+        limit = 1024
+    top = max(1, min(256, limit // FDS_PER_STREAM)) if limit > 0 else 256
+    if max(values) > top:
+        raise argparse.ArgumentTypeError("at most {} streams here (each opens the video again; the open-file limit is "
+                                         "{}, ulimit -n), got {}".format(top, limit, max(values)))
+    return values
+
+
 def word_list(*choices):
     def parse(text: str) -> List[str]:
         words = [w.strip() for w in text.split(",") if w.strip()]

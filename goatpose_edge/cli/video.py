@@ -6,7 +6,7 @@
 import sys
 
 from goatpose_edge.codec import POST_PROCESS
-from goatpose_edge.cli.common import (JSONL_SUFFIXES, artefact_input, detector_input, non_negative_float,
+from goatpose_edge.cli.common import (JSONL_SUFFIXES, UsageError, artefact_input, detector_input, non_negative_float,
                                       positive_float, positive_int, thread_count, worker_count)
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import IOPlan
@@ -96,11 +96,54 @@ def add_arguments(parser) -> None:
     parser.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
 
 
+def smoothing(args):
+    """The One-Euro options from --min-cutoff, --beta and --d-cutoff (defaults for those not given)."""
+    from goatpose_edge.video.smoothing import OneEuroOptions
+
+    euro = OneEuroOptions()
+    return OneEuroOptions(min_cutoff=args.min_cutoff or euro.min_cutoff,
+                          beta=euro.beta if args.beta is None else args.beta,
+                          d_cutoff=args.d_cutoff or euro.d_cutoff)
+
+
+def check_usage(args) -> None:
+    """Options that contradict each other or do nothing together: exit 2 (``UsageError``) before any work."""
+    from goatpose_edge.video.app import STREAM_PLACEHOLDER, expand_outputs
+
+    for pattern, option in ((args.output, "-o"), (args.jsonl, "--jsonl")):
+        try:
+            expand_outputs(pattern, len(args.sources), option)
+        except GoatPoseError as exc:
+            raise UsageError(str(exc)) from None
+
+    tuned = [flag for flag, value in (("--min-cutoff", args.min_cutoff), ("--beta", args.beta),
+                                      ("--d-cutoff", args.d_cutoff), ("--raw-keypoints", args.raw_keypoints or None))
+             if value is not None]
+    if tuned and not args.smooth:
+        raise UsageError("{} set{} the smoothing: add --smooth".format(", ".join(tuned), "s" if len(tuned) == 1
+                                                                        else ""))
+    if args.detect == "async" and args.detect_every != 1:
+        raise UsageError("--detect async runs the detector as often as it can: drop --detect-every")
+    if args.detect == "async" and args.detect_workers > len(args.sources):
+        raise UsageError("--detect-workers {}: asynchronous detection runs one detector per stream at a time, so {} "
+                         "source{} can use at most {}".format(args.detect_workers, len(args.sources),
+                                                             "s" if len(args.sources) > 1 else "",
+                                                             len(args.sources)))
+    try:
+        smoothing(args).check()
+    except ValueError as exc:
+        raise UsageError("--smooth: {}".format(exc)) from None
+    if args.summary_json and STREAM_PLACEHOLDER in args.summary_json:
+        raise UsageError("--summary-json {}: the summary is one file for the whole run, every stream in it: drop "
+                         "{}".format(args.summary_json, STREAM_PLACEHOLDER))
+
+
 def io_plan(args) -> IOPlan:
     from goatpose_edge.video.app import expand_outputs
     from goatpose_edge.video.outputs import FOURCC
     from goatpose_edge.video.sources import source_file
 
+    check_usage(args)
     plan = IOPlan()
     for source in args.sources:
         plan.read("SOURCE", source_file(source))
@@ -116,24 +159,14 @@ def video_options(args):
     """``VideoOptions`` from ``goatpose video``'s arguments (smoothing flags need --smooth)."""
     from goatpose_edge.video.app import VideoOptions
     from goatpose_edge.video.engine import StreamOptions
-    from goatpose_edge.video.smoothing import OneEuroOptions
     from goatpose_edge.video.sources import CsiOptions
 
-    tuned = [flag for flag, value in (("--min-cutoff", args.min_cutoff), ("--beta", args.beta),
-                                      ("--d-cutoff", args.d_cutoff), ("--raw-keypoints", args.raw_keypoints or None))
-             if value is not None]
-    if tuned and not args.smooth:
-        raise GoatPoseError("{} set{} the smoothing: add --smooth".format(", ".join(tuned),
-                                                                          "s" if len(tuned) == 1 else ""))
-    euro = OneEuroOptions()
-    smoothing = OneEuroOptions(min_cutoff=args.min_cutoff or euro.min_cutoff,
-                               beta=euro.beta if args.beta is None else args.beta,
-                               d_cutoff=args.d_cutoff or euro.d_cutoff)
+    check_usage(args)
     engine = StreamOptions(pose=args.pose, detector=args.detector, detect=args.detect,
                            detect_every=args.detect_every, detect_workers=args.detect_workers, workers=args.workers,
                            threads=args.threads, flip=args.flip, max_persons=args.max_persons,
                            post_process=None if args.post_process == "none" else args.post_process,
-                           smooth=args.smooth, smoothing=smoothing, track_min_score=args.track_min_score,
+                           smooth=args.smooth, smoothing=smoothing(args), track_min_score=args.track_min_score,
                            max_frames=args.max_frames,
                            csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
     return VideoOptions(args.sources, engine, output=args.output, jsonl=args.jsonl, show=args.show,

@@ -219,6 +219,12 @@ def check_video_options(options: VideoOptions) -> List[tuple]:
             check_output_path(path, option=option)
             if option == "-o":
                 check_video_extension(path)
+    if options.encoder == "gstreamer":
+        from goatpose_edge.video.sources import gstreamer_available
+
+        if not gstreamer_available(cv2):
+            raise GoatPoseError("--encoder gstreamer: this OpenCV has no GStreamer support (on a Jetson use the "
+                                "system OpenCV from JetPack, not a pip wheel), or use --encoder opencv")
     if options.show:  # last: it opens a window (in a child process)
         check_display(cv2)
     return list(zip(outputs, jsonls))
@@ -383,8 +389,8 @@ class _VideoRun:
                 " and ".join(self.engine.stats.stuck), "s" if len(self.engine.stats.stuck) > 1 else "",
                 "were" if len(self.engine.stats.stuck) > 1 else "was"))
         if error is not None:
-            if (isinstance(error, SourceError) or not self.engine.runners) and not isinstance(error, StopTimeout):
-                raise error
+            if not self.engine.started or (isinstance(error, SourceError) and not isinstance(error, StopTimeout)):
+                raise error  # nothing was read: the error alone says it
             raise VideoRunError(summary, "; ".join([str(error)] + failures) + "; outputs finalised: " + outputs)
         bad = [(i, s) for i, s in enumerate(summary.streams) if s.ended in ("lost",) or s.ended.startswith("error")
                or (s.frames == 0 and s.ended == "end")]

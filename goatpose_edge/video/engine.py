@@ -24,8 +24,8 @@ workers: order is restored per stream before crop and post, and every decision r
 compares it).
 
 Exit paths: ``stop()`` (Ctrl-C, ``q``, SIGTERM, --max-frames) admits no more frames and lets the frames in flight
-come out, each stream's end marker behind them (``next_event(timeout)`` bounds the wait: ``StopTimeout`` names the
-stage that did not finish); an exception in any stage aborts every channel, so every waiting thread leaves at once,
+come out, each stream's end marker behind them (``stop(grace)`` bounds the wait: ``StopTimeout`` names the stage
+that did not finish); an exception in any stage aborts every channel, so every waiting thread leaves at once,
 and the iterator raises ``StreamError``; ``abort()`` does the same without an error. ``close()`` joins every thread
 within ``JOIN_GRACE_S`` (``stats.stuck`` names a stage still inside a native call; its daemon thread is left, and
 the runner or detector it holds is never freed under it: each worker releases its own as it leaves). A source that
@@ -248,6 +248,11 @@ class StreamEngine:
     def elapsed(self) -> float:
         """Seconds since the engine started reading (0 before)."""
         return time.perf_counter() - self._started if self._started is not None else 0.0
+
+    @property
+    def started(self) -> bool:
+        """Whether the engine started reading its sources."""
+        return self._started is not None
 
     @property
     def running_threads(self) -> List[str]:

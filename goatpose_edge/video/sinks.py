@@ -150,9 +150,11 @@ class SinkRunner:
                     self.written += self.sink.close() or []
                     return
             except Exception as exc:  # noqa: BLE001 - one line for this output, the others go on
-                with self._cond:
+                with self._cond:  # what is queued is not written; the close still comes
                     self.failure = exc
+                    kept = [m for m in self._queue if m[0] == "close"]
                     self._queue.clear()
+                    self._queue.extend(kept)
                     self._frames = 0
                     self._cond.notify_all()
                 try:

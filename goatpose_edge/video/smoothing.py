@@ -27,6 +27,11 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 
+#: the cutoffs a filter takes, Hz (below, the smoothing factor underflows; above, a frame interval is all noise)
+CUTOFF_RANGE = (1e-4, 1e4)
+#: the largest beta (Hz per pixel/s of speed)
+MAX_BETA = 1e3
+
 #: the centre's beta is this many times ``beta`` unless ``centre_beta`` is given
 CENTRE_BETA = 5.0
 
@@ -50,12 +55,17 @@ class OneEuroOptions:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError("{} must be a positive number, got {}".format(name, value))
+        for name in ("min_cutoff", "d_cutoff"):  # beyond these the filter's arithmetic over- or underflows
+            value = getattr(self, name)
+            if not CUTOFF_RANGE[0] <= value <= CUTOFF_RANGE[1]:
+                raise ValueError("{} must be between {:g} and {:g} Hz, got {:g}".format(name, CUTOFF_RANGE[0],
+                                                                                      CUTOFF_RANGE[1], value))
         for name in ("beta", "centre_beta"):
             value = getattr(self, name)
             if value is None and name == "centre_beta":
                 continue
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError("{} must be >= 0, got {}".format(name, value))
+            if not (value >= 0 and math.isfinite(value)) or value > MAX_BETA:
+                raise ValueError("{} must be between 0 and {:g}, got {}".format(name, MAX_BETA, value))
         return self
 
 
