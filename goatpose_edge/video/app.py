@@ -27,7 +27,7 @@ from goatpose_edge.signals import interrupts_deferred
 from goatpose_edge.video.engine import STOP_GRACE_S, StopTimeout, StreamEnd, StreamEngine, StreamOptions
 from goatpose_edge.video.outputs import JsonlFile, OverlayVideo, Window, check_output_path, check_video_extension
 from goatpose_edge.video.results import StreamStats
-from goatpose_edge.video.sinks import Sink, SinkSet
+from goatpose_edge.video.sinks import RunInfo, Sink, SinkSet, StreamInfo
 from goatpose_edge.video.sources import SourceError, source_file
 
 #: resident memory is sampled every this many frames (the summary shows whether it stays flat)
@@ -289,7 +289,10 @@ class _VideoRun:
             raise
         if options.show:
             sinks.append(Window(len(engine.streams), self._quit))
-        self.sinks = SinkSet(sinks + self.extra, self._draw, options.raw_keypoints).start()
+        run = RunInfo([StreamInfo(s.index, s.stats.source, s.spec.live, s.stats.fps_nominal, s.stats.frame_count,
+                                  s.stats) for s in engine.streams], engine.contract, options.engine.detector,
+                      lambda: engine.elapsed)
+        self.sinks = SinkSet(sinks + self.extra, self._draw, options.raw_keypoints).open(run)
         counts = [s.stats.frame_count for s in engine.streams]
         limit = options.engine.max_frames
         total = (sum(min(c, limit) if limit else c for c in counts) if all(counts) else

@@ -9,6 +9,8 @@ A sink is small (after roboflow/inference's sinks and GStreamer's leaky queues):
         policy = "latest"            # when it falls behind: "wait" (files: the pipeline waits, nothing is dropped)
                                      # or "latest" (live outputs: the newest frame is kept, the others are counted)
 
+        def open(self, run):         # before the first frame, in the caller's thread: ``RunInfo`` (sources, model,
+            ...                      # keypoint names, skeleton); what cannot work fails here, in one line
         def write(self, frame):      # frame.result (FrameResult), frame.record (dict), frame.overlay (array or None)
             ...
         def end(self, stream, stats):   # a stream ended: finalise what is its own; return the paths written
@@ -19,7 +21,8 @@ A sink is small (after roboflow/inference's sinks and GStreamer's leaky queues):
             pass
 
 ``streams`` (a set of stream indices, None: all) says which streams a sink takes. ``SinkSet`` fans each result out:
-``write(result)`` (the record built once, the overlay drawn once), ``end(stream, stats)``, ``close()``. A sink that
+``open(run)`` (every sink, before the first frame: a failure discards the ones opened and is raised), ``write(result)``
+(the record built once, the overlay drawn once), ``end(stream, stats)``, ``close()``. A sink that
 raises is reported in one line (``failures``) and discarded, the others go on; a sink that does not return from
 ``close`` within ``CLOSE_GRACE_S`` is named in ``failures`` and left to its daemon thread. To add an output (an MQTT
 publisher, an HTTP live view), write a ``Sink`` and add it to the set ``video.app`` builds.
@@ -45,6 +48,35 @@ class SinkFrame:
         self.result, self.record, self.overlay = result, record, overlay
 
 
+class StreamInfo:
+    """What a sink may know of a stream before its first frame; ``stats`` (``results.StreamStats``) is the stream's
+    live figures, to read for display (frames, persons, dropped), never to write."""
+
+    def __init__(self, index: int, source: str, live: bool, fps: Optional[float], frame_count: Optional[int], stats):
+        self.index, self.source, self.live, self.fps, self.frame_count, self.stats = (index, source, live, fps,
+                                                                                     frame_count, stats)
+
+
+class RunInfo:
+    """What a sink may know of the run before its first frame: the streams, the pose model's contract (name,
+    keypoint names, skeleton), the detector spec, and ``elapsed()`` (seconds since the engine started)."""
+
+    def __init__(self, streams: List[StreamInfo], contract, detector: str, elapsed: Callable[[], float]):
+        self.streams, self.contract, self.detector, self.elapsed = streams, contract, detector, elapsed
+
+    @property
+    def model(self) -> str:
+        return self.contract.name
+
+    @property
+    def keypoint_names(self) -> List[str]:
+        return list(self.contract.keypoint_names)
+
+    @property
+    def skeleton(self) -> List[List[int]]:
+        return [list(limb) for limb in self.contract.skeleton]
+
+
 class Sink:
     """The sink contract (see the module docstring)."""
 
@@ -52,6 +84,9 @@ class Sink:
     wants = "record"
     policy = "wait"
     streams = None  # type: Optional[set]
+
+    def open(self, run: RunInfo) -> None:
+        pass
 
     def write(self, frame: SinkFrame) -> None:
         raise NotImplementedError
@@ -174,6 +209,27 @@ class SinkSet:
         self.draw, self.raw_keypoints = draw, raw_keypoints
         self.failures = []  # type: List[str]
         self._closed = False
+
+    def open(self, run: RunInfo) -> "SinkSet":
+        """Open every sink (in this thread, before the first frame), then start their threads; a sink that cannot
+        open discards the ones opened before it and its error is raised."""
+        opened = []
+        try:
+            for runner in self.runners:
+                runner.sink.open(run)
+                opened.append(runner.sink)
+        except BaseException:
+            self.discard()
+            raise
+        return self.start()
+
+    def discard(self) -> None:
+        """Remove what every sink has half-written (nothing was started, or the run is abandoned)."""
+        for runner in self.runners:
+            try:
+                runner.sink.discard()
+            except Exception:  # noqa: BLE001 - the error that led here is the one to report
+                pass
 
     def start(self) -> "SinkSet":
         for runner in self.runners:
