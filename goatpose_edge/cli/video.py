@@ -8,6 +8,7 @@ import sys
 from goatpose_edge.codec import POST_PROCESS
 from goatpose_edge.cli.common import (JSONL_SUFFIXES, UsageError, artefact_input, detector_input, non_negative_float,
                                       positive_float, positive_int, thread_count, worker_count)
+from goatpose_edge.cli.serve_options import add_serve_arguments, check_serve_usage, serve_sinks
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import IOPlan
 
@@ -94,6 +95,7 @@ def add_arguments(parser) -> None:
                         help="nvvidconv flip-method ({})".format(csi.flip_method))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
+    add_serve_arguments(parser)
 
 
 def smoothing(args):
@@ -133,6 +135,7 @@ def check_usage(args) -> None:
         smoothing(args).check()
     except ValueError as exc:
         raise UsageError("--smooth: {}".format(exc)) from None
+    check_serve_usage(args)
     if args.summary_json and STREAM_PLACEHOLDER in args.summary_json:
         raise UsageError("--summary-json {}: the summary is one file for the whole run, every stream in it: drop "
                          "{}".format(args.summary_json, STREAM_PLACEHOLDER))
@@ -179,7 +182,7 @@ def run(args) -> int:
 
     options = video_options(args)
     try:
-        summary = run_video(options, log=lambda line: print(line, file=sys.stderr))
+        summary = run_video(options, log=lambda line: print(line, file=sys.stderr), sinks=serve_sinks(args))
     except VideoRunError as exc:  # the run got somewhere: its summary is printed (and written) before the error
         for line in exc.summary.lines():
             print(line)
