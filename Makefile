@@ -19,7 +19,7 @@ BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10
 VIDEO_FRAMES ?= 10
 BENCH_OUT ?= benchmarks/$(shell uname -m)-$(shell hostname -s)
 
-.PHONY: help venv test test-deps-browser test-py36 test-gpu check-deps lint demo info export bench video clean docker-l4t jetson-info
+.PHONY: help venv test test-deps-broker test-deps-browser test-py36 test-gpu check-deps lint demo info export bench video clean docker-l4t jetson-info
 
 help:
 	@echo "make demo   - export GoatPose-BL and HRNet-W32 (random weights unless WEIGHTS= / HRNET_WEIGHTS=), build"
@@ -61,9 +61,18 @@ lint: venv
 # made once; one BLAS/OpenMP thread per process (torch's default of one thread per core in every process thrashes:
 # measured 12:25 with it against 4:30 without on 2 cores; one process, as before, took 10:30).
 TEST_WORKERS ?= auto
-test: lint test-deps-browser
+test: lint test-deps-broker test-deps-browser
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	@$(MAKE) --no-print-directory test-py36
+
+# The MQTT tests start a real Mosquitto on loopback: installed here where it is missing and we are root (CI); else
+# those tests skip with one line naming the Debian package.
+test-deps-broker:
+	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null || \
+			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null; }; \
+		else echo "mosquitto not installed and not root: the MQTT tests will skip (apt-get install mosquitto)"; fi; fi
 
 # The browser tests (the live view, tests/video/test_live_view.py) drive Debian's Chromium headless through its
 # chromium-driver: installed here where it is missing and we are root (CI); else those tests skip with one line.
@@ -84,7 +93,7 @@ VENV36 ?= .venv36
 STAMP36 := $(VENV36)/.installed-stamp
 DEVICE_TESTS = tests/codec/test_flip_crop.py tests/codec/test_heatmap.py tests/codec/test_oks.py tests/codec/test_transforms.py tests/detection \
 	tests/video/test_capture.py tests/video/test_odd_inputs.py tests/video/test_outputs.py tests/video/test_sources.py \
-	tests/video/test_tracking.py tests/video/test_engine.py tests/video/test_engine_matrix.py tests/video/test_engine_faults.py tests/video/test_sinks.py tests/video/test_live_view.py tests/video/test_video_guards.py tests/video/test_smoothing.py tests/synthetic tests/engines/test_calibration.py tests/engines/test_policy_sidecar.py \
+	tests/video/test_tracking.py tests/video/test_engine.py tests/video/test_engine_matrix.py tests/video/test_engine_faults.py tests/video/test_sinks.py tests/video/test_live_view.py tests/video/test_video_guards.py tests/video/test_smoothing.py tests/mqtt tests/synthetic tests/engines/test_calibration.py tests/engines/test_policy_sidecar.py \
 	tests/engines/test_static_batch.py tests/engines/test_trt_failures.py tests/engines/test_trtfake.py tests/engines/test_trt_stream.py \
 	tests/bench/test_env.py tests/bench/test_report.py tests/bench/test_timing.py tests/artefact/test_contract.py \
 	tests/test_imagefile.py tests/test_io_guard.py tests/artefact/test_onnx_meta.py tests/test_device_path.py \

@@ -104,7 +104,8 @@ def test_device_requirements_are_pinned_and_torch_free():
     assert all("==" in r for r in requirements)
     names = {r.split("==")[0].lower() for r in requirements}
     assert {"numpy", "tqdm", "dataclasses"} <= names and not names & {"torch", "opencv-python", "tensorrt"}
-    assert [r.split("==")[0] for r in _requirements("requirements-jetson-build.txt")] == ["pycuda", "pytools"]
+    assert [r.split("==")[0] for r in _requirements("requirements-jetson-build.txt")] == ["pycuda", "pytools",
+                                                                                        "paho-mqtt"]
 
 
 @pytest.mark.registry

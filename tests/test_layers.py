@@ -28,7 +28,7 @@ LAYERS = {
     "detection": 7,
     "coco": 8, "pipeline": 8,
     "export": 9, "synthetic": 9, "video": 9, "pose_images": 9,
-    "engines": 10,
+    "engines": 10, "mqtt": 10,  # mqtt: the publisher is a video sink
     "bench": 11,
     "train": 12,  # validates with bench's COCO evaluation
     "cli": 13,

@@ -17,15 +17,16 @@ import sys
 import traceback
 
 from goatpose_edge import __version__
-from goatpose_edge.cli import (bench, build, env, evaluate, export, info, init, lint, platform, pose, quantize, train,
-                               verify, video)
+from goatpose_edge.cli import (bench, build, env, evaluate, export, info, init, listen, lint, platform, pose, quantize,
+                               train, verify, video)
 from goatpose_edge.cli.common import UsageError, detector_spec
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import clear_protected
 from goatpose_edge.signals import Terminated, sigterm_as_interrupt
 
 #: the subcommands, in the order ``goatpose --help`` lists them
-COMMANDS = (info, init, export, verify, pose, build, platform, train, env, quantize, bench, evaluate, video, lint)
+COMMANDS = (info, init, export, verify, pose, build, platform, train, env, quantize, bench, evaluate, video, listen,
+            lint)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -8,6 +8,7 @@ import sys
 from goatpose_edge.codec import POST_PROCESS
 from goatpose_edge.cli.common import (JSONL_SUFFIXES, UsageError, artefact_input, detector_input, non_negative_float,
                                       positive_float, positive_int, thread_count, worker_count)
+from goatpose_edge.cli.publish_options import add_publish_arguments, publish_options, publish_sinks
 from goatpose_edge.cli.serve_options import add_serve_arguments, check_serve_usage, serve_sinks
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import IOPlan
@@ -95,6 +96,7 @@ def add_arguments(parser) -> None:
                         help="nvvidconv flip-method ({})".format(csi.flip_method))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
+    add_publish_arguments(parser)
     add_serve_arguments(parser)
 
 
@@ -135,6 +137,7 @@ def check_usage(args) -> None:
         smoothing(args).check()
     except ValueError as exc:
         raise UsageError("--smooth: {}".format(exc)) from None
+    publish_options(args)
     check_serve_usage(args)
     if args.summary_json and STREAM_PLACEHOLDER in args.summary_json:
         raise UsageError("--summary-json {}: the summary is one file for the whole run, every stream in it: drop "
@@ -181,8 +184,9 @@ def run(args) -> int:
     from goatpose_edge.video.app import VideoRunError, run_video
 
     options = video_options(args)
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
     try:
-        summary = run_video(options, log=lambda line: print(line, file=sys.stderr), sinks=serve_sinks(args))
+        summary = run_video(options, log=log, sinks=publish_sinks(args, log) + serve_sinks(args))
     except VideoRunError as exc:  # the run got somewhere: its summary is printed (and written) before the error
         for line in exc.summary.lines():
             print(line)

@@ -22,6 +22,7 @@ class Frame:
     index: int  # position in the source (frames dropped before it included)
     timestamp: float  # seconds: index / fps for files (the container's nominal rate), wall-clock time for live sources
     image: np.ndarray  # BGR [H, W, 3] uint8
+    captured: float = 0.0  # wall-clock time (Unix seconds) when it was read
 
 
 class FrameReader:
@@ -74,7 +75,8 @@ class FrameReader:
                     timestamp = self.read_count / self.fps
                 else:
                     timestamp = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1e3
-                frame = Frame(self.read_count, timestamp, to_bgr8(image, "frame {}".format(self.read_count)))
+                frame = Frame(self.read_count, timestamp, to_bgr8(image, "frame {}".format(self.read_count)),
+                              time.time())
                 self.busy_s += time.perf_counter() - start
                 self.channel.put(frame)  # a file waits for room; a live source replaces the oldest frame
                 self.read_count += 1

@@ -33,6 +33,7 @@ class FrameResult:
     persons: list  # [pipeline.Person]
     ids: List[int]  # track id per person
     raw_keypoints: Optional[List[np.ndarray]] = None  # [K, 3] per person, before smoothing
+    captured: float = 0.0  # wall-clock time (Unix seconds) when the frame was read
 
     def record(self, raw_keypoints: bool = False) -> dict:
         """The frame's record: frame index, timestamp (s), persons with track id, box, scores and keypoints clamped

@@ -284,4 +284,4 @@ class Stages:
             smoothed = state.smoother.update(ids, raw, item.frame.timestamp)
             persons = [replace(p, keypoints=k) for p, k in zip(persons, smoothed)]
         frame = item.frame
-        return FrameResult(item.stream, frame.index, frame.timestamp, frame.image, persons, ids, raw)
+        return FrameResult(item.stream, frame.index, frame.timestamp, frame.image, persons, ids, raw, frame.captured)
