@@ -178,8 +178,13 @@ class MqttPublisher(Sink):
             self.client.connect(url.host, url.port, keepalive=options.keepalive)
             answered = True
         except ssl.SSLError as exc:
-            raise BrokerError("TLS to {}: {} (check --mqtt-ca)".format(url.describe(), getattr(
-                exc, "verify_message", None) or exc.reason or exc)) from exc
+            verify = getattr(exc, "verify_message", None)  # Python >= 3.7; 3.6 says only the reason
+            if verify or exc.reason == "CERTIFICATE_VERIFY_FAILED":
+                raise BrokerError("TLS to {}: the broker's certificate does not verify{}: give the CA that signed it "
+                                  "with --mqtt-ca".format(url.describe(), " ({})".format(verify) if verify else ""
+                                                          )) from None
+            raise BrokerError("TLS to {}: {} (check --mqtt-ca, --mqtt-cert, --mqtt-key)".format(
+                url.describe(), exc.reason or exc)) from None
         except (OSError, ValueError) as exc:  # refused, unreachable, unknown host: it may come back
             answered = False
             self.client.connect_async(url.host, url.port, keepalive=options.keepalive)

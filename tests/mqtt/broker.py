@@ -26,13 +26,15 @@ class Mosquitto:
     """One broker process: ``start``, ``kill(signal)``, ``restart``, ``stop``; persistence saved on every change
     (a SIGKILL loses nothing it acknowledged); ``users`` {name: password} turns anonymous access off."""
 
-    def __init__(self, folder: str, port: int = None, users: dict = None):
-        self.folder, self.port, self.users = folder, port or free_port(), users
+    def __init__(self, folder: str, port: int = None, users: dict = None, tls: "Certificates" = None):
+        self.folder, self.port, self.users, self.tls = folder, port or free_port(), users, tls
         self.process = None
         os.makedirs(folder, exist_ok=True)
         lines = ["listener {} 127.0.0.1".format(self.port), "persistence true",
                  "persistence_location {}/".format(folder), "autosave_interval 1", "autosave_on_changes true",
                  "log_dest file {}".format(os.path.join(folder, "mosquitto.log"))]
+        if tls is not None:
+            lines += ["cafile {}".format(tls.ca), "certfile {}".format(tls.cert), "keyfile {}".format(tls.key)]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # as root it drops to user mosquitto, who cannot read
             lines.append("user root")                      # pytest's private temporary folders
         if users:
@@ -50,7 +52,7 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        return "mqtt://127.0.0.1:{}".format(self.port)
+        return "{}://127.0.0.1:{}".format("mqtts" if self.tls else "mqtt", self.port)
 
     def start(self) -> "Mosquitto":
         self.process = subprocess.Popen([MOSQUITTO, "-c", self.config], stdout=subprocess.DEVNULL,
@@ -79,3 +81,26 @@ class Mosquitto:
             self.process.send_signal(signal.SIGCONT)
             self.process.kill()
             self.process.wait(10)
+
+
+OPENSSL = shutil.which("openssl")
+
+
+class Certificates:
+    """A CA and a broker certificate for 127.0.0.1 signed by it (openssl), in ``folder``."""
+
+    def __init__(self, folder: str):
+        os.makedirs(folder, exist_ok=True)
+        self.ca, self.cert, self.key = (os.path.join(folder, n) for n in ("ca.crt", "broker.crt", "broker.key"))
+        ca_key, request = os.path.join(folder, "ca.key"), os.path.join(folder, "broker.csr")
+        extensions = os.path.join(folder, "san.ext")
+        with open(extensions, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        for command in (
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", self.ca, "-days", "2",
+                 "-subj", "/CN=goatpose test CA"],
+                ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key, "-out", request, "-subj",
+                 "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", request, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
+                 self.cert, "-days", "2", "-extfile", extensions]):
+            subprocess.run([OPENSSL] + command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

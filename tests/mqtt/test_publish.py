@@ -18,7 +18,7 @@ from goatpose_edge.mqtt import spool as spool_module
 from goatpose_edge.mqtt.client import parse_broker_url
 from goatpose_edge.mqtt.listener import Listener
 from goatpose_edge.synthetic import build_dot_pose_onnx, walkers, write_scene
-from tests.mqtt.broker import MISSING, MOSQUITTO, Mosquitto
+from tests.mqtt.broker import MISSING, MOSQUITTO, OPENSSL, Certificates, Mosquitto
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING)
 
@@ -246,6 +246,25 @@ def test_a_full_spool_drops_the_oldest_and_says_so(scene, tmp_path, monkeypatch)
     run_video(VideoOptions([video], StreamOptions(onnx, detector="figures"), progress=False), sinks=[publisher])
     assert publisher.spool.dropped > 0 and publisher.spool.pending + publisher.spool.dropped >= FRAMES
     assert "dropped: the spool was full (--spool-max-mb)" in lines[-1]
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed (Debian package openssl)")
+def test_tls_verifies_the_broker_and_a_certificate_that_does_not_is_one_line(scene, tmp_path):
+    certificates = Certificates(str(tmp_path / "certs"))
+    secured = Mosquitto(str(tmp_path / "tls"), tls=certificates).start()
+    try:
+        onnx, video = scene
+        args = [sys.executable, "-m", "goatpose_edge", "video", video, "--pose", onnx, "--detector", "figures",
+                "--no-progress", "--max-frames", "3", "--spool", str(tmp_path / "spool"), "--publish", secured.url]
+        run = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        assert run.returncode == 1 and run.stderr.count("\n") == 1 and "TLS to mqtts://127.0.0.1:" in run.stderr
+        assert "the broker's certificate does not verify" in run.stderr, run.stderr
+        assert "give the CA that signed it with --mqtt-ca" in run.stderr
+        run = subprocess.run(args + ["--mqtt-ca", certificates.ca], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+        assert run.returncode == 0 and "acknowledged" in run.stderr and "left in" not in run.stderr, run.stderr
+    finally:
+        secured.stop()
 
 
 @pytest.mark.parametrize("extra, message", [
