@@ -9,7 +9,8 @@ import platform
 import re
 import subprocess
 import sys
-from typing import Dict, List, Optional
+import time
+from typing import Dict, List, Optional, Tuple
 
 #: packages whose versions every result records (distribution names)
 PACKAGES = ("goatpose-edge", "numpy", "opencv-python", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt",
@@ -148,6 +149,23 @@ def jetson_warnings(jetson: Optional[Dict[str, object]]) -> List[str]:
     return warnings
 
 
+#: what a record says when this process ran on trtfake's strict fakes of tensorrt / pycuda (../shared/tools/trtfake)
+FAKE_TENSORRT = "FAKE TensorRT (trtfake): API conformance only, timings are modelled"
+
+
+def fake_tensorrt() -> Optional[str]:
+    """``FAKE_TENSORRT`` and the faked modules when this process imported trtfake's ``tensorrt`` or ``pycuda`` (each
+    fake module sets ``__trtfake__ = True``; real ones have no such attribute), else None. Only modules already
+    imported are looked at: nothing is imported to find out."""
+    faked = []
+    for name in ("tensorrt", "pycuda"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__trtfake__", False) is True:
+            version = getattr(module, "__version__", None) if name == "tensorrt" else None
+            faked.append("{} {}".format(name, version) if version else name)
+    return "{} ({} faked)".format(FAKE_TENSORRT, ", ".join(faked)) if faked else None
+
+
 def gpu_record() -> Optional[Dict[str, object]]:
     """GPU 0's name and compute capability through pycuda (None without pycuda or a GPU)."""
     try:
@@ -179,6 +197,9 @@ def environment(threads: Optional[int] = None, gpu: bool = True) -> Dict[str, ob
         "gpu": gpu_record() if gpu else None,
         "jetson": jetson_record(),
     }  # type: Dict[str, object]
+    record["fake_tensorrt"] = fake_tensorrt()  # after gpu_record and the packages, which import pycuda / tensorrt
+    if record["fake_tensorrt"] and record["gpu"]:  # the fake's GPU name (NVIDIA Tegra X2, ...) is never unmarked
+        record["gpu"]["name"] = "{} [FAKE: trtfake]".format(record["gpu"]["name"])
     try:
         import cv2
 
@@ -201,7 +222,7 @@ def tensorrt_record() -> Dict[str, object]:
         return {"error": str(exc)}
     return {"tensorrt": caps.tensorrt_version, "gpu": caps.gpu_name,
             "compute_capability": list(caps.compute_capability), "fast_fp16": caps.fast_fp16,
-            "fast_int8": caps.fast_int8, "dla_cores": caps.dla_cores}
+            "fast_int8": caps.fast_int8, "dla_cores": caps.dla_cores, "fake": fake_tensorrt()}
 
 
 def describe(record: Dict[str, object], trt: Dict[str, object]) -> List[str]:
@@ -218,6 +239,8 @@ def describe(record: Dict[str, object], trt: Dict[str, object]) -> List[str]:
                   "power (mW): {}".format(jetson.get("power_mw") or "not readable")]
     else:
         lines.append("jetson: no (/etc/nv_tegra_release not found)")
+    if trt.get("fake"):
+        lines.append(trt["fake"])
     if "error" in trt:
         lines.append("tensorrt: unavailable: {}".format(trt["error"]))
     else:
@@ -228,3 +251,48 @@ def describe(record: Dict[str, object], trt: Dict[str, object]) -> List[str]:
     lines.append("packages: " + ", ".join("{} {}".format(k, v) for k, v in sorted(packages.items()) if v))
     lines += ["WARNING: " + w for w in record.get("warnings", [])]
     return lines
+
+
+def _cpu_seconds() -> Optional[Tuple[float, float]]:
+    """(seconds all CPUs were busy since boot, from /proc/stat; seconds this process and its children used), or
+    None where /proc/stat cannot be read (not Linux)."""
+    text = _read("/proc/stat")
+    fields = text.splitlines()[0].split() if text else []
+    if len(fields) < 8 or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    own = os.times()
+    return ((user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"),
+            own.user + own.system + own.children_user + own.children_system)
+
+
+def load_average() -> Optional[List[float]]:
+    """The 1, 5 and 15-minute load averages, or None where the system has none."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+class LoadMeter:
+    """How busy the machine was around a measurement: the load averages at the start and at the end, and the CPUs
+    that *other* processes kept busy meanwhile (all CPUs' busy time minus this process's, over the wall time).
+
+    The load average at the end counts this process's own threads (a bench that used every core ends near the core
+    count), so only the one at the start and the other processes' CPUs say whether someone else was busy."""
+
+    def __init__(self):
+        self.before = load_average()
+        self._cpu = _cpu_seconds()
+        self._start = time.monotonic()
+
+    def record(self) -> Dict[str, object]:
+        """{"cores", "load_before", "load_after" ([1, 5, 15 min]), "other_cpus" (None where unreadable),
+        "seconds"}."""
+        wall = time.monotonic() - self._start
+        cpu = _cpu_seconds()
+        other = None
+        if cpu is not None and self._cpu is not None and wall > 0:
+            other = round(max(0.0, ((cpu[0] - self._cpu[0]) - (cpu[1] - self._cpu[1])) / wall), 2)
+        return {"cores": os.cpu_count(), "load_before": self.before, "load_after": load_average(),
+                "other_cpus": other, "seconds": round(wall, 1)}

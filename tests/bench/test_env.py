@@ -1,8 +1,14 @@
 """Environment record: the Jetson parsers on real file formats, warnings, and the record on this machine."""
 
+import os
 import sys
 
+import pytest
+
 from goatpose_edge.bench import env
+from tests.helpers import SHARED_DATA
+
+TRTFAKE_SHIM = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake", "shim")
 
 
 def test_tegra_release_and_power_mode_parsers():
@@ -39,8 +45,6 @@ def test_power_rails_read_from_ina3221_files(tmp_path):
 
 
 def test_environment_record_here():
-    import os
-
     record = env.environment(threads=2)
     assert record["threads"] == 2 and record["cpu_count"] >= 1 and record["cpu"]
     assert record["packages"]["numpy"] and record["packages"]["onnxruntime"]
@@ -49,3 +53,37 @@ def test_environment_record_here():
         assert record["jetson"] is None and record["warnings"] == []
     gpu = record["gpu"]
     assert gpu is None or (gpu["name"] and len(gpu["compute_capability"]) == 2)  # None on a CPU-only host
+
+
+def test_load_meter_counts_the_cpu_other_processes_use():
+    import subprocess
+    import time
+
+    meter = env.LoadMeter()
+    # a spinner that is not this process's child once its shell exits (reparented): its CPU time is someone else's
+    subprocess.run(["sh", "-c", "{} -c 'import time\nend = time.time() + 0.6\nwhile time.time() < end: pass' &".format(
+        sys.executable)], check=True)
+    time.sleep(0.8)
+    record = meter.record()
+    assert record["cores"] >= 1 and len(record["load_before"]) == 3 and len(record["load_after"]) == 3
+    assert record["other_cpus"] >= 0.5  # the spinner's 0.6 s of CPU in about 0.8 s of wall time (or more: a busy box)
+    assert 0.8 <= record["seconds"] < 5
+
+
+@pytest.mark.skipif(not os.path.isdir(TRTFAKE_SHIM), reason="../shared/tools/trtfake is not beside the checkout")
+def test_a_fake_tensorrt_is_marked_in_the_environment_record():
+    import json
+    import subprocess
+
+    shim = TRTFAKE_SHIM
+    code = ("import json, tensorrt\nfrom goatpose_edge.bench.env import environment\nrecord = environment()\n"
+            "print(json.dumps([record['fake_tensorrt'], record['gpu']['name']]))")
+    run = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, env=dict(os.environ, PYTHONPATH=shim, TRTFAKE_VERSION="8.2.1",
+                                                           TRTFAKE_PLATFORM="tx2", TRTFAKE_QUIET="1"))
+    assert run.returncode == 0, run.stderr
+    fake, gpu = json.loads(run.stdout.splitlines()[-1])
+    assert fake == "FAKE TensorRT (trtfake): API conformance only, timings are modelled (tensorrt 8.2.1.8, pycuda " \
+                   "faked)"
+    assert gpu == "NVIDIA Tegra X2 [FAKE: trtfake]"
+    assert env.fake_tensorrt() is None  # this process imported no fake
