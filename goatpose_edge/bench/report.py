@@ -10,7 +10,7 @@ import json
 import math
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from goatpose_edge.fileio import Kind, atomic_output, json_record
 from goatpose_edge.video.results import STAGES
@@ -63,8 +63,90 @@ def speedups(models: List[dict], baseline_name: Optional[str] = None) -> List[di
             if ref:
                 rows.append({"backend": model["backend"], "batch": row["batch"], "artefact": model["artefact"],
                              "baseline": base["artefact"], "throughput_ratio": round(
-                                 row["images_per_s"] / ref["images_per_s"], 3)})
+                                 row["images_per_s"] / ref["images_per_s"], 3),
+                             "spread_pct": [_spread_pct(row), _spread_pct(ref)]})
     return rows
+
+
+def _spread_pct(row: dict) -> Optional[float]:
+    """(max - min) / median of a latency row's images/s over the repeats, in %; None for one run or an old record."""
+    spread = row.get("images_per_s_spread") or {}
+    return spread.get("pct") if row.get("repeats", 1) > 1 else None
+
+
+#: when a ratio is not to be trusted; the report states the rule under its table
+SPREAD_LIMIT_PCT = 10.0  # (max - min) of the repeats' img/s, in % of their median
+LOAD_LIMIT = 0.8  # the 1-minute load average at the start, per core: someone else was busy before the bench began
+OTHER_CPUS_LIMIT = 0.25  # CPUs that other processes kept busy during the bench, per core
+RELIABILITY_RULE = (
+    "a ratio is unreliable when the img/s of either side varied by more than {:.0f} % of its median over the repeats "
+    "(max - min), when the 1-minute load average at the start was above {} x the cores, or when other processes kept "
+    "more than {} x the cores busy during the bench (the load average at the end counts the bench's own threads, so "
+    "it decides nothing)".format(SPREAD_LIMIT_PCT, LOAD_LIMIT, OTHER_CPUS_LIMIT))
+
+
+def load_warnings(load: Optional[dict]) -> List[str]:
+    """Why the machine's load makes every ratio of a run unreliable (``RELIABILITY_RULE``); [] when it does not."""
+    if not load:
+        return []
+    cores = load.get("cores") or 1
+    out = []
+    before = load.get("load_before")
+    if before and before[0] > LOAD_LIMIT * cores:
+        out.append("load average {:.2f} at the start, above {:.1f} ({} x {} cores): the machine was busy".format(
+            before[0], LOAD_LIMIT * cores, LOAD_LIMIT, cores))
+    other = load.get("other_cpus")
+    if other is not None and other > OTHER_CPUS_LIMIT * cores:
+        out.append("other processes kept {:.2f} CPUs busy during the bench, above {:.2f} ({} x {} cores)".format(
+            other, OTHER_CPUS_LIMIT * cores, OTHER_CPUS_LIMIT, cores))
+    return out
+
+
+def _label(models: List[dict], artefact: str, backend: str) -> str:
+    model = next((m for m in models if m["artefact"] == artefact and m["backend"] == backend), None)
+    return "{} ({})".format(model["model"], artefact) if model else artefact
+
+
+def _spread_words(spreads) -> str:
+    known = [s for s in spreads if s is not None]
+    if len(known) < len(spreads):
+        return "one run each: spread not measured, use --repeats 3"
+    return "spread {:.0f} % and {:.0f} % over the repeats".format(*spreads)
+
+
+def assess(record: dict) -> Dict[str, object]:
+    """What the numbers of a bench record are worth: {"reliability": {"rule", "warnings"}, "ranking": sentences}.
+
+    A warning per latency row whose img/s spread exceeds the limit and per load reason; a sentence per ratio, saying
+    in words which artefact ran faster and by how much, or, where a side's spread or the load makes the ratio
+    unreliable, that it is and why, instead of a ranking."""
+    models = record["models"]
+    load = load_warnings(record.get("load"))
+    warnings = list(load)
+    for m in models:
+        for row in m["latency"]:
+            pct = _spread_pct(row)
+            if pct is not None and pct > SPREAD_LIMIT_PCT:
+                warnings.append("{} batch {}: img/s varied {:.0f} % over {} repeats (limit {:.0f} %)".format(
+                    m["artefact"], row["batch"], pct, row["repeats"], SPREAD_LIMIT_PCT))
+    ranking = []
+    for r in record.get("speedups", []):
+        ratio, spreads = r["throughput_ratio"], r.get("spread_pct") or [None, None]
+        first, second = _label(models, r["artefact"], r["backend"]), _label(models, r["baseline"], r["backend"])
+        noisy = [pct for pct in spreads if pct is not None and pct > SPREAD_LIMIT_PCT]
+        where = "at batch {} on {}".format(r["batch"], r["backend"])
+        if noisy or load:
+            reasons = (["img/s varied up to {:.0f} % over the repeats (limit {:.0f} %)".format(max(noisy),
+                                                                                                SPREAD_LIMIT_PCT)]
+                       if noisy else []) + (["the machine was busy"] if load else [])
+            ranking.append("No ranking of {} and {} {}: the measured {:.2f}x is unreliable ({}).".format(
+                first, second, where, ratio, "; ".join(reasons)))
+            continue
+        if ratio < 1:
+            first, second, ratio, spreads = second, first, 1 / ratio, spreads[::-1]
+        ranking.append("{} ran {:.2f}x the img/s of {} {} ({}).".format(first, ratio, second, where,
+                                                                        _spread_words(spreads)))
+    return {"reliability": {"rule": RELIABILITY_RULE, "warnings": warnings}, "ranking": ranking}
 
 
 def _fmt(value, digits=2) -> str:
@@ -76,6 +158,7 @@ def _fmt(value, digits=2) -> str:
 
 
 def environment_lines(env: dict) -> List[str]:
+    """The environment record as report lines (the GPU name of a fake TensorRT carries its mark)."""
     packages = ", ".join("{} {}".format(k, v) for k, v in sorted(env.get("packages", {}).items()) if v)
     gpu = env.get("gpu")
     lines = ["- CPU: {} ({} logical cores), {}; Python {}".format(env.get("cpu"), env.get("cpu_count"),
@@ -99,40 +182,97 @@ def environment_lines(env: dict) -> List[str]:
 def to_markdown(record: dict) -> str:
     """The Markdown report of a bench record: header and environment, then one section per measurement present."""
     models, settings = record["models"], record["settings"]
+    env = record["environment"]
     out = ["# {}".format(record.get("title") or "goatpose bench"), "",
            "Measured {} with `{}`.".format(record["created"], record["command"]), ""]
-    out += environment_lines(record["environment"]) + [""]
+    if env.get("fake_tensorrt"):
+        out += ["**{}**".format(env["fake_tensorrt"]), ""]
+    if record.get("duration_s") is not None:
+        out += ["It took {} ({} estimated before the start).".format(
+            _duration(record["duration_s"]), about(record["estimate_s"]) if record.get("estimate_s") is not None
+            else "nothing"), ""]
+    out += environment_lines(env) + load_lines(record.get("load")) + [""]
     out += _model_section(models, settings, record.get("speedups", []))
+    out += _ranking_section(record)
     out += _stream_section([m for m in models if m.get("video")], settings)
     out += _batching_section([m for m in models if m.get("batching")])
     out += _profile_sections(models, settings)
     out += _complexity_section([m["complexity"] for m in models if m.get("complexity")])
     if record.get("plot"):
         out += ["", "![AP vs fps]({})".format(os.path.basename(record["plot"]))]
+    if record.get("plot_left_out"):
+        out += ["", "Eval records left out of the AP-vs-fps plot: {}.".format("; ".join(record["plot_left_out"]))]
     return "\n".join(out) + "\n"
 
 
+def about(seconds: float) -> str:
+    """A duration as an estimate says it: 'about 40 seconds', 'about 8 minutes'."""
+    if seconds < 90:
+        return "about {} seconds".format(max(5, 5 * int(round(seconds / 5))))
+    return "about {} minutes".format(int(round(seconds / 60)))
+
+
+def _duration(seconds: float) -> str:
+    return "{:.1f} s".format(seconds) if seconds < 90 else "{:.1f} minutes".format(seconds / 60)
+
+
+def load_lines(load: Optional[dict]) -> List[str]:
+    """The machine's load around the run (``env.LoadMeter``) as report lines."""
+    if not load:
+        return []
+    before, after, other = load.get("load_before"), load.get("load_after"), load.get("other_cpus")
+    return ["- load: load average {} at the start and {} at the end (1 minute; the end counts the bench's own "
+            "threads); other processes kept {} of the {} CPUs busy during the run".format(
+                _fmt(before[0]) if before else "unknown", _fmt(after[0]) if after else "unknown",
+                _fmt(other) if other is not None else "an unknown share", load.get("cores"))]
+
+
 def _model_section(models: List[dict], settings: dict, speedups: List[dict]) -> List[str]:
+    repeats = max([row.get("repeats", 1) for m in models for row in m["latency"]] or [1])
     out = ["## Model only", "",
-           "Random input, {} warm-up and {} timed calls per batch size; each call ends with the runner's device "
-           "synchronisation. Ratio: throughput vs the baseline on the same backend.".format(
-               settings["warmup"], settings["iters"]), "",
+           "Random input, {} warm-up and {} timed calls per batch size{}; each call ends with the runner's device "
+           "synchronisation.".format(settings["warmup"], settings["iters"], ", in each of {} rounds over every "
+                                     "artefact in turn".format(repeats) if repeats > 1 else ""), "",
            "| artefact | model | backend | precision | GFLOPs | batch | p50 ms | p90 ms | p99 ms | mean ms | img/s "
-           "| ratio |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| img/s min..max | spread | vs baseline |",
+           "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     ratios = {(r["artefact"], r["backend"], r["batch"]): r for r in speedups}
     for m in models:
         gflops = (m.get("complexity") or {}).get("gflops")
         for row in m["latency"]:
             ratio = ratios.get((m["artefact"], m["backend"], row["batch"]))
-            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            spread = row.get("images_per_s_spread")
+            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 m["artefact"], m["model"], m["backend"], m["precision"], _fmt(gflops), row["batch"],
                 _fmt(row["p50_ms"]), _fmt(row["p90_ms"]), _fmt(row["p99_ms"]), _fmt(row["mean_ms"]),
-                _fmt(row["images_per_s"]), "{:.2f}x vs {}".format(ratio["throughput_ratio"], ratio["baseline"])
-                if ratio else "–"))
+                _fmt(row["images_per_s"]), "{}..{}".format(_fmt(spread["min"]), _fmt(spread["max"])) if spread
+                else "–", "{:.0f} %".format(spread["pct"]) if spread and spread.get("pct") is not None and
+                row.get("repeats", 1) > 1 else "–",
+                "{:.2f}x vs {}".format(ratio["throughput_ratio"], ratio["baseline"]) if ratio else "–"))
         for skip in m.get("skipped", []):
-            out.append("| {} | {} | {} | {} | {} | {} | skipped: {} | | | | | |".format(
+            out.append("| {} | {} | {} | {} | {} | {} | skipped: {} | | | | | | | |".format(
                 m["artefact"], m["model"], m["backend"], m["precision"], _fmt(gflops), skip["batch"], skip["reason"]))
-    return out
+    return out + [
+        "",
+        "- GFLOPs: the network's convolution multiply-adds / 2^30 (as `goatpose info`)",
+        "- p50 / p90 / p99 ms: the latency one call took at most in 50 / 90 / 99 % of the timed calls; mean ms: the "
+        "average call{}".format(" (the median round's)" if repeats > 1 else ""),
+        "- img/s: images per second, batch / mean call time{}".format(
+            ", the median of the {} rounds".format(repeats) if repeats > 1 else ""),
+        "- img/s min..max: the slowest and the fastest round; spread: (max - min) / median",
+        "- vs baseline: img/s as a multiple of the baseline's at the same batch on the same backend (the first "
+        "HRNet, or --baseline)"]
+
+
+def _ranking_section(record: dict) -> List[str]:
+    ranking = record.get("ranking") or []
+    reliability = record.get("reliability") or {}
+    if not ranking and not reliability.get("warnings"):
+        return []
+    out = ["", "## Which was faster", ""] + ["- " + sentence for sentence in ranking]
+    if reliability.get("warnings"):
+        out += ["", "**Warning, numbers unreliable**: {}.".format("; ".join(reliability["warnings"]))]
+    return out + ["", "Rule: {}.".format(reliability.get("rule", RELIABILITY_RULE))]
 
 
 def _stream_section(videos: List[dict], settings: dict) -> List[str]:
@@ -145,14 +285,26 @@ def _stream_section(videos: List[dict], settings: dict) -> List[str]:
                            if settings.get("detect_every", 1) > 1 else "",
                            first["frames_per_stream"] or "all", first["repeats"], "s" if first["repeats"] > 1 else ""),
            "",
-           "fps and persons/s end to end (min..max over the runs); model = the pose model's own persons/s with "
-           "the same workers and batch; busy = seconds each stage worked, summed over its threads (stages "
-           "overlap, so they add up to more than the wall time in the pipelined schedule).", "",
-           "busiest stage = the stage with the highest utilisation (busy time / wall time x its threads): the "
-           "pipeline runs at that share of the rate its slowest stage allows.", "",
-           "| artefact | configuration | frames | wall s | fps | vs sequential | persons/s | model persons/s | "
-           "end-to-end / model | detector runs/s | busiest stage | busy s: {} |".format(" / ".join(STAGES)),
+           "| artefact | configuration | frames | wall s | fps | vs sequential | persons/s | pose model alone, "
+           "persons/s | end-to-end share of the model alone | detector runs/s | busiest stage | busy s: {} |".format(
+               " / ".join(STAGES)),
            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    out_notes = [
+        "",
+        "- fps: frames per second end to end over all streams, the median run (min..max over the runs)",
+        "- vs sequential: fps as a multiple of the sequential schedule's (one stream)",
+        "- persons/s: persons posed per second end to end (the median run)",
+        "- pose model alone, persons/s: what the pose model did on its own with the same workers and batch (random "
+        "crops, no video, no detector)",
+        "- end-to-end share of the model alone: persons/s end to end as a share of the pose model alone's; under "
+        "100 % the rest of the pipeline (decoding, detection, crops, drawing) costs pose throughput; above 100 % the "
+        "model alone was measured slower than it ran in the pipeline (a busier moment, another batch): a few % "
+        "either way is noise",
+        "- detector runs/s: detector calls per second (every frame, or every --detect-every frames)",
+        "- busiest stage: the stage with the highest utilisation (busy time / wall time x its threads); the pipeline "
+        "runs at that share of the rate its slowest stage allows",
+        "- busy s: seconds each stage worked, summed over its threads (stages overlap, so they add up to more than "
+        "the wall time in the pipelined schedule)"]
     for m in videos:
         for c in m["video"]["configs"]:
             spread, busy = c["fps_spread"], c["busy_s"]
@@ -164,7 +316,7 @@ def _stream_section(videos: List[dict], settings: dict) -> List[str]:
                 "{:.0%}".format(c["end_to_end_vs_model"]) if c.get("end_to_end_vs_model") else "–",
                 _fmt(c["detector_per_s"]), "{} {:.0%}".format(busiest["stage"], busiest["utilisation"])
                 if busiest.get("stage") else "–", " / ".join(_fmt(busy.get(s, 0.0)) for s in STAGES)))
-    return out
+    return out + out_notes
 
 
 def _batching_section(batching: List[dict]) -> List[str]:
@@ -184,7 +336,9 @@ def _batching_section(batching: List[dict]) -> List[str]:
 
 
 def _profile_sections(models: List[dict], settings: dict) -> List[str]:
-    out = []
+    skipped = [m["artefact"] for m in models if m.get("profile_skipped")]
+    out = ["", "--profile-ops applies to .onnx only (onnxruntime's profiler): {} not profiled.".format(
+        ", ".join(skipped))] if skipped else []
     for m in models:
         if m.get("profile"):
             out += ["", "## onnxruntime op profile: {} (batch {}, CPU provider)".format(
@@ -225,12 +379,15 @@ BENCH_KINDS = (BENCH_RECORD, BENCH_REPORT, AP_FPS_PLOT)
 
 
 def write_bench(out: str, record: dict) -> List[str]:
-    """``out``.json and ``out``.md (and ``out``_ap_fps.png when AP results for these artefacts exist beside it)."""
+    """``out``.json and ``out``.md (and ``out``_ap_fps.png when eval records of these artefacts exist beside it; the
+    records left out, and why, go into the record as ``plot_left_out``)."""
     json_path, md_path, plot_path = bench_outputs(out)
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
-    points = ap_fps_points(record["models"], load_eval_records(folder))
+    points, left_out = ap_fps_points(record["models"], load_eval_records(folder))
     written = []
+    if left_out:
+        record["plot_left_out"] = left_out
     if points and ap_fps_plot(points, plot_path):
         record["plot"] = plot_path
         written.append(plot_path)
@@ -239,7 +396,8 @@ def write_bench(out: str, record: dict) -> List[str]:
     return [json_path, md_path] + written
 
 
-def load_eval_records(folder: str) -> List[dict]:
+def load_eval_records(folder: str) -> List[Tuple[str, dict]]:
+    """(file name, record) of every ``goatpose eval`` record in ``folder``."""
     records = []
     for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
         try:
@@ -248,23 +406,36 @@ def load_eval_records(folder: str) -> List[dict]:
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("format") == EVAL_FORMAT:
-            records.append(data)
+            records.append((os.path.basename(path), data))
     return records
 
 
-def ap_fps_points(models: List[dict], evals: List[dict]) -> List[Dict[str, object]]:
-    """(label, batch-1 images/s, AP) for each benched artefact that has an eval record (matched by file name) with a
-    finite AP; damaged records are left out of the plot."""
-    points = []
-    for m in models:
-        ev = next((e for e in evals if e.get("artefact") == m["artefact"]), None)
-        row = next((r for r in m["latency"] if r["batch"] == 1), None)
-        stats = ev.get("stats") if ev else None
+def ap_fps_points(models: List[dict], evals: List[Tuple[str, dict]]) -> Tuple[List[dict], List[str]]:
+    """(label, batch-1 images/s, AP) for each eval record of a benched artefact: the same file, known by its sha256
+    (``goatpose eval`` records ``artefact_sha256``), with a finite AP; and "NAME.json (why)" for each record left
+    out."""
+    points, left_out = [], []
+    for name, ev in evals:
+        artefact, sha = ev.get("artefact"), ev.get("artefact_sha256")
+        model = next((m for m in models if sha and m.get("sha256") == sha), None)
+        stats = ev.get("stats")
         ap = stats.get("AP") if isinstance(stats, dict) else None
-        if row and isinstance(ap, (int, float)) and not isinstance(ap, bool) and math.isfinite(ap):
-            points.append({"label": "{} ({} {})".format(m["model"], m["backend"], m["precision"]),
+        row = next((r for r in model["latency"] if r["batch"] == 1), None) if model else None
+        if model is None:
+            same_name = any(m["artefact"] == artefact for m in models)
+            why = ("no artefact_sha256 (written by an older goatpose eval): cannot tell it is the same file"
+                   if not sha else "{} here is another file (its sha256 differs)".format(artefact) if same_name
+                   else "{} was not benchmarked here".format(artefact))
+        elif row is None:
+            why = "{} has no batch-1 measurement".format(model["artefact"])
+        elif not (isinstance(ap, (int, float)) and not isinstance(ap, bool) and math.isfinite(ap)):
+            why = "no finite AP in it"
+        else:
+            points.append({"label": "{} ({} {})".format(model["model"], model["backend"], model["precision"]),
                            "fps": row["images_per_s"], "ap": ap})
-    return points
+            continue
+        left_out.append("{} ({})".format(name, why))
+    return points, left_out
 
 
 def ap_fps_plot(points: List[Dict[str, object]], path: str) -> bool:

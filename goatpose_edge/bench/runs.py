@@ -1,6 +1,7 @@
 """The measurements ``goatpose bench`` makes, each on an active runner:
 
-- ``bench_model``: model-only latency per batch size (``timing.time_runner``);
+- ``bench_model``: model-only latency per batch size (``timing.time_runner``); ``model_rounds`` keeps the median of
+  several rounds and their spread;
 - ``bench_stream``: ``goatpose video``'s streaming engine on a video, per configuration (sequential or pipelined,
   sync or async detection, pose workers, streams): end-to-end fps and persons/s, busy time and utilisation per stage,
   the pose model's own persons/s with the same workers and batch, and the ratio of the two;
@@ -38,6 +39,32 @@ def bench_model(runner, batches, warmup: int, iters: int) -> Dict[str, object]:
             continue
         rows.append(time_runner(runner, batch, warmup, iters).to_dict())
     return {"latency": rows, "skipped": skipped}
+
+
+def model_rounds(rounds: List[Dict[str, object]]) -> Dict[str, object]:
+    """One ``bench_model`` result from the results of several rounds: per batch size the row of the median round (by
+    images/s, the upper median for an even count), with ``repeats`` and ``images_per_s_spread`` = {median, min, max
+    images/s over the rounds, pct: (max - min) / median x 100}."""
+    if not rounds:
+        raise ValueError("no rounds to combine")
+    rows = []
+    for first in rounds[0]["latency"]:
+        same = sorted((next(r for r in result["latency"] if r["batch"] == first["batch"]) for result in rounds),
+                      key=lambda r: r["images_per_s"])
+        values = [r["images_per_s"] for r in same]
+        median = float(np.median(values))
+        row = dict(same[len(same) // 2], repeats=len(same))
+        row["images_per_s_spread"] = {"median": round(median, 3), "min": values[0], "max": values[-1],
+                                      "pct": round(100 * (values[-1] - values[0]) / median, 1) if median else None}
+        rows.append(row)
+    return {"latency": rows, "skipped": rounds[0]["skipped"]}
+
+
+def probe_calls(runner, batches) -> Dict[int, float]:
+    """Seconds of one call per batch size of ``batches`` the runner takes, after one untimed call (allocations, lazy
+    initialisation): what ``suite.estimate_seconds`` scales to the configured iterations."""
+    return {batch: time_runner(runner, batch, warmup=1, iters=1).mean_ms / 1e3 for batch in batches
+            if runner.min_batch <= batch and (runner.max_batch is None or batch <= runner.max_batch)}
 
 
 @dataclass
@@ -260,5 +287,5 @@ def person_batching(runner, frames: List[np.ndarray], detections: List, repeats:
     return result
 
 
-__all__ = ["LatencyStats", "StreamConfig", "artefact_info", "bench_model", "bench_stream", "person_batching",
-           "pose_throughput", "read_frames", "stream_configs", "stream_run"]
+__all__ = ["LatencyStats", "StreamConfig", "artefact_info", "bench_model", "bench_stream", "model_rounds",
+           "person_batching", "pose_throughput", "probe_calls", "read_frames", "stream_configs", "stream_run"]

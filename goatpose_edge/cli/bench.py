@@ -47,24 +47,29 @@ def add_arguments(parser) -> None:
     parser.add_argument("--streams", type=stream_counts, default=defaults.streams, metavar="1,3",
                         help="the video replayed K times side by side, per K ({})".format(_listed(defaults.streams)))
     parser.add_argument("--repeats", type=positive_int, default=defaults.repeats, metavar="N",
-                        help="rounds over all configurations, interleaved; the median run is reported ({})".format(
+                        help="rounds of every measurement (model only: over all artefacts; --video: over all "
+                        "configurations), interleaved; the median is reported with the min..max ({})".format(
                             defaults.repeats))
     parser.add_argument("--person-batching", action="store_true",
                         help="persons/s of the batched pipeline vs a per-crop loop on frames of --video")
     parser.add_argument("--batching-frames", type=positive_int, default=defaults.batching_frames, metavar="N",
                         help="frames for --person-batching")
-    parser.add_argument("--profile-ops", action="store_true", help="onnxruntime per-op-type profile of each .onnx")
+    parser.add_argument("--profile-ops", action="store_true",
+                        help="onnxruntime per-op-type profile of each .onnx (applies to .onnx artefacts only)")
     parser.add_argument("--baseline", metavar="ARTEFACT|MODEL",
                         help="artefact the ratios are taken against (default: the first HRNet per backend)")
     parser.add_argument("--title", help="heading of the Markdown report")
-    parser.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json and NAME.md (+ NAME_ap_fps.png)")
+    parser.add_argument("--out", metavar="benchmarks/NAME",
+                        help="write NAME.json and NAME.md (+ NAME_ap_fps.png from the goatpose eval records of these "
+                        "artefacts in the same folder)")
     add_overwrite_argument(parser)
     add_trust_argument(parser)
 
 
 def bench_options(args):
-    """``BenchOptions`` from the arguments; options that measure nothing together are a usage error."""
-    from goatpose_edge.bench.suite import BenchOptionError, BenchOptions, check_settings
+    """``BenchOptions`` from the arguments; options that measure nothing together, or nothing on these artefacts
+    (--profile-ops without an .onnx), are a usage error."""
+    from goatpose_edge.bench.suite import BenchOptionError, BenchOptions, check_artefacts, check_settings
 
     options = BenchOptions(batches=args.batch, warmup=args.warmup, iters=args.iters, threads=args.threads,
                            video=args.video, max_frames=args.max_frames, detector=args.detector,
@@ -76,6 +81,7 @@ def bench_options(args):
                            baseline=args.baseline, title=args.title or "", trusted=args.trust_checkpoint)
     try:
         check_settings(options)
+        check_artefacts(args.artefacts, options)
     except BenchOptionError as exc:
         raise UsageError(str(exc)) from exc
     return options
@@ -118,6 +124,9 @@ def run(args) -> int:
     record = run_bench(args.artefacts, options, command, log=lambda line: print(line, file=sys.stderr))
     for warning in record["environment"]["warnings"]:
         print("WARNING: " + warning, file=sys.stderr)
+    if record["reliability"]["warnings"]:
+        print("WARNING: numbers unreliable: {} (see the report's rule)".format(
+            "; ".join(record["reliability"]["warnings"])), file=sys.stderr)
     print(to_markdown(record))
     if args.out is not None:
         for path in write_bench(name_prefix(args.out), record):

@@ -32,7 +32,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=positive_int, metavar="N", help="first N images only, for quick runs")
     parser.add_argument("--threads", type=thread_count, metavar="N", help="CPU threads for onnxruntime/torch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--out", metavar="benchmarks/NAME", help="write NAME.json (AP) and NAME_results.json")
+    parser.add_argument("--out", metavar="benchmarks/NAME",
+                        help="write NAME.json (AP; goatpose bench --out in the same folder plots it against fps) and "
+                        "NAME_results.json")
     add_overwrite_argument(parser)
     add_trust_argument(parser)
 
@@ -53,6 +55,7 @@ def io_plan(args) -> IOPlan:
 
 
 def run(args) -> int:
+    from goatpose_edge.artefact.sidecar import sha256_of
     from goatpose_edge.bench.coco_eval import evaluate_runner, prepare_eval, write_results
     from goatpose_edge.bench.env import environment
     from goatpose_edge.bench.report import EVAL_FORMAT, utc_now, write_text
@@ -69,9 +72,11 @@ def run(args) -> int:
     print("{} ({} {}): {} on {} images, {} boxes -> {} persons, {:.1f} s".format(
         artefact, backend, model, result.line(), result.images, result.boxes, result.persons, result.seconds))
     if args.out is not None:
-        record = {"format": EVAL_FORMAT, "created": utc_now(), "artefact": artefact, "backend": backend,
-                  "model": model, "command": "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "environment": environment(
-                      args.threads)}
+        record = {"format": EVAL_FORMAT, "created": utc_now(), "artefact": artefact,
+                  "artefact_sha256": sha256_of(args.artefact),  # how bench's AP-vs-fps plot knows the same file
+                  "backend": backend, "model": model,
+                  "command": "goatpose " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                  "environment": environment(args.threads)}
         record.update(result.to_dict())
         prefix = name_prefix(args.out)
         write_results(prefix + "_results.json", result.results)
