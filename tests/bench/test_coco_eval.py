@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from goatpose_edge.artefact.sidecar import sha256_of
 from goatpose_edge.bench.coco_eval import evaluate_keypoints, evaluate_runner
 from goatpose_edge.coco import ground_truth_detections, load_coco
 from goatpose_edge.errors import GoatPoseError
@@ -68,6 +69,7 @@ def test_eval_command_writes_records_and_refuses_bad_input(sample, bl_onnx, tmp_
     assert "AP " in run.stdout and "on 1 images" in run.stdout
     record = json.load(open(out + ".json"))
     assert record["format"] == "goatpose-edge-eval/1" and record["artefact"] == os.path.basename(bl_onnx)
+    assert record["artefact_sha256"] == sha256_of(bl_onnx)  # what bench's AP-vs-fps plot matches the file by
     assert record["settings"]["boxes"] == "ground truth" and record["images"] == 1
     assert isinstance(json.load(open(out + "_results.json")), list)
     bad = subprocess.run([sys.executable, "-m", "goatpose_edge", "eval", bl_onnx, "--coco-root", str(tmp_path)],
