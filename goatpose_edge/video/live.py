@@ -58,6 +58,8 @@ REQUEST_TIMEOUT_S = 10.0
 STALL_TIMEOUT_S = 60.0
 #: seconds the connections get to finish their responses once the run ended, before their sockets are shut
 SHUT_GRACE_S = 1.0
+#: bytes a streaming client's socket buffers on the server's side (the kernel may double it): a few frames
+SEND_BUFFER = 256 * 1024
 #: JPEG quality of the streamed overlay
 JPEG_QUALITY = 80
 #: frames over which a stream's fps is measured
@@ -576,6 +578,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _streaming(self, ctype: str) -> None:
         self.close_connection = True
         self.connection.settimeout(STALL_TIMEOUT_S)
+        # a small send buffer: a slow client gets a fresh frame rather than megabytes of old ones behind it
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Cache-Control", "no-store")
