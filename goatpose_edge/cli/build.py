@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
     from goatpose_edge.engines.policy import PRECISIONS
 
     defaults = BuildOptions()
-    parser.add_argument("onnx", metavar="MODEL.onnx")
+    parser.add_argument("onnx", metavar="MODEL.onnx", help="an ONNX of goatpose export (or goatpose quantize)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision)
     add_calibration_arguments(parser)
     parser.add_argument("--batch", type=positive_int, metavar="N",
@@ -35,8 +35,11 @@ def add_arguments(parser) -> None:
                         help="build for a DLA core (Xavier/Orin; the TX2 has none)")
     parser.add_argument("--force", action="store_true", help="build a precision the GPU has no fast path for")
     parser.add_argument("-o", "--output", metavar="FILE.engine",
-                        help="default: engines/<model>_<HxW>_<precision>_b<min>-<max>_trt<version>_<gpu>.engine")
-    parser.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec command")
+                        help="the engine: .engine, .plan or .trt, its sidecar .json beside it (default: engines/"
+                        "<model>_<HxW>_<precision>_b<min>-<max>_trt<version>_<gpu>.engine)")
+    parser.add_argument("--print-trtexec", action="store_true",
+                        help="also print the trtexec command that makes the same engine (goatpose still builds it: "
+                        "not a dry run)")
     parser.add_argument("--verify", action="store_true", help="compare the engine with onnxruntime on real crops")
     parser.add_argument("--image", action="append", default=[], metavar="IMG[@x,y,w,h]",
                         help="person photo for --verify (besides the calibration crops)")
@@ -123,9 +126,10 @@ def run(args) -> int:
         sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, sidecar.batch_profile["min"],
         sidecar.batch_profile["max"], sidecar.build_seconds))
     if args.print_trtexec:
+        print("the same engine with trtexec (built above by goatpose; --print-trtexec does not skip the build):")
         print(result.trtexec)
     if args.verify:
         report = verify_engine(args.onnx, result.engine_path, sources[:16], args.image)
         print(report.line())
-        reject_failed(report, result.engine_path)
+        reject_failed(report, result.engine_path, (sidecar.calibration or {}).get("cache"), sidecar.precision_graph)
     return 0

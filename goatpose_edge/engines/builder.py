@@ -489,13 +489,13 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
     """``onnx_path`` to a TensorRT engine at ``output`` (default: ``default_engine_path``) with its sidecar."""
     options = options or BuildOptions()
     source = _read_source(onnx_path)
-    _require_calibration(source, options, output)
     rt = _open_tensorrt(options.verbose)
     started = time.time()
     signals = DeferredSignals()
     with rt.cuda_context.active(), tempfile.TemporaryDirectory(prefix="goatpose-build-") as folder:
         caps = _probe(rt)
-        decision = _decide_precision(options, caps, log)
+        decision = _decide_precision(options, caps, log)  # INT8 on a GPU without fast INT8 is refused here, before
+        _require_calibration(source, options, output)  # calibration images are asked for
         graph = _precision_graph(source, decision, caps, options, folder)
         parsed = _parse(rt, graph)
         profile = _built_profile(options.profile, parsed.static_batch, onnx_path, log, options.dla_core)

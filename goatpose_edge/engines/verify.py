@@ -1,7 +1,8 @@
 """``goatpose build --verify``: the engine against onnxruntime (FP32, CPU) on real person crops, within the limits of
 its effective precision (``compare.engine_tolerance``)."""
 
-from typing import Sequence
+import os
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -44,11 +45,18 @@ def check(report: HeatmapAgreement) -> None:
         raise EngineVerifyError(report.line())
 
 
-def reject_failed(report: HeatmapAgreement, engine_path: str) -> None:
-    """An engine that failed its check is not left where a runner would pick it up: remove it and its sidecar (the
-    calibration cache is kept, it was not at fault) and raise ``EngineVerifyError``. Nothing happens when it passed."""
+def reject_failed(report: HeatmapAgreement, engine_path: str, calibration_cache: Optional[str] = None,
+                  precision_graph: Optional[str] = None) -> None:
+    """An engine that failed its check is not left where a runner would pick it up: remove it and its sidecar and
+    raise ``EngineVerifyError``, naming what the build wrote and keeps: its calibration cache (INT8: not at fault, a
+    rebuild reuses it) and its precision graph (TensorRT >= 11), each only when the build has one. Nothing happens
+    when it passed."""
     if report.ok:
         return
     remove_engine(engine_path)
-    raise EngineVerifyError("{}; {} and its sidecar were removed (the calibration cache is kept)".format(
-        report.line(), engine_path))
+    kept = ""
+    if calibration_cache and os.path.isfile(calibration_cache):
+        kept += "; its calibration cache {} is kept (a rebuild reuses it)".format(calibration_cache)
+    if precision_graph and os.path.isfile(precision_graph):
+        kept += "; its precision graph {} is kept".format(precision_graph)
+    raise EngineVerifyError("{}; {} and its sidecar were removed{}".format(report.line(), engine_path, kept))

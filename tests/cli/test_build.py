@@ -36,6 +36,10 @@ def test_print_trtexec_gives_the_same_build_in_the_generation_s_syntax(version, 
     run = _build(version, platform, tiny_onnx, "--batch", "2", "--workspace", "512", "--timing-cache", cache,
                  "--print-trtexec", "-o", engine)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert os.path.isfile(engine)  # --print-trtexec is no dry run, and says so before its line
+    said = run.stdout.splitlines()
+    assert said[said.index(next(line for line in said if line.startswith("trtexec "))) - 1] == (
+        "the same engine with trtexec (built above by goatpose; --print-trtexec does not skip the build):")
     lines = [line for line in run.stdout.splitlines() if line.startswith("trtexec ")]
     assert lines == ["trtexec --onnx={} --saveEngine={} --fp16 --minShapes=input:2x3x256x192 "
                      "--optShapes=input:2x3x256x192 --maxShapes=input:2x3x256x192 {} --timingCacheFile={}".format(

@@ -532,9 +532,31 @@ def test_a_failed_check_removes_the_engine(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == ["e.engine", "e.json"]
     failed = compare_heatmaps("verify fp16 engine vs onnxruntime FP32 on 1 crops", reference, reference * 1.5,
                               engine_tolerance("fp16"), stride=4)
-    with pytest.raises(EngineVerifyError) as info:
+    with pytest.raises(EngineVerifyError) as info:  # an FP16 build: no calibration cache to speak of
         reject_failed(failed, engine)
-    assert str(info.value) == "{}; {} and its sidecar were removed (the calibration cache is kept)".format(
-        failed.line(), engine)
+    assert str(info.value) == "{}; {} and its sidecar were removed".format(failed.line(), engine)
     assert os.listdir(str(tmp_path)) == []
     assert json.loads(json.dumps(failed.to_dict()))["ok"] is False
+
+
+def test_a_failed_check_names_what_the_build_keeps(tmp_path):
+    """An INT8 build's calibration cache and a TensorRT >= 11 precision graph stay (named); a cache the sidecar
+    names but that is not there is not mentioned."""
+    engine, cache, graph = (str(tmp_path / name) for name in ("e.engine", "e.calib", "e.fp16.onnx"))
+    reference = np.zeros((1, 17, 8, 6), np.float32)
+    reference[:, :, 2, 2] = 1.0
+    failed = compare_heatmaps("verify int8 engine vs onnxruntime FP32 on 1 crops", reference, reference * 1.5,
+                              engine_tolerance("int8"), stride=4)
+    for path in (engine, cache, graph):
+        open(path, "wb").close()
+    write_sidecar(engine, _a_sidecar())
+    with pytest.raises(EngineVerifyError) as info:
+        reject_failed(failed, engine, cache, graph)
+    assert str(info.value) == ("{}; {} and its sidecar were removed; its calibration cache {} is kept (a rebuild "
+                               "reuses it); its precision graph {} is kept".format(failed.line(), engine, cache, graph))
+    assert sorted(os.listdir(str(tmp_path))) == ["e.calib", "e.fp16.onnx"]
+    os.remove(cache)
+    open(engine, "wb").close()
+    with pytest.raises(EngineVerifyError) as info:
+        reject_failed(failed, engine, cache)
+    assert str(info.value) == "{}; {} and its sidecar were removed".format(failed.line(), engine)

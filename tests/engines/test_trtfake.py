@@ -121,6 +121,14 @@ def test_int8_calibration_cache_is_written_then_reused(tiny_onnx, tmp_path):
     assert (second["method"], second["reused_cache"]) == ("entropy2", True)
 
 
+def test_int8_on_tx2_is_refused_before_calibration_images_are_asked_for(tiny_onnx, tmp_path):
+    result = goatpose(fake_env("8.2.1", "tx2"), "build", tiny_onnx, "--precision", "int8",
+                      "-o", str(tmp_path / "e.engine"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("goatpose: error: INT8 refused: NVIDIA Tegra X2") and "calib" not in result.stderr
+    assert os.listdir(str(tmp_path)) == []
+
+
 def test_int8_without_calibration_images(tiny_onnx, tmp_path):
     result = goatpose(fake_env("8.2.1", "desktop"), "build", tiny_onnx, "--precision", "int8",
                       "-o", str(tmp_path / "e.engine"))
