@@ -24,9 +24,39 @@ from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import clear_protected
 from goatpose_edge.signals import Terminated, sigterm_as_interrupt
 
-#: the subcommands, in the order ``goatpose --help`` lists them
-COMMANDS = (info, init, export, verify, pose, build, platform, train, env, quantize, bench, evaluate, video, listen,
-            lint)
+#: the subcommands, in the order ``goatpose --help`` lists them: the host's, then the device's (``EPILOG``)
+COMMANDS = (info, init, export, train, quantize, lint, verify, platform, env, build, pose, video, listen, bench,
+            evaluate)
+
+#: ``goatpose --help``'s closing part: the commands by where they run, an example each, what each -o / --out writes
+EPILOG = """\
+host commands (a desktop or server with PyTorch):
+  goatpose info goatpose-bl hrnet-w32                         the models' params and GFLOPs beside the paper's
+  goatpose init goatpose-bl -o runs/bl.pth                    random weights (-o: .pth or .pt)
+  goatpose export goatpose-bl -o export/bl.onnx               ONNX for TensorRT (-o: .onnx)
+  goatpose train goatpose-bl --coco-root coco --out runs/bl   COCO training (--out: a run folder)
+  goatpose quantize export/bl.onnx --calib-images persons/    INT8 Q/DQ ONNX (-o: .onnx)
+  goatpose lint export/bl.onnx                                will TensorRT 8 parse it?
+  goatpose verify runs/bl.pth export/bl.onnx                  the same heatmaps?
+
+device commands (Jetson TX2, a CUDA GPU or a CPU; no PyTorch needed):
+  goatpose platform                                           GPU, TensorRT, fast FP16/INT8 (JSON)
+  goatpose env                                                L4T, power mode, clocks
+  goatpose build export/bl.onnx --precision fp16              an engine (-o: .engine, .plan or .trt + .json)
+  goatpose pose photo.jpg --pose engines/bl.engine            poses of photos (.engine, .onnx or .pth;
+                                                              -o: .jsonl or .ndjson, else stdout)
+  goatpose video clip.mp4 --pose engines/bl.engine -o out.mp4 --jsonl out.jsonl
+                                                              overlay (-o: .mp4 .m4v .mov .avi .mkv), poses
+                                                              (--jsonl: .jsonl or .ndjson), run summary
+                                                              (--summary-json: a JSON file)
+  goatpose listen mqtt://broker.local --out received/         poses published by devices (--out: a folder)
+  goatpose bench export/bl.onnx engines/bl.engine --out benchmarks/mine
+                                                              speed (--out NAME: NAME.json, NAME.md)
+  goatpose eval engines/bl.engine --coco-root coco --out benchmarks/bl-eval
+                                                              COCO AP (--out NAME: NAME.json, NAME_results.json)
+
+goatpose COMMAND --help says more about each.
+"""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -37,7 +67,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="goatpose", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="goatpose", description="Pose models from PyTorch to ONNX to TensorRT (Jetson TX2, "
+                           "CUDA GPUs, CPUs): host commands make the artefacts, device commands run them.",
+                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version="goatpose-edge " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -4,7 +4,7 @@ from goatpose_edge.cli.common import JSONL_SUFFIXES, artefact_input, detector_in
 from goatpose_edge.fileio import IOPlan
 
 NAME = "pose"
-HELP = "poses of the persons in images, as JSON lines"
+HELP = "poses of the persons in images with an .engine, .onnx or .pth, as JSON lines"
 OUTPUT_FLAGS = ("-o",)
 
 
@@ -14,13 +14,14 @@ def add_arguments(parser) -> None:
 
     defaults = PoseOptions(pose="")
     parser.add_argument("images", nargs="+", metavar="IMAGE")
-    parser.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .onnx or .pth")
+    parser.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .engine, .onnx or .pth")
     parser.add_argument("--model", help="model name for a .pth that does not record it")
     parser.add_argument("--detector", default=defaults.detector, metavar="hog|whole|FILE.onnx",
                         help="person detector (default: OpenCV's HOG, no files needed)")
     parser.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crops)")
     parser.add_argument("--post-process", choices=POST_PROCESS, default=defaults.post_process)
-    parser.add_argument("-o", "--output", metavar="FILE.jsonl", help="write the JSON lines here instead of stdout")
+    parser.add_argument("-o", "--output", metavar="FILE.jsonl",
+                        help="write the JSON lines here ({}) instead of stdout".format(" or ".join(JSONL_SUFFIXES)))
 
 
 def io_plan(args) -> IOPlan:

@@ -104,3 +104,43 @@ def test_every_command_the_pickle_refusal_names_accepts_trust_checkpoint():
     subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
     for command in named:
         assert any("--trust-checkpoint" in a.option_strings for a in subcommands[command]._actions), command
+
+
+def test_help_groups_host_and_device_commands_with_an_example_each():
+    import re
+    import shlex
+
+    from goatpose_edge.artefact.sidecar import ENGINE_SUFFIXES
+    from goatpose_edge.cli import COMMANDS, EPILOG, build_parser
+    from goatpose_edge.cli.common import CHECKPOINT_SUFFIXES, JSONL_SUFFIXES
+    from goatpose_edge.video.outputs import FOURCC
+
+    result = run_cli("--help")
+    assert result.returncode == 0 and EPILOG in result.stdout  # as written: RawDescriptionHelpFormatter
+    host, device = EPILOG.split("\n\n")[:2]
+    examples = {}
+    for group, text in (("host", host), ("device", device)):
+        assert text.startswith(group + " commands (")
+        for line in text.splitlines()[1:]:
+            command = re.split(r"\s{2,}", line.strip())[0]
+            if command.startswith("goatpose "):
+                examples[shlex.split(command)[1]] = (group, shlex.split(command)[1:])
+    assert {name: group for name, (group, _) in examples.items()} == {
+        "info": "host", "init": "host", "export": "host", "train": "host", "quantize": "host", "lint": "host",
+        "verify": "host", "platform": "device", "env": "device", "build": "device", "pose": "device",
+        "video": "device", "listen": "device", "bench": "device", "eval": "device"}
+    assert sorted(examples) == sorted(command.NAME for command in COMMANDS)
+    parser = build_parser()
+    for name, (_, argv) in examples.items():  # every example is a command line its command takes
+        assert parser.parse_args(argv).command == name
+    for suffixes in (ENGINE_SUFFIXES, CHECKPOINT_SUFFIXES, JSONL_SUFFIXES, tuple(FOURCC)):  # the -o endings, all of them
+        assert all(suffix in EPILOG for suffix in suffixes), suffixes
+
+
+def test_help_texts_say_what_the_commands_take():
+    pose = run_cli("pose", "--help").stdout
+    assert ".engine, .onnx or .pth" in pose and ".jsonl or .ndjson" in pose
+    build = " ".join(run_cli("build", "--help").stdout.split())
+    assert "goatpose still builds it: not a dry run" in build and ".engine, .plan or .trt" in build
+    bench = " ".join(run_cli("bench", "--help").stdout.split())
+    assert "applies to .onnx artefacts only" in bench and "the median is reported with the min..max (3)" in bench
