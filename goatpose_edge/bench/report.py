@@ -117,7 +117,8 @@ def _spread_words(spreads) -> str:
 def assess(record: dict) -> Dict[str, object]:
     """What the numbers of a bench record are worth: {"reliability": {"rule", "warnings"}, "ranking": sentences}.
 
-    A warning per latency row whose img/s spread exceeds the limit and per load reason; a sentence per ratio, saying
+    A warning per latency row whose img/s spread exceeds the limit, per video configuration whose fps spread does,
+    and per load reason; a sentence per ratio, saying
     in words which artefact ran faster and by how much, or, where a side's spread or the load makes the ratio
     unreliable, that it is and why, instead of a ranking."""
     models = record["models"]
@@ -129,6 +130,13 @@ def assess(record: dict) -> Dict[str, object]:
             if pct is not None and pct > SPREAD_LIMIT_PCT:
                 warnings.append("{} batch {}: img/s varied {:.0f} % over {} repeats (limit {:.0f} %)".format(
                     m["artefact"], row["batch"], pct, row["repeats"], SPREAD_LIMIT_PCT))
+        for config in (m.get("video") or {}).get("configs", []):
+            spread = config.get("fps_spread") or {}
+            if config.get("runs", 1) > 1 and spread.get("median") and 100 * (
+                    spread["max"] - spread["min"]) / spread["median"] > SPREAD_LIMIT_PCT:
+                warnings.append("{} {}: fps varied {:.0f} % over {} runs (limit {:.0f} %)".format(
+                    m["artefact"], config["name"], 100 * (spread["max"] - spread["min"]) / spread["median"],
+                    config["runs"], SPREAD_LIMIT_PCT))
     ranking = []
     for r in record.get("speedups", []):
         ratio, spreads = r["throughput_ratio"], r.get("spread_pct") or [None, None]

@@ -66,6 +66,13 @@ def test_a_noisy_side_or_a_busy_machine_gives_no_ranking():
                                 "repeats (limit 10 %))."]
     assert noisy["reliability"]["warnings"] == ["bl.onnx batch 1: img/s varied 36 % over 3 repeats (limit 10 %)"]
     steady = _model("bl.onnx", "goatpose-bl", {1: [33.0, 33.5, 33.2]})
+    streamed = dict(steady, video={"configs": [
+        {"name": "pipelined sync detect, auto workers, 1 stream", "runs": 3,
+         "fps_spread": {"median": 10.0, "min": 9.5, "max": 11.2}},  # 17 %
+        {"name": "sequential sync detect, 1 worker, 1 stream", "runs": 3,
+         "fps_spread": {"median": 8.0, "min": 7.8, "max": 8.2}}]})  # 5 %
+    assert _record([w32, streamed], QUIET)["reliability"]["warnings"] == [
+        "bl.onnx pipelined sync detect, auto workers, 1 stream: fps varied 17 % over 3 runs (limit 10 %)"]
     busy = _record([w32, steady], dict(QUIET, load_before=[2.5, 2.0, 1.0], other_cpus=0.9))
     assert busy["reliability"]["warnings"] == [
         "load average 2.50 at the start, above 1.6 (0.8 x 2 cores): the machine was busy",
