@@ -1,6 +1,8 @@
-"""Overlay of poses on a BGR frame: per-person colour, the contract's skeleton, box and score, an fps line.
+"""Overlay of poses on a BGR frame: per-person colour, the contract's skeleton, the box labelled with the track id
+and the detector's score, and a HUD (stream, fps, person count, a warning such as random weights) that nothing
+overdraws.
 
-    draw_persons(frame, persons, contract.skeleton, fps=31.2)    # draws in place, returns the frame
+    draw_persons(frame, persons, contract.skeleton, fps=31.2, ids=ids, label="stream 1")   # in place; returns it
 
 Keypoints scoring below ``min_score`` (and limbs touching them) are not drawn. Pure OpenCV, device side.
 """
@@ -20,9 +22,13 @@ def person_colour(index: int):
 
 
 def draw_persons(frame: np.ndarray, persons: Sequence, skeleton: Sequence, fps: Optional[float] = None,
-                 min_score: float = 0.3, ids: Optional[Sequence[int]] = None, boxes: bool = True) -> np.ndarray:
-    """Draw ``persons`` (``pipeline.Person``: box (x, y, w, h), score, keypoints [K, 3]) on ``frame`` [H, W, 3] uint8
-    in place; ``skeleton`` is the contract's [(i, j)] limb list; ``ids`` (track ids) choose colours and labels."""
+                 min_score: float = 0.3, ids: Optional[Sequence[int]] = None, boxes: bool = True,
+                 label: Optional[str] = None, warning: Optional[str] = None) -> np.ndarray:
+    """Draw ``persons`` (``pipeline.Person``: box (x, y, w, h), score, box_score, keypoints [K, 3]) on ``frame``
+    [H, W, 3] uint8 in place; ``skeleton`` is the contract's [(i, j)] limb list; ``ids`` (track ids) choose colours
+    and label the boxes ("#id" and the detector's score). The HUD (top left: ``label``, e.g. the stream, the fps and
+    the person count; ``warning`` below it in red, e.g. random weights) is drawn last, on a dark band, so nothing
+    overdraws it."""
     height, width = frame.shape[:2]
     thickness = max(1, int(round(min(height, width) / 360)))
     for n, person in enumerate(persons):
@@ -41,13 +47,32 @@ def draw_persons(frame: np.ndarray, persons: Sequence, skeleton: Sequence, fps: 
         if boxes:
             x, y, w, h = [int(round(float(v))) for v in np.clip(person.box, -32768, 32767)]
             cv2.rectangle(frame, (x, y), (x + w, y + h), colour, thickness)
-            label = "{}{:.2f}".format("#{} ".format(ident) if ids is not None else "", person.score)
-            cv2.putText(frame, label, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, colour,
+            text = "{}{:.2f}".format("#{} ".format(ident) if ids is not None else "",
+                                     float(getattr(person, "box_score", person.score)))
+            cv2.putText(frame, text, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, colour,
                         thickness, cv2.LINE_AA)
-    if fps is not None:
-        text = "{:.1f} fps  {} persons".format(fps, len(persons))
-        cv2.putText(frame, text, (10, 24 * thickness), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * thickness, (0, 0, 0),
-                    thickness + 2, cv2.LINE_AA)
-        cv2.putText(frame, text, (10, 24 * thickness), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * thickness, (255, 255, 255),
-                    thickness, cv2.LINE_AA)
+    lines = []
+    if label is not None or fps is not None:
+        count = len(persons)
+        parts = ([label] if label else []) + (["{:.1f} fps".format(fps)] if fps is not None else []) + [
+            "{} person{}".format(count, "" if count == 1 else "s")]
+        lines.append(("  ".join(parts), (255, 255, 255)))
+    if warning:
+        lines.append((warning, (60, 60, 255)))
+    _hud(frame, lines, thickness)
     return frame
+
+
+def _hud(frame: np.ndarray, lines, thickness: int) -> None:
+    """Text lines on a dark band at the top left, drawn after everything else."""
+    if not lines:
+        return
+    scale, pad = 0.6 * thickness, 6 * thickness
+    sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0] for text, _ in lines]
+    line_height = max(h for _, h in sizes) + pad
+    band_w = min(frame.shape[1], max(w for w, _ in sizes) + 2 * pad)
+    band_h = min(frame.shape[0], line_height * len(lines) + pad)
+    frame[:band_h, :band_w] = (frame[:band_h, :band_w] * 0.35).astype(frame.dtype)
+    for index, (text, colour) in enumerate(lines):
+        cv2.putText(frame, text, (pad, line_height * (index + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
+                    thickness, cv2.LINE_AA)

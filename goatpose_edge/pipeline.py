@@ -30,6 +30,11 @@ class FrameError(GoatPoseError, ValueError):
     """Something that is not an image was given as a frame."""
 
 
+def _round(value, digits: int) -> float:
+    """``round`` for JSON: a tiny negative rounds to 0.0, never -0.0."""
+    return round(float(value), digits) + 0.0
+
+
 @dataclass
 class Person:
     box: np.ndarray  # [4] (x, y, w, h) in frame pixels, as detected
@@ -44,9 +49,9 @@ class Person:
             points = points.copy()
             np.clip(points[:, 0], 0, clamp_to[1] - 1, out=points[:, 0])
             np.clip(points[:, 1], 0, clamp_to[0] - 1, out=points[:, 1])
-        return {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4),
-                "box_score": round(self.box_score, 4),
-                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in points]}
+        return {"box": [_round(v, 2) for v in self.box], "score": _round(self.score, 4),
+                "box_score": _round(self.box_score, 4),
+                "keypoints": [[_round(x, 2), _round(y, 2), _round(s, 4)] for x, y, s in points]}
 
 
 @dataclass

@@ -10,7 +10,7 @@ one line (``imagefile.ImageError``), without the cost of a model load.
 
 import json
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class PoseOptions:
     model: Optional[str] = None  # variant name for a .pth checkpoint that does not record it (ignored otherwise)
     flip: bool = False  # flip test: average in the mirrored crops
     post_process: Optional[str] = "quarter"  # heatmap decoding: "quarter", "dark" or "none" (``HeatmapCodec``)
+    log: Optional[Callable[[str], None]] = None  # gets the one-line warning when the weights are random
 
 
 @dataclass
@@ -35,9 +36,10 @@ class ImagePoses:
 
     image: str  # the image's path, as given
     persons: List[Person]  # best first; keypoints [K, 3] (x, y, score) in the image's pixels
+    shape: Optional[Tuple[int, ...]] = None  # the image's [H, W, 3]: keypoints are clamped to it, as video does
 
     def to_dict(self) -> dict:
-        return {"image": self.image, "persons": [person.to_dict() for person in self.persons]}
+        return {"image": self.image, "persons": [person.to_dict(clamp_to=self.shape) for person in self.persons]}
 
     def to_json(self) -> str:
         """One JSON line (no newline), as ``goatpose pose`` prints it."""
@@ -54,7 +56,7 @@ def pose_images(image_paths: Sequence[str],
     frames = [(path, read_image(path)) for path in image_paths]  # [(path, BGR uint8 [H, W, 3])]
     if isinstance(estimator, PoseOptions):
         return _pose_with(frames, estimator)
-    return (ImagePoses(path, estimator(frame)) for path, frame in frames)
+    return (ImagePoses(path, estimator(frame), frame.shape) for path, frame in frames)
 
 
 def _pose_with(frames: List[Tuple[str, np.ndarray]], options: PoseOptions) -> Iterator[ImagePoses]:
@@ -63,5 +65,8 @@ def _pose_with(frames: List[Tuple[str, np.ndarray]], options: PoseOptions) -> It
 
     with make_detector(options.detector) as detector, load_runner(options.pose, model_name=options.model) as runner:
         estimator = TopDownPoseEstimator(detector, runner, flip=options.flip, post_process=options.post_process)
+        warning = estimator.contract.weights_warning()
+        if warning and options.log is not None:
+            options.log(warning)
         for path, frame in frames:
-            yield ImagePoses(path, estimator(frame))
+            yield ImagePoses(path, estimator(frame), frame.shape)

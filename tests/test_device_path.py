@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import stand_in_pose_onnx
+from goatpose_edge.video.results import read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_video_on_a_few_frames(pose_onnx, video, tmp_path):
     result = goatpose("video", video, "--pose", pose_onnx, "--detector", "hog:640", "--max-frames", "4", "-o", out,
                       "--jsonl", jsonl, "--summary-json", summary, "--no-progress", "--threads", "1")
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in open(jsonl)]
+    lines = read_jsonl(jsonl)[1]
     assert [line["frame"] for line in lines] == [0, 1, 2, 3]
     record = json.load(open(summary))
     assert record["frames"] == 4 and record["ended"] == "stopped" and record["outputs"] == [out, jsonl]

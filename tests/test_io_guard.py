@@ -30,6 +30,8 @@ MINIMAL = {
     "eval": ["eval", "{e.engine}", "--coco-root", "{coco}", "--ann", "{ann.json}", "--det-json", "{det.json}"],
     "video": ["video", "{v.avi}", "--pose", "{e.engine}", "--detector", "{det.onnx}"],
     "lint": ["lint", "{m.onnx}"],
+    "listen": ["listen", "mqtt://127.0.0.1:9/goatpose"],  # reads no file; --out DIR is its one output
+    "dashboard": ["dashboard", "mqtt://127.0.0.1:9/goatpose", "--serve", "0"],  # reads and writes no file
 }
 FOLDERS = ("calib", "coco", "run")
 

@@ -19,6 +19,7 @@ LAYERS = {
     "": 0,  # the package root (__version__ only)
     "errors": 1,
     "fileio": 2, "imagefile": 2, "signals": 2, "timing": 2, "draw": 2,
+    "web": 2,  # the HTTP server of the live view and the fleet dashboard
     "artefact": 3,  # contract, ONNX metadata, engine sidecar
     "codec": 4, "variants": 4,
     "compare": 5,  # how two artefacts' heatmaps agree (the codec's argmax)

@@ -9,7 +9,7 @@ Device side: standard library only (numpy is not even needed), Python 3.6.
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from goatpose_edge.errors import ContractError
 
@@ -45,6 +45,10 @@ METADATA_KEY = "goatpose_contract"
 INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
 
 
+#: how ``ModelContract.weights`` starts for a random initialisation
+RANDOM_WEIGHTS = "random init"
+
+
 @dataclass(frozen=True)
 class ModelContract:
     """What a top-down pose model takes and gives; travels with every artefact.
@@ -65,6 +69,21 @@ class ModelContract:
     skeleton: Tuple[Tuple[int, int], ...] = COCO_SKELETON  # 0-based limbs for drawing
     flip_merged: bool = False  # the artefact already averages in the flipped input (``goatpose export --fliptest``)
     version: str = field(default="")  # goatpose-edge version that wrote the artefact
+    # where the weights came from: "random init (seed S)" / "random init (unseeded)", "checkpoint FILE (sha256 HEX)",
+    # "trained by goatpose train (...)"; "" when an older artefact did not say
+    weights: str = field(default="")
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether the artefact's weights are a random initialisation (its poses are noise)."""
+        return self.weights.startswith(RANDOM_WEIGHTS)
+
+    def weights_warning(self) -> Optional[str]:
+        """The one line every command that runs this model prints when its weights are random."""
+        if not self.random_weights:
+            return None
+        return "random weights: poses are noise ({} has {}; see the README for real weights)".format(
+            self.name, self.weights)
 
     def __post_init__(self):
         height, width = self.input_size

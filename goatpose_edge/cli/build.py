@@ -1,6 +1,7 @@
 """``goatpose build``: a TensorRT engine and its sidecar from an exported ONNX file (``engines.builder``)."""
 
 import re
+import sys
 from dataclasses import replace
 
 from goatpose_edge.cli.common import (UsageError, add_calibration_arguments, add_overwrite_argument,
@@ -84,7 +85,7 @@ def _profile(args):
 def _check_usage(args) -> None:
     calibration = [flag for flag, given in (("--calib-images", args.calib_images), ("--calib-coco", args.calib_coco),
                                             ("--calib-count", args.calib_count is not None)) if given]
-    if calibration and args.precision != "int8":
+    if calibration and args.precision != "int8" and not args.verify:  # --verify compares on those images too
         raise UsageError("{} calibrate{} an INT8 build: add --precision int8 (building {} now)".format(
             ", ".join(calibration), "s" if len(calibration) == 1 else "", args.precision))
     if args.image and not args.verify:
@@ -120,6 +121,9 @@ def run(args) -> int:
                            timing_cache=args.timing_cache, dla_core=args.dla_core, force=args.force,
                            calib_sources=sources, calib_count=count, calib_label=label, verbose=args.verbose)
     result = build_engine(args.onnx, args.output, options, log=print)
+    warning = result.sidecar.model_contract.weights_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     sidecar = result.sidecar
     print("wrote {} + {} ({} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(
         result.engine_path, sidecar_path(result.engine_path), sidecar.requested_precision,

@@ -64,7 +64,9 @@ def run(args) -> int:
     post_process = None if args.post_process == "none" else args.post_process
     inputs = prepare_eval(args.coco_root, args.ann, args.det_json, args.limit)  # bad annotations fail before the model
     with open_runner(args.artefact, args.threads, trusted=args.trust_checkpoint) as runner:
-        runner.pose_contract()
+        warning = runner.pose_contract().weights_warning()
+        if warning:  # the AP of random weights is near 0: said before the evaluation, not after
+            print(warning, file=sys.stderr)
         result = evaluate_runner(runner, args.coco_root, args.ann, args.det_json, flip=args.flip, limit=args.limit,
                                  post_process=post_process, progress=not args.no_progress, inputs=inputs)
         artefact = os.path.basename(runner.path)

@@ -45,7 +45,7 @@ def run(args) -> int:
     get_variant(args.model)  # unknown names fail before torch loads
     if not args.weights:
         print("WARNING: no --weights given: exporting {} with RANDOM weights (fine for speed, useless for "
-              "poses)".format(args.model), file=sys.stderr)
+              "poses; see the README for real weights)".format(args.model), file=sys.stderr)
     if not args.image:
         print("note: no --image given: parity is checked on seeded random input only; pass a person photo "
               "(IMG or IMG@x,y,w,h) to check it on a real crop too", file=sys.stderr)
@@ -58,6 +58,8 @@ def run(args) -> int:
     print("graph: {} nodes ({}); left after clean-up: {}".format(result.census["nodes"], ops, dirt))
     for warning in result.lint.warnings:
         print("lint warning: " + warning)
+    if args.weights and result.random_weights:  # an init checkpoint: still random, said again
+        print("WARNING: " + result.contract.weights_warning(), file=sys.stderr)
     print("wrote {} ({} batch, opset {}, {}-compatible{})".format(
         result.path, result.batch or "dynamic", result.opset, args.target,
         ", RANDOM weights" if result.random_weights else ""))

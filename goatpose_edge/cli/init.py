@@ -28,8 +28,10 @@ def run(args) -> int:
     from goatpose_edge.models import build_model
     from goatpose_edge.models.checkpoint import save_checkpoint
 
+    from goatpose_edge.artefact.contract import RANDOM_WEIGHTS
+
     torch.manual_seed(args.seed)
-    save_checkpoint(build_model(args.model), args.output)
+    save_checkpoint(build_model(args.model), args.output, weights="{} (seed {})".format(RANDOM_WEIGHTS, args.seed))
     print("wrote {} ({} with RANDOM weights, seed {}: for speed tests and as a training start)".format(
         args.output, args.model, args.seed))
     return 0

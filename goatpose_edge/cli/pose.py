@@ -1,5 +1,7 @@
 """``goatpose pose``: the poses of the persons in images, as JSON lines (``pose_images``)."""
 
+import sys
+
 from goatpose_edge.cli.common import JSONL_SUFFIXES, artefact_input, detector_input
 from goatpose_edge.fileio import IOPlan
 
@@ -33,7 +35,8 @@ def run(args) -> int:
     from goatpose_edge.fileio import atomic_output
     from goatpose_edge.pose_images import PoseOptions, pose_images
 
-    options = PoseOptions(args.pose, args.detector, args.model, args.flip, args.post_process)
+    options = PoseOptions(args.pose, args.detector, args.model, args.flip, args.post_process,
+                          log=lambda line: print(line, file=sys.stderr))
     lines = [result.to_json() for result in pose_images(args.images, options)]  # a bad image fails before a model
     if args.output:
         with atomic_output(args.output) as tmp_path:

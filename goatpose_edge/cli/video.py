@@ -177,7 +177,7 @@ def video_options(args):
                            csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
     return VideoOptions(args.sources, engine, output=args.output, jsonl=args.jsonl, show=args.show,
                         raw_keypoints=args.raw_keypoints, encoder=args.encoder, progress=not args.no_progress,
-                        summary_json=args.summary_json)
+                        summary_json=args.summary_json, command=" ".join(["goatpose"] + sys.argv[1:]))
 
 
 def run(args) -> int:

@@ -103,7 +103,7 @@ def export_onnx(model_name: str, weights: Optional[str] = None, output: Optional
     report.raise_for_violations(output)
     census = graph.census(onnx_model)
     parity = _write_checked(onnx_model, output, model, contract, inputs, log)
-    return ExportResult(output, contract, opset, batch, weights is None, census, removed, report, parity)
+    return ExportResult(output, contract, opset, batch, contract.random_weights, census, removed, report, parity)
 
 
 def _check_request(opset: int, target: str, batch: Optional[int], output: Optional[str]) -> None:

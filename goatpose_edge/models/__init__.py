@@ -7,8 +7,10 @@
     (256, 192)
 """
 
+from dataclasses import replace
 from typing import Optional
 
+from goatpose_edge.artefact.contract import RANDOM_WEIGHTS
 from goatpose_edge.errors import CheckpointError
 from goatpose_edge.models.checkpoint import matching_variants, read_checkpoint, load_state_dict_strict, save_checkpoint
 from goatpose_edge.models.deploy import to_deploy
@@ -31,7 +33,7 @@ def build_model(name: str, deploy: bool = False) -> PoseHighResolutionNet:
     cfg = get_variant(name)
     model = PoseHighResolutionNet(cfg.width, lite=cfg.lite, nam=cfg.nam, num_joints=cfg.num_joints)
     model.variant = cfg
-    model.contract = cfg.contract
+    model.contract = replace(cfg.contract, weights="{} (unseeded)".format(RANDOM_WEIGHTS))
     return to_deploy(model) if deploy else model.eval()
 
 
@@ -42,7 +44,7 @@ def load_checkpoint(path: str, name: Optional[str] = None, deploy: bool = False,
     ``name`` may be omitted for the toolkit's own checkpoints, which record their variant. ``trusted=True`` allows
     checkpoints that pickle Python objects besides weights (full unpickling can run code).
     """
-    state_dict, recorded = read_checkpoint(path, trusted=trusted)
+    state_dict, recorded, weights = read_checkpoint(path, trusted=trusted, provenance=True)
     if name is None:
         if recorded is None:
             fits = matching_variants(state_dict)
@@ -58,4 +60,5 @@ def load_checkpoint(path: str, name: Optional[str] = None, deploy: bool = False,
         name = recorded
     model = build_model(name)
     load_state_dict_strict(model, state_dict, path, model.variant.name)
+    model.contract = replace(model.contract, weights=weights)
     return to_deploy(model) if deploy else model.eval()

@@ -13,11 +13,13 @@ A checkpoint is a pickle and unpickling can run code: loading uses ``torch.load(
 installed torch has it, and anything besides tensors and plain containers is refused unless the caller trusts it.
 """
 
+import hashlib
 import inspect
 import io
 import os
 import re
 import warnings
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -183,10 +185,38 @@ def map_foreign_keys(state_dict: Dict[str, Any]) -> Dict[str, Any]:
     return mapped
 
 
-def read_checkpoint(path: str, trusted: bool = False) -> Tuple[Dict[str, torch.Tensor], Optional[str]]:
-    """Load any supported checkpoint: (state_dict with our key names, recorded variant name or None)."""
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: mmpose's released checkpoints carry the first 8 hex digits of their sha256 before the date
+_HASHED_NAME = re.compile(r"-([0-9a-f]{8})_\d{8}\.pth$")
+
+
+def weights_provenance(path: str, obj: Any) -> str:
+    """Where a checkpoint's weights came from: what the toolkit recorded when it wrote it, else the file's name and
+    sha256 (checked against the 8 hex digits an mmpose file name carries)."""
+    if isinstance(obj, dict) and obj.get("format") == FORMAT and isinstance(obj.get("weights"), str):
+        return obj["weights"]
+    digest = file_sha256(path)
+    name = os.path.basename(path)
+    match = _HASHED_NAME.search(name)
+    if match and not digest.startswith(match.group(1)):
+        raise CheckpointError("{}: its sha256 starts {}, not the {} its name promises: a damaged or different "
+                              "download (compare with the published file)".format(path, digest[:8], match.group(1)))
+    return "checkpoint {} (sha256 {})".format(name, digest[:16])
+
+
+def read_checkpoint(path: str, trusted: bool = False, provenance: bool = False):
+    """Load any supported checkpoint: (state_dict with our key names, recorded variant name or None), and with
+    ``provenance`` the weights' origin (``weights_provenance``) third."""
     obj = torch_load(path, trusted)
     recorded = None
+    weights = weights_provenance(path, obj) if provenance else None
     if isinstance(obj, dict) and obj.get("format") == FORMAT and isinstance(obj.get("variant"), str):
         recorded = obj["variant"]
     if isinstance(obj, nn.Module):  # a whole pickled model (trusted load only)
@@ -202,6 +232,8 @@ def read_checkpoint(path: str, trusted: bool = False) -> Tuple[Dict[str, torch.T
         found = sorted(str(k) for k in obj)[:8] if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError("{} holds no state_dict (found {}); expected a state_dict or a dict with one of {}".format(
             path, found, "/".join(_WRAPPER_KEYS)))
+    if provenance:
+        return map_foreign_keys(obj), recorded, weights
     return map_foreign_keys(obj), recorded
 
 
@@ -274,11 +306,14 @@ def save_checkpoint(model: nn.Module, path: str, **extra: Any) -> None:
     variant = getattr(model, "variant", None)
     if variant is None:
         raise CheckpointError("this model was not built by goatpose_edge.models.build_model: its variant is unknown")
+    contract = getattr(model, "contract", variant.contract)
+    weights = extra.pop("weights", None) or contract.weights
     payload = {
         "format": FORMAT,
         "version": __version__,
         "variant": variant.name,
-        "contract": variant.contract.to_json(),
+        "contract": replace(contract, weights=weights).to_json(),
+        "weights": weights,  # where they came from (random init with its seed, a checkpoint, training)
         "state_dict": model.state_dict(),
     }
     payload.update(extra)

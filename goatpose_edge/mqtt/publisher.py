@@ -248,6 +248,8 @@ class MqttPublisher(Sink):
     def _meta(self, stream) -> dict:
         return {"device": self.device, "stream": stream.index, "run": self.run_id, "source": stream.source,
                 "live": stream.live, "fps": stream.fps, "frame_count": stream.frame_count, "model": self.run.model,
+                "weights": self.run.contract.weights or "not recorded",
+                "random_weights": self.run.contract.random_weights,
                 "keypoint_names": self.run.keypoint_names, "skeleton": self.run.skeleton,
                 "detector": self.run.detector}
 

@@ -253,6 +253,8 @@ def read_predictions(jsonl_path: str) -> Dict[int, List[dict]]:
                     continue
                 try:
                     record = json.loads(line)
+                    if "format" in record and "frame" not in record:  # the header line
+                        continue
                     out[int(record["frame"])] = list(record["persons"])
                 except (ValueError, KeyError, TypeError) as exc:
                     raise SceneError("{} line {} is not a pose JSONL record ({}): expected {{\"frame\", \"time\", "

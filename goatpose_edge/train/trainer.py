@@ -205,6 +205,7 @@ class _Run:
         self.model = self.unwrapped = self._build_model()
         self.optimizer, self.scaler = self._optimiser()
         self._resume(start)
+        self.start_weights = self._start_weights(start)
         self._wrap_distributed()
         self.loader, self.sampler, self.generator = self._loader()
         self._announce()
@@ -241,6 +242,24 @@ class _Run:
             from goatpose_edge.train.init_from import init_from_hrnet
 
             self.log("init from {}: {}".format(options.init_from, init_from_hrnet(self.model, start.init_state).line()))
+
+    def _start_weights(self, start: "_Start") -> str:
+        """What training started from, for the checkpoints' weights record."""
+        options = self.options
+        if start.payload is not None:
+            recorded = start.payload.get("weights") if isinstance(start.payload.get("weights"), str) else None
+            return recorded or "checkpoint {}".format(os.path.basename(options.resume))
+        if start.init_state is not None:
+            return "HRNet weights of {}".format(os.path.basename(options.init_from))
+        return "random init (seed {})".format(options.seed)
+
+    def weights(self, epochs: int) -> str:
+        start = self.start_weights
+        if start.startswith("trained by goatpose train"):  # a resumed run: the count is of this model's epochs
+            start = start.split(" from ", 1)[-1]
+            start = start[:-1] if start.endswith(")") else start
+        return "trained by goatpose train ({} epoch{} on {} from {})".format(
+            epochs, "s" if epochs != 1 else "", os.path.basename(self.options.train_ann), start)
 
     def _wrap_distributed(self) -> None:
         if self.world > 1:
@@ -315,7 +334,7 @@ class _Run:
         if record["val"]["AP"] > self.best_ap:
             self.best_ap = record["val"]["AP"]
             save_checkpoint(self.unwrapped, os.path.join(options.out, "best.pth"), epoch=epoch + 1,
-                            best_ap=self.best_ap)
+                            best_ap=self.best_ap, weights=self.weights(epoch + 1))
 
     def checkpoint(self, epoch: int, record: dict) -> None:
         """last.pth (weights and the whole training state, to resume at epoch + 1) and the epoch's log.jsonl line."""
@@ -325,7 +344,8 @@ class _Run:
         save_checkpoint(self.unwrapped, os.path.join(options.out, "last.pth"), optimizer=self.optimizer.state_dict(),
                         scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
                         scheduler=dict(self.recipe.to_dict(), type="multistep"), epoch=epoch + 1,
-                        best_ap=self.best_ap, options={k: v for k, v in asdict(options).items() if v is not None})
+                        best_ap=self.best_ap, options={k: v for k, v in asdict(options).items() if v is not None},
+                        weights=self.weights(epoch + 1))
         append_line(os.path.join(options.out, "log.jsonl"), json.dumps(record))
 
     def log_epoch(self, epoch: int, record: dict) -> None:

@@ -49,6 +49,7 @@ class VideoOptions:
     encoder: str = "auto"  # auto | opencv | gstreamer
     progress: bool = True
     summary_json: Optional[str] = None  # the run's summary as JSON, written when the run ends (whatever way)
+    command: str = ""  # the command line, recorded in the summary
     stop_grace: float = STOP_GRACE_S  # seconds a stop (Ctrl-C, SIGTERM, q) waits for the frames in flight
 
 
@@ -62,6 +63,11 @@ class RunSummary:
     rss_mb: List[List[float]] = field(default_factory=list)  # [[frames so far, resident MB], ...]
     engine: dict = field(default_factory=dict)  # workers, busy time and utilisation per stage, detector runs
     dropped_by_outputs: Dict[str, int] = field(default_factory=dict)  # live outputs' frames replaced by newer ones
+    command: str = ""  # the command line that ran (goatpose video ...)
+    model: str = ""  # the pose model's name (its contract)
+    weights: str = ""  # where its weights came from (the contract's ``weights``)
+    random_weights: bool = False
+    detector: str = ""
 
     @property
     def frames(self) -> int:
@@ -95,10 +101,12 @@ class RunSummary:
         return lines
 
     def to_dict(self) -> dict:
-        return {"streams": [s.to_dict() for s in self.streams], "frames": self.frames, "persons": self.persons,
+        return {"command": self.command, "model": self.model, "weights": self.weights,
+                "random_weights": self.random_weights, "detector": self.detector,
+                "streams": [s.to_dict() for s in self.streams], "frames": self.frames, "persons": self.persons,
                 "seconds": round(self.seconds, 3), "fps": round(self.fps, 3), "ended": self.ended,
-                "outputs": self.outputs, "rss_mb": self.rss_mb, "engine": self.engine,
-                "dropped_by_outputs": self.dropped_by_outputs}
+                "outputs": self.outputs, "engine": self.engine, "dropped_by_outputs": self.dropped_by_outputs,
+                "resident_memory": [{"frames": frames, "resident_mb": mb} for frames, mb in self.rss_mb]}
 
 
 def expand_outputs(pattern: Optional[str], count: int, option: str) -> List[Optional[str]]:
@@ -282,7 +290,7 @@ class _VideoRun:
                 if output:
                     sinks.append(OverlayVideo(output, stream.index, stream.stats.fps_nominal, options.encoder))
                 if jsonl:
-                    sinks.append(JsonlFile(jsonl, stream.index))
+                    sinks.append(JsonlFile(jsonl, stream.index, options.engine.smooth))
         except BaseException:
             for sink in sinks:
                 sink.discard()
@@ -304,7 +312,10 @@ class _VideoRun:
 
         stats = self.engine.streams[result.stream].stats
         fps = (stats.frames + 1) / max(self.engine.elapsed, 1e-9)
-        return draw_persons(image, result.persons, self.engine.contract.skeleton, fps=fps, ids=result.ids)
+        contract = self.engine.contract
+        return draw_persons(image, result.persons, contract.skeleton, fps=fps, ids=result.ids,
+                            label="stream {}".format(result.stream) if self.multi else None,
+                            warning="RANDOM WEIGHTS: poses are noise" if contract.random_weights else None)
 
     def _quit(self) -> None:
         """``q`` or Esc in a window (the window's thread): a normal stop."""
@@ -315,6 +326,9 @@ class _VideoRun:
             self.log("{}{}: {} -> {}{}".format("stream {} ".format(stream.index) if self.multi else "",
                                                stream.stats.source, os.path.basename(self.options.engine.pose),
                                                output or "-", ", " + jsonl if jsonl else ""))
+        warning = self.engine.contract.weights_warning()
+        if warning:
+            self.log(warning)
         if not (self.options.output or self.options.jsonl or self.options.show or self.extra):
             self.log("note: no -o, --jsonl or --show: poses are computed and counted only")
 
@@ -379,6 +393,11 @@ class _VideoRun:
         summary.engine = dict(engine.stats.to_dict(), detect=engine.options.detect, smooth=engine.options.smooth)
         summary.rss_mb.append([summary.frames, resident_mb()])
         summary.ended = summary.ended or _overall(summary.streams)
+        contract = getattr(engine, "contract", None)
+        summary.command, summary.detector = self.options.command, self.options.engine.detector
+        if contract is not None:
+            summary.model, summary.weights = contract.name, contract.weights or "not recorded"
+            summary.random_weights = contract.random_weights
         if self.options.summary_json:
             with atomic_output(self.options.summary_json) as tmp_path:
                 with open(tmp_path, "w") as f:

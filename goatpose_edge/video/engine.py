@@ -534,6 +534,7 @@ class _Feed:
         if engine.window is not None and not engine.window.acquire(stream.index):
             stream.reader.halt()  # a stop: admit no more
             return
+        stream.stats.dropped = stream.reader.dropped  # live figures (the live view, --publish stats)
         engine.work.admit(stream, self.seq, frame)
         self.seq += 1
         limit = engine.options.max_frames

@@ -210,12 +210,24 @@ class JsonlFile(Sink):
     wants = "record"
     policy = "wait"
 
-    def __init__(self, path: str, stream: int):
+    def __init__(self, path: str, stream: int, smooth: bool = False):
         self.name = "--jsonl {}".format(path)
+        self.stream, self.smooth = stream, smooth
         self.streams = {stream}
         self.file = JsonlSink(path)  # opened now: a path that cannot be written fails before the first frame
+        self.run = None
+
+    def open(self, run) -> None:
+        self.run = run
 
     def write(self, frame) -> None:
+        if self.file.lines == 0 and self.run is not None:  # the header: what follows and how to read it
+            from goatpose_edge.video.results import jsonl_header
+
+            info = self.run.streams[self.stream]
+            height, width = frame.result.image.shape[:2]
+            self.file.write(jsonl_header(self.stream, info.source, info.live, info.fps, (width, height),
+                                         self.run.contract, self.run.detector, self.smooth))
         self.file.write(frame.record)
 
     def end(self, stream, stats):

@@ -5,8 +5,9 @@ what a network output carries). ``StreamEnd``: a stream's last event, with its `
 workers, calls and busy time per stage for the whole run. ``STAGES`` is the one list of stages, in pipeline order,
 that the figures and the bench report use.
 
-Each ``StreamStats`` field has one writer: ``frames_in`` and ``ended`` the stream's feed, ``detector_runs`` the crop
-stage (which sees every detection), ``dropped`` the capture (read once it has stopped), ``frames``, ``persons`` and
+Each ``StreamStats`` field has one writer: ``frames_in``, ``dropped`` and ``ended`` the stream's feed (``dropped``
+copied from the capture as each frame is admitted, and once more when it stops), ``detector_runs`` the crop
+stage (which sees every detection), ``frames``, ``persons`` and
 ``seconds`` the caller's thread as it takes each result (so they count what reached the outputs), ``outputs`` and
 ``encoder`` the outputs as they are finalised. A ``StreamEnd`` is handed out after every writer of its stream is done.
 """
@@ -19,6 +20,49 @@ import numpy as np
 
 #: stages in pipeline order, as reported in the figures ("sink": the caller's outputs)
 STAGES = ("capture", "detect", "crop", "pose", "post", "sink")
+
+#: the JSONL format of ``goatpose video --jsonl``: a header line with this ``format``, then one record per frame
+JSONL_FORMAT = "goatpose-video-jsonl/1"
+
+#: what each field of a frame record means (the header carries it, the README documents it)
+RECORD_FIELDS = {
+    "frame": "the frame's position in the source, from 0 (frames a live source dropped included)",
+    "time": "the frame's time in seconds (see the header's time)",
+    "persons": "one per person: id, box, score, box_score, keypoints",
+    "id": "the person's track id in this stream (stable while followed)",
+    "box": "[x, y, w, h] in frame pixels: the detector's box, or the followed box it was posed on",
+    "box_score": "the detector's confidence in the box (0..1; a followed person keeps its detection's)",
+    "score": "the pose's confidence: box_score x the mean of the keypoint scores above 0.2 (HRNet's rescoring)",
+    "keypoints": "[x, y, score] per keypoint in keypoint_names order: frame pixels clamped to the frame, score 0..1",
+    "raw_keypoints": "with --smooth --raw-keypoints: the keypoints before smoothing",
+}
+
+
+def jsonl_header(stream: int, source: str, live: bool, fps, size, contract, detector: str, smooth: bool) -> dict:
+    """The first line of a stream's JSONL: what the records that follow are and how to read them."""
+    return {"format": JSONL_FORMAT, "stream": stream, "source": source, "live": live, "fps": fps,
+            "size": list(size), "model": contract.name, "weights": contract.weights or "not recorded",
+            "random_weights": contract.random_weights, "detector": detector, "smoothed": smooth,
+            "keypoint_names": list(contract.keypoint_names), "skeleton": [list(e) for e in contract.skeleton],
+            "time": "Unix time (seconds) when the frame was read" if live else
+            "seconds into the video: frame index / the container's fps", "fields": RECORD_FIELDS}
+
+
+def read_jsonl(path: str):
+    """(header or None for an older file, [frame records]) of a ``goatpose video --jsonl`` file."""
+    import json
+
+    header, records = None, []
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if "format" in record and "frame" not in record:
+                header = record
+            else:
+                records.append(record)
+    return header, records
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers import stand_in_pose_onnx
 from tests.engines.test_trtfake import GENERATIONS, TRTFAKE
+from goatpose_edge.video.results import read_jsonl
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(TRTFAKE), reason="../shared/tools/trtfake is not beside the checkout")
 
@@ -46,5 +47,5 @@ def test_two_pose_workers_on_tensorrt(version, platform, full_version, clip, tmp
     record = json.load(open(summary))
     assert record["engine"]["workers"] == 2 and record["frames"] == 12
     for index in (0, 1):
-        lines = [json.loads(line) for line in open(jsonl.replace("{stream}", str(index)))]
+        lines = read_jsonl(jsonl.replace("{stream}", str(index)))[1]
         assert [line["frame"] for line in lines] == list(range(6)) and all(len(l["persons"]) == 1 for l in lines)

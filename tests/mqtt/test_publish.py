@@ -18,6 +18,7 @@ from goatpose_edge.mqtt import spool as spool_module
 from goatpose_edge.mqtt.client import parse_broker_url
 from goatpose_edge.mqtt.listener import Listener
 from goatpose_edge.synthetic import build_dot_pose_onnx, walkers, write_scene
+from goatpose_edge.video.results import read_jsonl
 from tests.mqtt.broker import MISSING, MOSQUITTO, OPENSSL, Certificates, Mosquitto
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING)
@@ -85,7 +86,7 @@ def _video(scene, tmp_path, *extra, sources=1, wait=True):
 
 
 def _records(path):
-    return [json.loads(line) for line in open(path)]
+    return read_jsonl(path)[1]
 
 
 def _strip(record):

@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
+
 from goatpose_edge.detection import DetectorError, make_detector
+from goatpose_edge.detection import figures as figures_module
 from goatpose_edge.synthetic import FigureDetector, crossing, render_scene
 
 
@@ -62,17 +63,16 @@ def test_nothing_on_an_empty_or_black_frame():
     assert len(detector.detect(speck)) == 0
 
 
-def test_make_detector_figures_with_a_delay(walkers_scene):
+def test_make_detector_figures_with_a_delay(walkers_scene, monkeypatch):
     frame = walkers_scene[1][0][0]
     fast, slow = make_detector("figures"), make_detector("figures:20")
     assert isinstance(slow, FigureDetector) and slow.delay_s == pytest.approx(0.02) and fast.delay_s == 0.0
-    start = time.perf_counter()
+    slept = []
+    monkeypatch.setattr(figures_module.time, "sleep", slept.append)  # what it waits for, not how long it took
     fast_boxes = fast.detect(frame)
-    fast_s = time.perf_counter() - start
-    start = time.perf_counter()
+    assert slept == []
     slow_boxes = slow.detect(frame)
-    slow_s = time.perf_counter() - start
-    assert slow_s >= 0.02 and slow_s - fast_s > 0.015
+    assert slept == [pytest.approx(0.02)]
     np.testing.assert_array_equal(fast_boxes.boxes, slow_boxes.boxes)
 
 

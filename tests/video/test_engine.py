@@ -18,6 +18,7 @@ from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, VideoRunError, expand_outputs, run_video
 from goatpose_edge.video.engine import FrameResult, StreamEnd, StreamEngine, StreamError, StreamOptions
 from tests.helpers import LostCamera
+from goatpose_edge.video.results import read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_a_lost_stream_is_finalised_while_the_others_go_on(pose_onnx, videos, tm
         run_video(options)
     streams = info.value.summary.streams
     assert streams[0].ended == "end" and streams[0].frames == 13 and streams[1].ended == "lost"
-    assert [len(open(jsonl.replace("{stream}", str(i))).readlines()) for i in (0, 1)] == [13, 3]
+    assert [len(read_jsonl(jsonl.replace("{stream}", str(i)))[1]) for i in (0, 1)] == [13, 3]
     assert sorted(os.listdir(str(tmp_path))) == ["out_0.avi", "out_0.jsonl", "out_1.avi", "out_1.jsonl"]
 
 
@@ -153,7 +154,7 @@ def test_several_streams_on_the_command_line(pose_onnx, videos, tmp_path):
                     "--summary-json", summary, "--no-progress", "--smooth", "--raw-keypoints", "--workers", "2")
     assert run.returncode == 0, run.stderr
     assert "stream 0 (" in run.stdout and "stream 1 (" in run.stdout and "total: 14 frames of 2 streams" in run.stdout
-    lines = [json.loads(line) for line in open(jsonl.replace("{stream}", "1"))]
+    lines = read_jsonl(jsonl.replace("{stream}", "1"))[1]
     assert [line["frame"] for line in lines] == list(range(9))
     assert all("raw_keypoints" in p for line in lines for p in line["persons"])
     record = json.load(open(summary))

@@ -21,7 +21,7 @@ from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video import sinks as sinks_module
 from goatpose_edge.video.app import VideoOptions, VideoRunError, run_video
 from goatpose_edge.video.engine import StopTimeout, StreamEngine, StreamError, StreamOptions
-from goatpose_edge.video.results import FrameResult, StreamEnd
+from goatpose_edge.video.results import FrameResult, StreamEnd, read_jsonl
 from goatpose_edge.video.sinks import Sink
 from goatpose_edge.video.smoothing import KeypointSmoother, OneEuroOptions
 from goatpose_edge.video.stages import Stages
@@ -192,7 +192,7 @@ def test_sigterm_at_a_random_point_finalises_every_output(scene, tmp_path, seed)
 
     for index in range(3):
         path = jsonl.replace("{stream}", str(index))
-        lines = [json.loads(line) for line in open(path)] if os.path.exists(path) else []
+        lines = read_jsonl(path)[1] if os.path.exists(path) else []
         assert [line["frame"] for line in lines] == list(range(len(lines)))
         capture = cv2.VideoCapture(out.replace("{stream}", str(index)))
         frames = 0
@@ -261,7 +261,7 @@ def test_a_stalled_live_output_does_not_hold_up_the_other_outputs(scene, monkeyp
     with pytest.raises(VideoRunError, match=r"camera 0 stopped delivering frames after \d+ frames .*; slow view: did "
                                             r"not finish within 0.5 s") as info:  # the camera ends: lost
         run_video(VideoOptions(["0"], _options(onnx, detect_every=1), jsonl=jsonl, progress=False), sinks=[slow])
-    lines = open(jsonl).readlines()
+    lines = read_jsonl(jsonl)[1]
     assert slow.frames == 1 and len(lines) == info.value.summary.frames > 1  # the JSONL got every frame meanwhile
     slow.release.set()
 
@@ -272,7 +272,7 @@ def test_an_output_that_fails_is_one_line_and_the_others_are_finalised(scene, tm
     with pytest.raises(VideoRunError, match=r"broken output failed: \[Errno 28\] No space left on device; outputs "
                                             r"finalised: .*run.jsonl") as info:
         run_video(VideoOptions([video], _options(onnx), jsonl=jsonl, progress=False), sinks=[_Raises()])
-    assert len(open(jsonl).readlines()) == FRAMES == info.value.summary.frames
+    assert len(read_jsonl(jsonl)[1]) == FRAMES == info.value.summary.frames
 
 
 class _NeverCloses(Sink):
@@ -298,7 +298,7 @@ def test_an_output_that_never_finishes_is_named_and_the_run_ends(scene, monkeypa
     with pytest.raises(VideoRunError, match=r"stuck output: did not finish within 0.5 s \(left as it is\); outputs "
                                             r"finalised: .*run.jsonl"):
         run_video(VideoOptions([video], _options(onnx), jsonl=jsonl, progress=False), sinks=[stuck])
-    assert len(open(jsonl).readlines()) == FRAMES
+    assert len(read_jsonl(jsonl)[1]) == FRAMES
     stuck.release.set()
 
 

@@ -17,6 +17,7 @@ import pytest
 from goatpose_edge.synthetic import (build_dot_pose_onnx, read_truth, score_jsonl, score_predictions, single,
                                      walkers, write_scene)
 from goatpose_edge.video.engine import StreamEngine, StreamOptions
+from goatpose_edge.video.results import read_jsonl
 
 FRAMES = 80
 
@@ -125,7 +126,7 @@ def test_sigterm_with_three_streams_finalises_every_output(harness, tmp_path):
     import cv2
 
     for index in range(3):
-        lines = [json.loads(line) for line in open(jsonl.replace("{stream}", str(index)))]
+        lines = read_jsonl(jsonl.replace("{stream}", str(index)))[1]
         assert [line["frame"] for line in lines] == list(range(len(lines))) and 0 < len(lines) < FRAMES
         capture = cv2.VideoCapture(str(tmp_path / "run_{}.avi".format(index)))
         frames = 0

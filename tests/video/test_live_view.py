@@ -34,7 +34,7 @@ from goatpose_edge.synthetic import build_dot_pose_onnx, read_truth, single, wal
 from goatpose_edge.video.app import VideoOptions, run_video
 from goatpose_edge.video.engine import StreamOptions
 from goatpose_edge.video.live import TOKEN_ENV, LiveOptions, LiveView
-from goatpose_edge.video.results import FrameResult, StreamStats
+from goatpose_edge.video.results import FrameResult, StreamStats, read_jsonl
 from goatpose_edge.video.sinks import RunInfo, Sink, SinkFrame, StreamInfo
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -406,7 +406,7 @@ def test_misbehaving_clients_leave_the_run_and_its_outputs_intact(scenes, tmp_pa
     for sock in stalled:
         sock.close()
     assert [s.frames for s in summary.streams] == [30, 30] and view.stats()["bad_requests"] >= 2
-    records = {i: [json.loads(line) for line in open(jsonl.replace("run", "run{}".format(i)))] for i in (0, 1)}
+    records = {i: read_jsonl(jsonl.replace("run", "run{}".format(i)))[1] for i in (0, 1)}
     assert [r["frame"] for r in records[0]] == list(range(30)) and [r["frame"] for r in records[1]] == list(range(30))
     assert sorted(events[0], key=lambda e: (e["stream"], e["frame"])) == [
         dict(record, stream=i) for i in (0, 1) for record in records[i]]

@@ -20,6 +20,7 @@ from goatpose_edge.video.app import VideoOptions, check_display, run_video
 from goatpose_edge.video.engine import StreamOptions
 from goatpose_edge.video.capture import FrameReader
 from goatpose_edge.video.sources import SourceError, parse_source
+from goatpose_edge.video.results import read_jsonl
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -176,7 +177,7 @@ def test_a_video_smaller_than_the_hog_window_runs_to_the_end(tmp_path, pose_onnx
                     "--no-progress")
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("6 frames in ") and "ended: end" in run.stdout, run.stdout
-    lines = [json.loads(line) for line in open(jsonl)]
+    lines = read_jsonl(jsonl)[1]
     assert [line["frame"] for line in lines] == list(range(6)) and all(line["persons"] == [] for line in lines)
     capture = cv2.VideoCapture(out)
     frames = 0

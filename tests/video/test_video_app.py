@@ -19,6 +19,7 @@ from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, run_video
 from goatpose_edge.video.engine import StreamOptions
 from tests.helpers import LostCamera
+from goatpose_edge.video.results import read_jsonl
 
 HEADER_FRAMES = 682  # what pedestrians_overhead.avi's container claims; OpenCV decodes fewer (counted below)
 
@@ -57,7 +58,7 @@ def test_whole_file(video, bl_onnx, tmp_path):
     assert summary.ended == "end" and summary.outputs == [out, jsonl] and summary.persons > 0
     assert stream.frames_in == FRAMES  # every frame the engine admitted came out
     assert _frame_count(out) == (FRAMES, (1280, 720))
-    lines = [json.loads(line) for line in open(jsonl)]
+    lines = read_jsonl(jsonl)[1]
     assert [line["frame"] for line in lines] == list(range(FRAMES))
     assert lines[0]["time"] == 0.0 and all(b["time"] > a["time"] for a, b in zip(lines, lines[1:]))
     persons = [p for line in lines for p in line["persons"]]
@@ -86,7 +87,7 @@ def test_ctrl_c_leaves_playable_outputs(video, bl_onnx, tmp_path, stop):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "ended: interrupted" in stdout
-    lines = [json.loads(line) for line in open(jsonl)]
+    lines = read_jsonl(jsonl)[1]
     assert 5 <= len(lines) < 300
     assert _frame_count(out)[0] == len(lines)  # every processed frame is in the finalised video
     assert set(os.listdir(str(tmp_path))) == {"out.mp4", "out.jsonl"}
@@ -98,7 +99,7 @@ def test_lost_camera_is_an_error_after_finalising(bl_onnx, tmp_path, monkeypatch
     with pytest.raises(GoatPoseError, match="camera 0 stopped delivering frames after 7 frames"):
         run_video(VideoOptions(["0"], StreamOptions(bl_onnx, detector="whole", queue_size=16), output=out,
                                jsonl=jsonl, progress=False))  # room for all 7: a live source would drop frames it cannot hold
-    assert _frame_count(out)[0] == 7 and len(open(jsonl).readlines()) == 7
+    assert _frame_count(out)[0] == 7 and len(read_jsonl(jsonl)[1]) == 7
 
 
 @pytest.mark.parametrize("make_args, message", [

@@ -17,6 +17,7 @@ from goatpose_edge.video import app as app_module
 from goatpose_edge.video import outputs as outputs_module
 from goatpose_edge.video.app import VideoOptions, VideoRunError, check_video_options, run_video
 from goatpose_edge.video.engine import StreamOptions
+from goatpose_edge.video.results import read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ def test_a_replaced_output_keeps_its_mode(clip, pose_onnx, tmp_path):
     run_video(VideoOptions([clip], StreamOptions(pose_onnx, detector="whole"), output=out, jsonl=jsonl,
                            progress=False))
     assert [stat.S_IMODE(os.stat(p).st_mode) for p in (out, jsonl)] == [0o600, 0o600]
-    assert len(open(jsonl).readlines()) == 6
+    header, records = read_jsonl(jsonl)
+    assert len(records) == 6 and header["format"] == "goatpose-video-jsonl/1"
 
 
 def test_a_full_disk_removes_the_broken_output_and_says_so(clip, pose_onnx, tmp_path, monkeypatch):
