@@ -33,6 +33,27 @@ def default_client_id(url: BrokerUrl, device: Optional[str]) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:64]
 
 
+def decode_message(prefix: str, topic: str, payload: bytes) -> Optional[Tuple[str, Optional[str], str, dict]]:
+    """(device, stream or None, kind, record) of a message under ``prefix``; None for a topic outside the layout;
+    ``ValueError`` for a malformed one: not a JSON object, a status without "state", a frame without "run", "seq",
+    "persons" (a list) or "frame"."""
+    parsed = parse_topic(prefix, topic)
+    if parsed is None:
+        return None
+    device, stream, kind = parsed
+    try:
+        record = json.loads(payload.decode("utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+        if kind == "status":
+            str(record["state"])
+        elif kind == "frame":
+            str(record["run"]), int(record["seq"]), len(record["persons"]), int(record["frame"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed {} message on {}: {}".format(kind, topic, exc)) from None
+    return device, stream, kind, record
+
+
 class _Seqs:
     """The seqs of one run of one stream: every seq up to ``high`` was seen, ``above`` holds the later ones."""
 
@@ -106,25 +127,21 @@ class Listener:
 
     def receive(self, topic: str, payload: bytes, now: float) -> None:
         """One message (the caller holds the lock): counted, de-duplicated, written."""
-        parsed = parse_topic(self.url.prefix, topic)
-        if parsed is None:
-            self.foreign += 1
-            return
-        device, stream, kind = parsed
         try:
-            record = json.loads(payload.decode("utf-8"))
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-            if kind == "status":
-                self.status[device] = str(record["state"])
-                return
-            if kind != "frame":
-                return
-            run, seq, persons = str(record["run"]), int(record["seq"]), len(record["persons"])
-            int(record["frame"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            message = decode_message(self.url.prefix, topic, payload)
+        except ValueError:
             self.malformed += 1
             return
+        if message is None:
+            self.foreign += 1
+            return
+        device, stream, kind, record = message
+        if kind == "status":
+            self.status[device] = str(record["state"])
+            return
+        if kind != "frame":
+            return
+        run, seq, persons = str(record["run"]), int(record["seq"]), len(record["persons"])
         view = self.streams.setdefault((device, stream), _StreamView())
         view.last_seen = now
         if not view.runs.setdefault(run, _Seqs()).add(seq):
