@@ -17,16 +17,16 @@ import sys
 import traceback
 
 from goatpose_edge import __version__
-from goatpose_edge.cli import (bench, build, env, evaluate, export, info, init, listen, lint, platform, pose, quantize,
-                               train, verify, video)
+from goatpose_edge.cli import (bench, build, dashboard, env, evaluate, export, info, init, listen, lint, platform, pose,
+                               quantize, train, verify, video)
 from goatpose_edge.cli.common import UsageError, detector_spec
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import clear_protected
 from goatpose_edge.signals import Terminated, sigterm_as_interrupt
 
 #: the subcommands, in the order ``goatpose --help`` lists them: the host's, then the device's (``EPILOG``)
-COMMANDS = (info, init, export, train, quantize, lint, verify, platform, env, build, pose, video, listen, bench,
-            evaluate)
+COMMANDS = (info, init, export, train, quantize, lint, verify, platform, env, build, pose, video, listen, dashboard,
+            bench, evaluate)
 
 #: ``goatpose --help``'s closing part: the commands by where they run, an example each, what each -o / --out writes
 EPILOG = """\
@@ -50,6 +50,7 @@ device commands (Jetson TX2, a CUDA GPU or a CPU; no PyTorch needed):
                                                               (--jsonl: .jsonl or .ndjson), run summary
                                                               (--summary-json: a JSON file)
   goatpose listen mqtt://broker.local --out received/         poses published by devices (--out: a folder)
+  goatpose dashboard mqtt://broker.local --serve 8080         every device's poses live at http://127.0.0.1:8080/
   goatpose bench export/bl.onnx engines/bl.engine --out benchmarks/mine
                                                               speed (--out NAME: NAME.json, NAME.md)
   goatpose eval engines/bl.engine --coco-root coco --out benchmarks/bl-eval

@@ -128,7 +128,7 @@ def test_help_groups_host_and_device_commands_with_an_example_each():
     assert {name: group for name, (group, _) in examples.items()} == {
         "info": "host", "init": "host", "export": "host", "train": "host", "quantize": "host", "lint": "host",
         "verify": "host", "platform": "device", "env": "device", "build": "device", "pose": "device",
-        "video": "device", "listen": "device", "bench": "device", "eval": "device"}
+        "video": "device", "listen": "device", "dashboard": "device", "bench": "device", "eval": "device"}
     assert sorted(examples) == sorted(command.NAME for command in COMMANDS)
     parser = build_parser()
     for name, (_, argv) in examples.items():  # every example is a command line its command takes

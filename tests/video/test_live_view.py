@@ -490,12 +490,13 @@ def _wait_text(driver, element_id, condition, timeout=20):
     return WebDriverWait(driver, timeout).until(lambda d: condition(_text(d, element_id)) and _text(d, element_id))
 
 
-def _skeleton_hits(tile_png, truth, frame_width, offset_x=0.0):
-    """How many of the skeleton's limbs have a pixel of the first track's colour within 2 px of their midpoint, the
-    truth scaled to the tile as shown (the overlay draws limbs in the track's colour; the scene's are grey)."""
+def _skeleton_hits(tile_png, truth, frame_width, offset_x=0.0, colour=PALETTE[0]):
+    """How many of the skeleton's limbs have a pixel of ``colour`` (BGR; default the first track's) within 2 px of
+    their midpoint, the truth scaled to the tile as shown (the overlay draws limbs in the track's colour; the scene's
+    are grey). The fleet dashboard's tests check its canvases with it too."""
     shot = cv2.imdecode(np.frombuffer(tile_png, np.uint8), cv2.IMREAD_COLOR)
     scale = shot.shape[1] / float(frame_width)
-    colour = np.array(PALETTE[0], float)
+    colour = np.array(colour, float)
     hits = 0
     for i, j in COCO_SKELETON:
         x, y = ((truth.keypoints[i, :2] + truth.keypoints[j, :2]) / 2 * scale + [offset_x * scale, 0]).round()
