@@ -19,7 +19,7 @@ BENCH_FLAGS ?= --batch 1,8 --warmup 2 --iters 10
 VIDEO_FRAMES ?= 10
 BENCH_OUT ?= benchmarks/$(shell uname -m)-$(shell hostname -s)
 
-.PHONY: help venv test test-deps-broker test-deps-browser test-py36 test-gpu check-deps lint demo info export bench video clean docker-l4t jetson-info
+.PHONY: help venv demo-poses test test-deps-broker test-deps-browser test-py36 test-gpu check-deps lint demo info export bench video clean docker-l4t jetson-info
 
 help:
 	@echo "make demo   - export GoatPose-BL and HRNet-W32 (random weights unless WEIGHTS= / HRNET_WEIGHTS=), build"
@@ -134,6 +134,33 @@ demo: venv
 	@if [ -z "$(WEIGHTS)" ] || [ -z "$(HRNET_WEIGHTS)" ]; then \
 		echo "!!! RANDOM WEIGHTS were exported (WEIGHTS=goatpose-bl.pth / HRNET_WEIGHTS=pose_hrnet_w32_256x192.pth"; \
 		echo "!!! not given): the speed numbers above are real, the poses would be noise."; fi
+	@$(MAKE) --no-print-directory demo-poses
+
+# The whole video pipeline with something to look at: a synthetic scene of walking figures (colour-coded joints,
+# 2 px of jitter) through the dot-finding pose model and the figure detector, tracked and smoothed, scored against
+# the scene's truth; with HRNET_WEIGHTS, a real overlay of the pedestrian video too.
+DEMO_DIR ?= runs/demo
+demo-poses: venv
+	@mkdir -p $(DEMO_DIR)
+	@$(BIN)/python -m goatpose_edge.synthetic scene $(DEMO_DIR)/walkers.avi --preset walkers --frames 150 \
+		--jitter 2 --seed 1 >/dev/null
+	@$(BIN)/python -m goatpose_edge.synthetic dotpose $(DEMO_DIR)/dotpose.onnx >/dev/null
+	@echo "== poses on a synthetic scene (the dot model finds the figures' coloured joints: real skeletons, known truth)"
+	@$(BIN)/goatpose video $(DEMO_DIR)/walkers.avi --pose $(DEMO_DIR)/dotpose.onnx --detector figures --smooth \
+		--post-process dark -o $(DEMO_DIR)/walkers_poses.mp4 --jsonl $(DEMO_DIR)/walkers_poses.jsonl --no-progress
+	@$(BIN)/python -m goatpose_edge.synthetic score $(DEMO_DIR)/walkers_poses.jsonl \
+		$(DEMO_DIR)/walkers.truth.jsonl --line
+	@if [ -n "$(HRNET_WEIGHTS)" ] && [ -f "$(VIDEO)" ]; then \
+		$(BIN)/goatpose video $(VIDEO) --pose $$($(ONNX_OF) hrnet-w32) --detector hog --max-frames 60 \
+			-o $(DEMO_DIR)/pedestrians_hrnet.mp4 --jsonl $(DEMO_DIR)/pedestrians_hrnet.jsonl --no-progress; fi
+	@echo ""
+	@echo "Look at: $(DEMO_DIR)/walkers_poses.mp4 (the overlay), $(DEMO_DIR)/walkers_poses.jsonl (header + a record per frame),"
+	@echo "         runs/demo/bench.md (the benchmark: which model was faster, by how much, how noisy the machine was)"
+	@echo "Next:"
+	@echo "  real poses   make demo HRNET_WEIGHTS=hrnet_w32_coco_256x192-c78dce93_20200708.pth (mmpose's HRNet-W32)"
+	@echo "  a video      goatpose video in.mp4 --pose export/hrnet-w32_256x192.onnx -o out.mp4 --jsonl out.jsonl"
+	@echo "  a camera     goatpose video 0 --pose ... --show   (csi://0 on a Jetson; --serve 8080 for a browser view)"
+	@echo "  a TX2        README 'On a Jetson TX2': export here, make export on the TX2 builds the FP16 engine"
 
 # make video: the newest FP16 engine of POSE_MODEL if one was built here, else its ONNX (make export first).
 IN ?=

@@ -62,3 +62,30 @@ def test_model_table_row_is_measured(name):
     assert int(macs.replace(",", "")) == c.macs
     assert gflops == "{:.2f}".format(c.gflops)
     assert dev == "{:+.1f} %".format(c.gflops_deviation_pct)
+
+
+def test_the_quick_start_runs(tmp_path):
+    """The quick start's synthetic pipeline, as written: scene, dot model, goatpose video, score (the lines that need
+    real weights or a video of one's own are the reader's)."""
+    import shlex
+    import subprocess
+    import sys
+
+    block = re.search(r"## Quick start\n\n```sh\n(.*?)```", README, re.S).group(1)
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    runnable = [line for line in lines if "walk" in line or "dot.onnx" in line]
+    assert len(runnable) == 4 and len(block.splitlines()) <= 20
+    outputs = []
+    for line in runnable:
+        words = shlex.split(line)
+        command = [sys.executable, "-m", "goatpose_edge"] + words[1:] if words[0] == "goatpose" else \
+            [sys.executable] + words[1:]
+        if words[0] == "goatpose":
+            command.append("--no-progress")
+        run = subprocess.run(command, cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, timeout=300)
+        assert run.returncode == 0, (line, run.stderr)
+        outputs.append(run.stdout)
+    assert outputs[-1].startswith("scored against the scene's truth: recall 1.000")
+    assert sorted(os.listdir(str(tmp_path))) == ["dot.onnx", "walk.avi", "walk.truth.jsonl", "walk_poses.jsonl",
+                                                 "walk_poses.mp4"]

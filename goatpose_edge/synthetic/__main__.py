@@ -60,7 +60,15 @@ def cmd_score(args) -> int:
         if not os.path.isfile(path):
             raise GoatPoseError("file not found: {}".format(path))
     options = MatchOptions(max_distance=args.max_distance, min_visible=args.min_visible)
-    print(json.dumps(score_jsonl(args.run, args.truth, options).to_dict(), indent=2, sort_keys=True))
+    score = score_jsonl(args.run, args.truth, options)
+    if args.line:
+        print("scored against the scene's truth: recall {:.3f}, precision {:.3f}, keypoint error {} px RMS, {} "
+              "identity switch{}, lag {} frames, over {} frames".format(
+                  score.recall, score.precision, "{:.2f}".format(score.rms_px) if score.rms_px is not None else "-",
+                  score.id_switches, "" if score.id_switches == 1 else "es",
+                  "{:.2f}".format(score.lag_frames) if score.lag_frames is not None else "-", score.frames))
+    else:
+        print(json.dumps(score.to_dict(), indent=2, sort_keys=True))
     return 0
 
 
@@ -87,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--max-distance", type=float, default=0.3, metavar="H",
                        help="largest mean joint distance of a match, in figure heights (0.3)")
     score.add_argument("--min-visible", type=int, default=5, help="visible joints a figure needs to count (5)")
+    score.add_argument("--line", action="store_true", help="one line for people instead of JSON")
     return parser
 
 

@@ -50,7 +50,8 @@ DOTPOSE_KEY = "goatpose_dotpose"
 def dot_pose_contract(input_size: Tuple[int, int] = (256, 192)) -> ModelContract:
     """The contract the dot model carries: name "dotpose", family "synthetic", ImageNet RGB normalisation."""
     return ModelContract(name="dotpose", family="synthetic", input_size=(int(input_size[0]), int(input_size[1])),
-                         version=__version__)
+                         version=__version__, weights="constructed: finds the synthetic scenes' coloured joint dots "
+                                                      "(not learned; real images give nothing)")
 
 
 def _gaussian_kernel(size: int, sigma: float) -> np.ndarray:
