@@ -193,6 +193,22 @@ def test_a_fleet_of_24_devices_gets_a_tile_per_device_and_stream(broker, fleet):
     assert tile["fps"] > 0 and 0 <= tile["age_s"] < 15 and tile["source"] == "file walkers.avi"
 
 
+def test_a_broker_restart_is_shown_and_the_dashboard_subscribes_again(broker):
+    with _dashboard(broker) as dashboard:
+        first = _Fleet(broker)
+        first.device("gate-1", 1, frames=2).wait_for_publish()
+        _wait_for(lambda: [t["frames"] for t in dashboard.state()["tiles"]] == [2])
+        first.close()
+        broker.kill(signal.SIGKILL)
+        _wait_for(lambda: not _state(dashboard)["connected"])
+        broker.restart()
+        _wait_for(lambda: _state(dashboard)["connected"], timeout=40)  # paho's backoff: 1, 2, 4 ... s
+        again = _Fleet(broker)
+        again.publish("gate-1/0/frame", _frame("gate-1", 0, 2)).wait_for_publish()
+        _wait_for(lambda: [t["frames"] for t in dashboard.state()["tiles"]] == [3])
+        again.close()
+
+
 def test_fps_counts_the_frames_delivered_lost_ones_included_per_run(broker):
     topic = "{}/v1/gate-1/0/frame".format(PREFIX)
     with _dashboard(broker) as dashboard:
@@ -469,13 +485,13 @@ def test_three_devices_three_tiles_with_their_skeletons_and_a_killed_one_turns_o
             states = {d: _text(driver, "state-{}/0".format(d)) for d in devices}
             state = json.loads(_get(int(page.rsplit(":", 1)[1].strip("/")), "/state")[2].decode("utf-8"))
             ids = {t["device"]: {p["id"] for p in t["frame"]["persons"]} for t in state["tiles"]}
-            _write_screenshot(driver, os.environ.get("GOATPOSE_DASHBOARD_SCREENSHOT"))
             assert devices["dev-2"].poll() is None  # still running: what turns it offline is its last will
             devices["dev-2"].kill()  # kill -9: no word from it, the broker sends its last will
             killed = time.monotonic()
             _wait_for(lambda: _text(driver, "state-dev-2/0") == "offline", timeout=10)
             offline_after = time.monotonic() - killed
             others = [_text(driver, "state-{}/0".format(d)) for d in ("dev-1", "dev-3")]
+            _write_screenshot(driver, os.environ.get("GOATPOSE_DASHBOARD_SCREENSHOT"))  # the README's, dev-2 offline
     finally:
         for process in devices.values():
             if process.poll() is None:
