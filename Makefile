@@ -74,8 +74,9 @@ test-deps-broker:
 			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null; }; \
 		else echo "mosquitto not installed and not root: the MQTT tests will skip (apt-get install mosquitto)"; fi; fi
 
-# The browser tests (the live view, tests/video/test_live_view.py) drive Debian's Chromium headless through its
-# chromium-driver: installed here where it is missing and we are root (CI); else those tests skip with one line.
+# The browser tests (the live view, tests/video/test_live_view.py; the fleet dashboard, tests/mqtt/test_dashboard.py,
+# among DEVICE_TESTS through tests/mqtt) drive Debian's Chromium headless through its chromium-driver: installed here
+# where it is missing and we are root (CI); else those tests skip with one line.
 test-deps-browser:
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
