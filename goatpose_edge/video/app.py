@@ -12,7 +12,6 @@ stage are errors (exit 1), raised after the outputs are finalised.
 JSONL keypoints are clamped to the frame (a person cut by the border otherwise gets points outside the image).
 """
 
-import json
 import os
 import re
 import subprocess
@@ -22,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.fileio import atomic_output
 from goatpose_edge.signals import interrupts_deferred
 from goatpose_edge.video.engine import STOP_GRACE_S, StopTimeout, StreamEnd, StreamEngine, StreamOptions
-from goatpose_edge.video.outputs import JsonlFile, OverlayVideo, Window, check_output_path, check_video_extension
+from goatpose_edge.video.outputs import (JsonlFile, OverlayVideo, SummaryFile, Window, check_output_path,
+                                        check_video_extension, resident_mb)
 from goatpose_edge.video.results import StreamStats
 from goatpose_edge.video.sinks import RunInfo, Sink, SinkSet, StreamInfo
 from goatpose_edge.video.sources import SourceError, source_file
@@ -130,16 +129,6 @@ class VideoRunError(SourceError):
     def __init__(self, summary: "RunSummary", message: str):
         super().__init__(message)
         self.summary = summary
-
-
-def resident_mb() -> Optional[float]:
-    """This process's resident memory in MB (Linux /proc; None elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return round(pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20, 1)
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
 
 
 def _progress(total: Optional[int], enabled: bool):
@@ -297,6 +286,7 @@ class _VideoRun:
             raise
         if options.show:
             sinks.append(Window(len(engine.streams), self._quit))
+        sinks.append(SummaryFile(self.summary, options.summary_json, RSS_EVERY))
         run = RunInfo([StreamInfo(s.index, s.stats.source, s.spec.live, s.stats.fps_nominal, s.stats.frame_count,
                                   s.stats) for s in engine.streams], engine.contract, options.engine.detector,
                       lambda: engine.elapsed)
@@ -367,41 +357,40 @@ class _VideoRun:
         with interrupts_deferred():  # the frame goes to every output of its stream or to none
             self.sinks.write(event)
         self.engine.add_busy("sink", time.perf_counter() - start)
-        frames = self.summary.frames
-        if frames % RSS_EVERY == 0:
-            self.summary.rss_mb.append([frames, resident_mb()])
         if self.bar is not None:
             self.bar.update(1)
 
     def finalise(self) -> None:
-        """Threads joined, every output finalised, the summary completed and (--summary-json) written."""
-        engine, summary = self.engine, self.summary
+        """Threads joined, every output finalised, then the summary completed and (--summary-json) written by its
+        sink, last."""
+        engine = self.engine
         if self.bar is not None:
             self.bar.close()
         engine.close()
         if self.sinks is not None:
-            written = self.sinks.close()
-            for runner in self.sinks.runners:  # a stream's own outputs, in the order they were made
-                streams = runner.sink.streams
-                if streams is not None and len(streams) == 1:
-                    summary.streams[next(iter(streams))].outputs += written.get(runner.sink.name, [])
-            summary.dropped_by_outputs = self.sinks.dropped
+            self.sinks.close(before_last=self._complete)
+        else:
+            self._complete({})
+
+    def _complete(self, written: Dict[str, List[str]]) -> None:
+        """The summary, once the engine and every output but the summary have finished."""
+        engine, summary = self.engine, self.summary
+        for runner in self.sinks.runners if self.sinks is not None else []:  # a stream's own outputs, in order
+            streams = runner.sink.streams
+            if streams is not None and len(streams) == 1:
+                summary.streams[next(iter(streams))].outputs += written.get(runner.sink.name, [])
+        summary.dropped_by_outputs = self.sinks.dropped if self.sinks is not None else {}
         for stats in summary.streams:
             if summary.ended and stats.ended in ("stopped", "aborted"):  # the caller's reason (Ctrl-C)
                 stats.ended = summary.ended
         summary.seconds = engine.stats.wall_s
         summary.engine = dict(engine.stats.to_dict(), detect=engine.options.detect, smooth=engine.options.smooth)
-        summary.rss_mb.append([summary.frames, resident_mb()])
         summary.ended = summary.ended or _overall(summary.streams)
         contract = getattr(engine, "contract", None)
         summary.command, summary.detector = self.options.command, self.options.engine.detector
         if contract is not None:
             summary.model, summary.weights = contract.name, contract.weights or "not recorded"
             summary.random_weights = contract.random_weights
-        if self.options.summary_json:
-            with atomic_output(self.options.summary_json) as tmp_path:
-                with open(tmp_path, "w") as f:
-                    f.write(json.dumps(summary.to_dict(), indent=2) + "\n")
 
     def verdict(self, error: Optional[GoatPoseError]) -> RunSummary:
         summary, outputs = self.summary, ", ".join(self.summary.outputs) or "none"

@@ -271,3 +271,48 @@ class Window(Sink):
 
             cv2.destroyAllWindows()
         return []
+
+
+class SummaryFile(Sink):
+    """The run's summary: samples this process's resident memory every ``every`` frames, and when the run ends
+    (closed after the other outputs, so it names what they wrote) completes ``summary`` (a ``RunSummary``) and,
+    with a ``path`` (``--summary-json``), writes it as JSON."""
+
+    name = "--summary-json"
+    wants = "record"
+    policy = "wait"  # counts every frame (its write is a counter and, every ``every`` frames, one /proc read)
+    last = True
+
+    def __init__(self, summary, path: Optional[str] = None, every: int = 50):
+        self.summary, self.path, self.every = summary, path, every
+        if path:
+            self.name = "--summary-json {}".format(path)
+        self.frames = 0
+
+    def write(self, frame) -> None:
+        self.frames += 1
+        if self.frames % self.every == 0:
+            self.summary.rss_mb.append([self.frames, resident_mb()])
+
+    def close(self):
+        self.summary.rss_mb.append([self.frames, resident_mb()])
+        if not self.path:
+            return []
+        import json
+
+        from goatpose_edge.fileio import atomic_output
+
+        with atomic_output(self.path) as tmp_path:
+            with open(tmp_path, "w") as f:
+                f.write(json.dumps(self.summary.to_dict(), indent=2) + "\n")
+        return [self.path]
+
+
+def resident_mb() -> Optional[float]:
+    """This process's resident memory in MB (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return round(pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20, 1)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

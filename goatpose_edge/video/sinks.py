@@ -84,6 +84,7 @@ class Sink:
     wants = "record"
     policy = "wait"
     streams = None  # type: Optional[set]
+    last = False  # closed after every other sink (the run's summary, which names what they wrote)
 
     def open(self, run: RunInfo) -> None:
         pass
@@ -260,24 +261,29 @@ class SinkSet:
         for runner in self._of(stream):
             runner.end(stream, stats)
 
-    def close(self, grace: Optional[float] = None) -> Dict[str, List[str]]:
-        """Finalise every sink (each within ``grace``); the paths each wrote by sink name; ``failures`` gets a line
-        per sink that failed or did not finish."""
+    def close(self, grace: Optional[float] = None,
+              before_last: Callable[[Dict[str, List[str]]], None] = lambda written: None) -> Dict[str, List[str]]:
+        """Finalise every sink (each within ``grace``): the others first, then ``before_last(written so far)``, then
+        the ``last`` ones (the summary); the paths each wrote by sink name; ``failures`` gets a line per sink that
+        failed or did not finish."""
         if self._closed:
             return {}
         self._closed = True
         grace = CLOSE_GRACE_S if grace is None else grace
-        for runner in self.runners:
-            runner.close()
-        written = {}
-        for runner in self.runners:
-            if not runner.join(grace):
-                runner.abort()
-                self.failures.append("{}: did not finish within {:g} s (left as it is)".format(runner.sink.name,
-                                                                                              grace))
-            elif runner.failure is not None:
-                self.failures.append("{} failed: {}".format(runner.sink.name, runner.failure))
-            written[runner.sink.name] = list(runner.written)
+        written = {}  # type: Dict[str, List[str]]
+        for group in ([r for r in self.runners if not r.sink.last], [r for r in self.runners if r.sink.last]):
+            if group and group[0].sink.last:
+                before_last(written)
+            for runner in group:
+                runner.close()
+            for runner in group:
+                if not runner.join(grace):
+                    runner.abort()
+                    self.failures.append("{}: did not finish within {:g} s (left as it is)".format(
+                        runner.sink.name, grace))
+                elif runner.failure is not None:
+                    self.failures.append("{} failed: {}".format(runner.sink.name, runner.failure))
+                written[runner.sink.name] = list(runner.written)
         return written
 
     def abort(self) -> None:
