@@ -1,14 +1,12 @@
 """``goatpose build``: a TensorRT engine and its sidecar from an exported ONNX file (``engines.builder``)."""
 
-import re
 import sys
-from dataclasses import replace
 
 from goatpose_edge.cli.common import (UsageError, add_calibration_arguments, add_overwrite_argument,
                                       calibration_inputs, calibration_sources, image_inputs, non_negative_int,
                                       positive_int)
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.fileio import IOPlan, Kind, json_record
+from goatpose_edge.fileio import IOPlan
 
 NAME = "build"
 HELP = "build a TensorRT engine (+ sidecar JSON) from an exported ONNX file"
@@ -48,31 +46,6 @@ def add_arguments(parser) -> None:
     add_overwrite_argument(parser)
 
 
-_CACHE_HEADER = re.compile(rb"TRT-\d+-\w+\r?\n")  # what TensorRT writes first: TRT-8201-EntropyCalibration2
-
-
-def _is_calibration_cache(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return bool(_CACHE_HEADER.match(f.read(64)))
-    except OSError:
-        return False
-
-
-def derived_kinds(engine_path: str) -> dict:
-    """The files named after the engine that only ``goatpose build`` may replace: its sidecar, the calibration
-    cache and the record of what made that cache."""
-    from goatpose_edge.artefact.sidecar import SIDECAR_FORMAT, sidecar_path
-    from goatpose_edge.engines.builder import calibration_cache_path
-    from goatpose_edge.engines.calibrator import CALIBRATION_FORMAT, calibration_record_path
-
-    cache = calibration_cache_path(engine_path)
-    return {sidecar_path(engine_path): json_record("an engine sidecar of goatpose build", SIDECAR_FORMAT),
-            cache: Kind("a TensorRT calibration cache", _is_calibration_cache),
-            calibration_record_path(cache): json_record("a calibration record of goatpose build",
-                                                        CALIBRATION_FORMAT)}
-
-
 def _profile(args):
     from goatpose_edge.engines.builder import BatchProfile
 
@@ -103,9 +76,8 @@ def io_plan(args) -> IOPlan:
     plan = IOPlan(overwrite=args.overwrite).read("MODEL.onnx", args.onnx)
     plan = image_inputs(calibration_inputs(plan, args), "--image", args.image)
     if args.output:
-        kinds = derived_kinds(args.output)
-        plan.outputs.extend(replace(output, kind=kinds.get(output.path)) for output in build_outputs(
-            args.output, args.precision == "int8", args.timing_cache, option="-o", create_parent=False))
+        plan.outputs.extend(build_outputs(args.output, args.precision == "int8", args.timing_cache, option="-o",
+                                          create_parent=False))
         return plan
     return plan.write(args.timing_cache, "--timing-cache", TIMING_CACHE_SUFFIXES)
 
@@ -119,7 +91,8 @@ def run(args) -> int:
     count = args.calib_count or BuildOptions().calib_count
     options = BuildOptions(precision=args.precision, profile=_profile(args), workspace_mib=args.workspace,
                            timing_cache=args.timing_cache, dla_core=args.dla_core, force=args.force,
-                           calib_sources=sources, calib_count=count, calib_label=label, verbose=args.verbose)
+                           calib_sources=sources, calib_count=count, calib_label=label, verbose=args.verbose,
+                           overwrite=args.overwrite)
     result = build_engine(args.onnx, args.output, options, log=print)
     warning = result.sidecar.model_contract.weights_warning()
     if warning:

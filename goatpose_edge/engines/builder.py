@@ -27,6 +27,7 @@ Nothing is left behind on failure.
 """
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -35,15 +36,15 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from goatpose_edge.artefact.contract import INPUT_NAME, ModelContract
 from goatpose_edge.artefact.onnx_meta import read_complexity, read_contract, read_metadata
-from goatpose_edge.artefact.sidecar import (ENGINE_SUFFIXES, EngineSidecar, default_engine_path, sha256_of,
-                                           sidecar_path, utc_now, write_sidecar)
+from goatpose_edge.artefact.sidecar import (ENGINE_SUFFIXES, SIDECAR_FORMAT, EngineSidecar, default_engine_path,
+                                           sha256_of, sidecar_path, utc_now, write_sidecar)
 from goatpose_edge.engines import calibration
 from goatpose_edge.engines.calibrator import make_entropy_calibrator
 from goatpose_edge.engines.deferred_signals import DeferredSignals
 from goatpose_edge.engines.policy import PlatformCaps, PrecisionDecision, choose_precision
 from goatpose_edge.engines.qdq import QDQ_METADATA_KEY
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.fileio import Output, atomic_output, check_io
+from goatpose_edge.fileio import Kind, Output, atomic_output, check_io, json_record
 from goatpose_edge.runtime.cuda import CudaContext
 from goatpose_edge.runtime.trt_api import TensorsApi, import_tensorrt, make_logger, trt_api
 
@@ -97,6 +98,7 @@ class BuildOptions:
     calib_cache: Optional[str] = None
     calib_label: str = ""  # where the calibration crops came from, for the sidecar
     verbose: bool = False
+    overwrite: bool = False  # replace files at the derived names (sidecar, caches) that goatpose build did not write
 
 
 @dataclass
@@ -119,16 +121,42 @@ def precision_graph_path(engine_path: str, graph_path: str) -> str:
     return "{}.{}".format(os.path.splitext(engine_path)[0], os.path.basename(graph_path))
 
 
+_CACHE_HEADER = re.compile(rb"TRT-\d+-\w+\r?\n")  # what TensorRT writes first: TRT-8201-EntropyCalibration2
+
+
+def _is_calibration_cache(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return bool(_CACHE_HEADER.match(f.read(64)))
+    except OSError:
+        return False
+
+
+def derived_kinds(engine_path: str, calib_cache: Optional[str] = None) -> dict:
+    """The files named after the engine that only ``goatpose build`` may replace (an existing file there that it
+    did not write is refused, naming --overwrite): its sidecar, the calibration cache and the record of what made
+    that cache."""
+    from goatpose_edge.engines.calibrator import CALIBRATION_FORMAT, calibration_record_path
+
+    cache = calib_cache or calibration_cache_path(engine_path)
+    return {sidecar_path(engine_path): json_record("an engine sidecar of goatpose build", SIDECAR_FORMAT),
+            cache: Kind("a TensorRT calibration cache", _is_calibration_cache),
+            calibration_record_path(cache): json_record("a calibration record of goatpose build",
+                                                        CALIBRATION_FORMAT)}
+
+
 def build_outputs(engine_path: str, calibrated: bool, timing_cache: Optional[str] = None,
                   calib_cache: Optional[str] = None, option: str = "the engine", create_parent: bool = True,
-                  precision_graph: Optional[str] = None) -> List[Output]:
+                  precision_graph: Optional[str] = None, overwrite: bool = False) -> List[Output]:
     """Every file a build writes: the engine, its sidecar and, for an INT8 calibration, the calibration cache and its
     record (``calibrated``), the timing cache, and on TensorRT >= 11 the precision graph. The CLI checks them before
     anything starts (``-o`` given) and ``build_engine`` again once the default name (and TensorRT) is known."""
     from goatpose_edge.engines.calibrator import calibration_record_path
 
+    kinds = {} if overwrite else derived_kinds(engine_path, calib_cache)
+
     def out(path, what, suffixes=()):
-        return Output(path, what, suffixes, create_parent=create_parent)
+        return Output(path, what, suffixes, create_parent=create_parent, kind=kinds.get(path))
 
     outputs = [out(engine_path, option, ENGINE_SUFFIXES), out(sidecar_path(engine_path), "the sidecar of " + option)]
     if calibrated:
@@ -349,8 +377,8 @@ def _output_paths(output: Optional[str], source: _Source, decision: PrecisionDec
     calibrated = "int8" in decision.flags and not source.explicit and caps.precision_flags
     graph = graph or source.onnx_path
     kept = precision_graph_path(engine, graph) if graph != source.onnx_path else None
-    check_io(build_outputs(engine, calibrated, options.timing_cache, calib_cache, precision_graph=kept),
-             build_inputs(source.onnx_path, options))
+    check_io(build_outputs(engine, calibrated, options.timing_cache, calib_cache, precision_graph=kept,
+                           overwrite=options.overwrite), build_inputs(source.onnx_path, options))
     return _Paths(engine, calib_cache, calibrated, graph, kept)
 
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import SHARED_DATA, stand_in_pose_onnx
+from tests.helpers import REPO_ROOT, SHARED_DATA, stand_in_pose_onnx
 
 TRTFAKE = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake")
 
@@ -21,11 +21,12 @@ def tiny_onnx(tmp_path_factory):
                               [(np.full((17, 3, 4, 4), 0.01), {"strides": [4, 4]})])
 
 
-def _build(version, platform, *args):
+def _build(version, platform, *args, cwd=None):
     return subprocess.run(
         [sys.executable, os.path.join(TRTFAKE, "run_with_fake.py"), "--trt", version, "--platform", platform,
          "--strict", "--quiet-trt", "--show", "0", "-m", "goatpose_edge", "build"] + list(args),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300, cwd=cwd,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
 
 
 @pytest.mark.parametrize("version, platform, workspace", [("8.2.1", "tx2", "--workspace=512"),
@@ -90,7 +91,7 @@ def test_a_missing_verify_image_is_refused_before_the_build(tiny_onnx, tmp_path)
 
 
 def test_a_calibration_cache_is_recognised_as_one(tmp_path):
-    from goatpose_edge.cli.build import derived_kinds
+    from goatpose_edge.engines.builder import derived_kinds
 
     kinds = derived_kinds(str(tmp_path / "x.engine"))
     (tmp_path / "x.calib").write_bytes(b"TRT-8201-EntropyCalibration2\ninput: 3c010a14\n")
@@ -100,3 +101,22 @@ def test_a_calibration_cache_is_recognised_as_one(tmp_path):
     for path in kinds:
         open(path, "w").write("TRT notes\n")
     assert not any(kind.recognise(path) for path, kind in kinds.items())
+
+
+def test_the_default_name_s_sidecar_is_guarded_too(tiny_onnx, tmp_path):
+    """Without -o the engine's name is known only once TensorRT is open: the builder checks the derived names then,
+    with the same rule (a file goatpose build did not write is refused, naming --overwrite)."""
+    first = _build("8.2.1", "tx2", tiny_onnx, cwd=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    engines = tmp_path / "engines"
+    engine = next(p for p in engines.iterdir() if p.suffix == ".engine")
+    sidecar = engine.with_suffix(".json")
+    engine.unlink()
+    sidecar.write_text('{"images": [], "annotations": []}')  # someone's COCO file under the sidecar's name
+    again = _build("8.2.1", "tx2", tiny_onnx, cwd=str(tmp_path))
+    assert again.returncode == 1 and "refusing to replace engines/{} (the sidecar of the engine)".format(
+        sidecar.name) in again.stderr, again.stderr
+    assert "--overwrite" in again.stderr and sidecar.read_text() == '{"images": [], "annotations": []}'
+    assert not engine.exists()
+    forced = _build("8.2.1", "tx2", tiny_onnx, "--overwrite", cwd=str(tmp_path))
+    assert forced.returncode == 0 and engine.exists(), forced.stderr
