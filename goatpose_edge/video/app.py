@@ -93,6 +93,10 @@ class RunSummary:
             lines.append("total: {} frames of {} streams in {:.1f} s ({:.2f} fps), {} persons ({:.1f}/s)".format(
                 self.frames, len(self.streams), self.seconds, self.fps, self.persons,
                 self.persons / self.seconds if self.seconds else 0.0))
+        for index, stream in enumerate(self.streams):
+            warning = stream.following_line()
+            if warning:
+                lines.append("{}{}".format("stream {}: ".format(index) if len(self.streams) > 1 else "", warning))
         runs = sum(s.detector_runs for s in self.streams)
         lines.append("pose {:.2f} fps, detector {:.2f} runs/s ({} runs for {} frames), {} pose worker{}".format(
             self.fps, runs / self.seconds if self.seconds else 0.0, runs, self.frames, self.engine.get("workers", 0),

@@ -7,7 +7,7 @@ that the figures and the bench report use.
 
 Each ``StreamStats`` field has one writer: ``frames_in``, ``dropped`` and ``ended`` the stream's feed (``dropped``
 copied from the capture as each frame is admitted, and once more when it stops), ``detector_runs`` the crop
-stage (which sees every detection), ``frames``, ``persons`` and
+stage (which sees every detection), ``followed`` and ``followed_ended`` the post stage, ``frames``, ``persons`` and
 ``seconds`` the caller's thread as it takes each result (so they count what reached the outputs), ``outputs`` and
 ``encoder`` the outputs as they are finalised. A ``StreamEnd`` is handed out after every writer of its stream is done.
 """
@@ -99,6 +99,8 @@ class StreamStats:
     persons: int = 0
     dropped: int = 0  # a live source's frames replaced by newer ones before the pipeline took them
     detector_runs: int = 0
+    followed: int = 0  # persons posed while following (--detect-every, --detect async)
+    followed_ended: int = 0  # of those, not followed into the next frame: < 4 keypoints scored --track-min-score
     ended: str = ""  # end | stopped | interrupted | lost | error: ... | aborted
     frame_count: Optional[int] = None  # what the container reports
     fps_nominal: Optional[float] = None
@@ -109,6 +111,15 @@ class StreamStats:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def following_line(self) -> Optional[str]:
+        """A warning when persons keep failing to be followed for low keypoint scores (a quarter of them or more)."""
+        if self.followed < 10 or self.followed_ended * 4 < self.followed:
+            return None
+        return ("{} of {} persons ({:.0%}) could not be followed into the next frame: fewer than 4 of their keypoints "
+                "scored --track-min-score, so between detections they vanish (random weights, or a model that does "
+                "not fit these images; --detect sync detects on every frame)".format(
+                    self.followed_ended, self.followed, self.followed_ended / self.followed))
 
     def line(self) -> str:
         short = (" (the container claims {} frames; that is all OpenCV could decode)".format(self.frame_count)

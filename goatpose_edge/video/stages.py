@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from goatpose_edge.detection.base import Detections
-from goatpose_edge.detection.reuse import detector_due, follow
+from goatpose_edge.detection.reuse import detector_due, follow, track_alive
 from goatpose_edge.pipeline import usable_boxes
 from goatpose_edge.video.results import FrameResult, StreamEnd
 from goatpose_edge.video.smoothing import KeypointSmoother
@@ -275,6 +275,10 @@ class Stages:
     def _post_item(self, item: _Item, state: _PostState, estimator) -> FrameResult:
         persons, kept = estimator.postprocess_kept(item.crops, item.heatmaps)
         if self.follows:  # carried persons whose poses faded end; the rest are followed into the next frame
+            stats = self.streams[item.stream].stats
+            stats.followed += len(persons)
+            stats.followed_ended += sum(1 for p in persons if not track_alive(p.keypoints,
+                                                                              self.options.track_min_score))
             persons, carry = follow(persons, item.carried[kept], self.options.track_min_score)
             self.send("crop", _Posed(item.stream, item.seq, carry))
         ids = state.tracker.update([p.box for p in persons], [p.keypoints for p in persons])

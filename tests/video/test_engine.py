@@ -213,3 +213,20 @@ def test_async_detection_that_finds_nobody_still_delivers_every_frame(pose_onnx,
     frames = [e for e in events if isinstance(e, FrameResult)]
     assert [e.index for e in frames] == list(range(9)) and all(not e.persons for e in frames)
     assert events[-1].stats.ended == "end" and 1 <= events[-1].stats.detector_runs <= 9
+
+
+def test_a_run_whose_persons_cannot_be_followed_says_so(videos, tmp_path):
+    """A model whose keypoints all score 0 (as random weights nearly do): with --detect-every nobody can be followed
+    between detections, and the summary says so; with --detect sync there is nothing to say."""
+    from tests.helpers import stand_in_pose_onnx
+
+    faint = stand_in_pose_onnx(str(tmp_path / "faint.onnx"),
+                               [(np.zeros((17, 3, 4, 4), np.float32), {"strides": [4, 4]})])
+    summary = run_video(VideoOptions([videos[2]], StreamOptions(faint, detector="whole", detect_every=3),
+                                     progress=False))
+    stats = summary.streams[0]
+    assert stats.followed == 13 and stats.followed_ended == 13  # one person a frame, none followable
+    assert any(line.startswith("13 of 13 persons (100%) could not be followed into the next frame") for line in
+               summary.lines())
+    synchronous = run_video(VideoOptions([videos[2]], StreamOptions(faint, detector="whole"), progress=False))
+    assert synchronous.streams[0].followed == 0 and not any("could not be followed" in l for l in synchronous.lines())
