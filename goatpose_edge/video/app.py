@@ -271,6 +271,7 @@ class _VideoRun:
         self.sinks = None  # type: Optional[SinkSet]
         self.bar = None
         self.stopping = ""
+        self.pending = None  # the event taken from the engine and not yet written
 
     def open_outputs(self) -> None:
         """Runners and detectors loaded, the sinks opened (a file that cannot be created fails here, before any
@@ -331,18 +332,15 @@ class _VideoRun:
         (within ``stop_grace``: then ``StopTimeout``); a second one (or the sequential schedule): now."""
         engine, sinks = self.engine, self.sinks
         engine.start()
-        event = None
         while True:
             try:
-                event = engine.next_event()
-                if event is None:
+                self.pending = engine.next_event()  # taken from the engine: ``_deliver`` clears it once written
+                if self.pending is None:
                     break
-                self._deliver(event)
-                event = None
+                self._deliver(self.pending)
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM
-                if event is not None:  # taken from the engine, not yet written: it still goes out
-                    self._deliver(event)
-                    event = None
+                if self.pending is not None:  # taken, not yet written (an interrupt after the write finds None)
+                    self._deliver(self.pending)
                 if self.stopping == "interrupted" or self.options.engine.sequential:
                     self.stopping = "interrupted"
                     engine.abort()
@@ -355,11 +353,14 @@ class _VideoRun:
     def _deliver(self, event) -> None:
         start = time.perf_counter()
         if isinstance(event, StreamEnd):
-            self.sinks.end(event.stream, event.stats)
+            with interrupts_deferred():
+                self.sinks.end(event.stream, event.stats)
+                self.pending = None
             return
         self.sinks.room(event.stream)  # interruptible: a full file output makes the pipeline wait here
-        with interrupts_deferred():  # the frame goes to every output of its stream or to none
+        with interrupts_deferred():  # the frame goes to every output of its stream or to none, and once
             self.sinks.write(event)
+            self.pending = None
         self.engine.add_busy("sink", time.perf_counter() - start)
         if self.bar is not None:
             self.bar.update(1)

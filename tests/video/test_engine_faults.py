@@ -315,3 +315,28 @@ def test_the_centre_filter_follows_beta_and_the_fallback_fps_is_the_fallback_fps
     assert smoother.centre_options.min_cutoff == 1.5 and smoother.centre_options.d_cutoff == 2.0
     explicit = KeypointSmoother(OneEuroOptions(beta=0.2, centre_beta=0.5))
     assert explicit.centre_options.beta == 0.5
+
+
+def test_an_interrupt_after_a_frame_was_written_does_not_write_it_again(scene, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM inside the write of a frame is raised as the write ends (``interrupts_deferred``): the
+    frame is out, the stop begins, and the frame is not delivered a second time."""
+    import contextlib
+
+    from goatpose_edge.video import app as app_module
+
+    calls = []
+
+    @contextlib.contextmanager
+    def deferred_then_interrupted():
+        calls.append(1)
+        yield
+        if len(calls) == 3:  # the signal that arrived during the third write
+            raise KeyboardInterrupt()
+
+    monkeypatch.setattr(app_module, "interrupts_deferred", deferred_then_interrupted)
+    onnx, video = scene
+    jsonl = str(tmp_path / "run.jsonl")
+    summary = run_video(VideoOptions([video], _options(onnx), jsonl=jsonl, progress=False))
+    frames = [r["frame"] for r in read_jsonl(jsonl)[1]]
+    assert frames == list(range(len(frames))) and 3 <= len(frames) < FRAMES
+    assert summary.ended == "interrupted" and summary.streams[0].frames == len(frames)
