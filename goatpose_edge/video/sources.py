@@ -101,6 +101,11 @@ def parse_source(spec: str, csi: Optional[CsiOptions] = None) -> SourceSpec:
         return SourceSpec("gstreamer", spec, True)
     if os.path.isdir(spec):
         raise SourceError(folder_message(spec))
+    if os.path.exists(spec) and not os.path.isfile(spec):
+        from goatpose_edge.fileio import not_a_file
+
+        raise SourceError("video source {} {}: give a video file".format(spec, not_a_file(spec) or
+                                                                         "is not a regular file"))
     if not os.path.isfile(spec):
         raise SourceError("video not found: {} (a file, a camera index, an rtsp:// or http:// URL, csi://N or a "
                           "GStreamer pipeline)".format(spec))

@@ -115,3 +115,12 @@ def test_smoothing_values_that_would_overflow_are_one_line(clip, pose_onnx, extr
 def test_bench_streams_beyond_the_open_file_limit_is_one_line(clip, pose_onnx):
     run = _goatpose("bench", pose_onnx, "--video", clip, "--streams", "100000")
     assert run.returncode == 2 and "argument --streams: at most" in run.stderr and "ulimit -n" in run.stderr
+
+
+@pytest.mark.parametrize("make, what", [(lambda p: os.mkfifo(p) or p, "is a FIFO (named pipe), not a regular file"),
+                                        (lambda p: "/dev/null", "is a character device, not a regular file")])
+def test_a_source_that_is_not_a_file_says_what_it_is(pose_onnx, tmp_path, make, what):
+    source = make(str(tmp_path / "pipe"))
+    run = _goatpose("video", source, "--pose", pose_onnx, "--no-progress")
+    assert run.returncode == 1 and "video source {} {}".format(source, what) in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1
