@@ -37,6 +37,8 @@ class ImagePoses:
     image: str  # the image's path, as given
     persons: List[Person]  # best first; keypoints [K, 3] (x, y, score) in the image's pixels
     shape: Optional[Tuple[int, ...]] = None  # the image's [H, W, 3]: keypoints are clamped to it, as video does
+    frame: Optional[np.ndarray] = None  # the decoded image (BGR), with ``keep_frames``
+    contract: Optional[object] = None  # the pose model's contract (skeleton, weights), with ``keep_frames``
 
     def to_dict(self) -> dict:
         return {"image": self.image, "persons": [person.to_dict(clamp_to=self.shape) for person in self.persons]}
@@ -46,8 +48,8 @@ class ImagePoses:
         return json.dumps(self.to_dict())
 
 
-def pose_images(image_paths: Sequence[str],
-                estimator: Union[PoseOptions, TopDownPoseEstimator]) -> Iterator[ImagePoses]:
+def pose_images(image_paths: Sequence[str], estimator: Union[PoseOptions, TopDownPoseEstimator],
+                keep_frames: bool = False) -> Iterator[ImagePoses]:
     """The poses in each image, in the order given: an iterator of ``ImagePoses``.
 
     ``estimator`` is an estimator the caller owns, or ``PoseOptions``: then the detector and the pose runner are
@@ -55,11 +57,12 @@ def pose_images(image_paths: Sequence[str],
     read here, before anything else: an unreadable one raises ``imagefile.ImageError`` from this call."""
     frames = [(path, read_image(path)) for path in image_paths]  # [(path, BGR uint8 [H, W, 3])]
     if isinstance(estimator, PoseOptions):
-        return _pose_with(frames, estimator)
-    return (ImagePoses(path, estimator(frame), frame.shape) for path, frame in frames)
+        return _pose_with(frames, estimator, keep_frames)
+    return (ImagePoses(path, estimator(frame), frame.shape, frame if keep_frames else None,
+                       estimator.contract if keep_frames else None) for path, frame in frames)
 
 
-def _pose_with(frames: List[Tuple[str, np.ndarray]], options: PoseOptions) -> Iterator[ImagePoses]:
+def _pose_with(frames: List[Tuple[str, np.ndarray]], options: PoseOptions, keep_frames: bool) -> Iterator[ImagePoses]:
     from goatpose_edge.detection import make_detector
     from goatpose_edge.runtime import load_runner
 
@@ -69,4 +72,5 @@ def _pose_with(frames: List[Tuple[str, np.ndarray]], options: PoseOptions) -> It
         if warning and options.log is not None:
             options.log(warning)
         for path, frame in frames:
-            yield ImagePoses(path, estimator(frame), frame.shape)
+            yield ImagePoses(path, estimator(frame), frame.shape, frame if keep_frames else None,
+                             estimator.contract if keep_frames else None)

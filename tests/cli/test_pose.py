@@ -37,3 +37,21 @@ def test_detector_with_an_unknown_output_layout(exports, coco_persons, tmp_path)
     assert result.stderr.startswith("goatpose: error: {}: unknown detector output layout [1, 10, 7]".format(detector))
     assert result.stderr.count("\n") == 1
     assert not os.path.exists(str(tmp_path / "poses.jsonl"))
+
+
+def test_pose_draws_annotated_images_and_never_replaces_one(exports, coco_persons, tmp_path):
+    import cv2
+
+    image = coco_persons[0][0]
+    drawn = str(tmp_path / "drawn")
+    run = run_cli("pose", image, image, "--pose", exports.onnx("goatpose-bl").path, "--detector", "whole", "--draw",
+                  drawn)
+    assert run.returncode == 0, run.stderr
+    stem = os.path.splitext(os.path.basename(image))[0]
+    assert sorted(os.listdir(drawn)) == [stem + ".jpg", stem + "_2.jpg"]  # the same name twice: _2
+    original, annotated = cv2.imread(image), cv2.imread(os.path.join(drawn, stem + ".jpg"))
+    assert annotated.shape == original.shape and (annotated[:40, :, 2] > 200).any()  # the RANDOM WEIGHTS stamp
+    assert "random weights: poses are noise" in run.stderr
+    again = run_cli("pose", image, "--pose", exports.onnx("goatpose-bl").path, "--draw", drawn)
+    assert again.returncode == 1 and "refusing to replace {}".format(os.path.join(drawn, stem + ".jpg")) in again.stderr
+    assert "--overwrite" in again.stderr
