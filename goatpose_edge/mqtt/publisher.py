@@ -98,6 +98,7 @@ class MqttPublisher(Sink):
         self.client = self.spool = self.sender = None
         self.connected = False
         self.refused = None  # type: Optional[int]
+        self.failure = None  # type: Optional[BaseException]  # the spool failed: publishing stopped
         self.sent = self.acknowledged = 0
         self.seq = {}  # type: Dict[int, int]  # per stream: the next frame's seq (the sink's thread)
         self.tracks = {}  # type: Dict[int, Dict[int, list]]  # per stream: id -> [first, last, frames, score sum]
@@ -152,6 +153,9 @@ class MqttPublisher(Sink):
         self._offline()
         left, dropped = self.spool.pending, self.spool.dropped
         self.spool.close()
+        if self.failure is not None:
+            raise BrokerError("publishing stopped: the spool failed ({}); {} message{} left in {}".format(
+                self.failure, left, "s" if left != 1 else "", self.spool.folder))
         self.log("mqtt: {} sent, {} acknowledged{}{}".format(
             self.sent, self.acknowledged, "; {} left in {} (the next run sends them first)".format(
                 left, self.spool.folder) if left else "",
@@ -159,6 +163,11 @@ class MqttPublisher(Sink):
         return []
 
     def discard(self) -> None:
+        with self._cond:  # the sender leaves at once (nothing more is sent)
+            self._closing, self._deadline = True, time.monotonic()
+            self._cond.notify_all()
+        if self.sender is not None:
+            self.sender.join(5)
         if self.client is not None:
             self.client.loop_stop()
         if self.spool is not None:
@@ -243,7 +252,17 @@ class MqttPublisher(Sink):
                 return
             self.acknowledged += 1
             self._cond.notify_all()
-        self.spool.acked(position)
+        try:
+            self.spool.acked(position)
+        except Exception as exc:  # noqa: BLE001 - paho's thread must live on; said once, and at the end
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._cond:
+            first = self.failure is None
+            self.failure = self.failure or exc
+        if first:
+            self.log("mqtt: the spool failed ({}): publishing stops; what is in it stays for the next run".format(exc))
 
     def _meta(self, stream) -> dict:
         return {"device": self.device, "stream": stream.index, "run": self.run_id, "source": stream.source,
@@ -255,6 +274,12 @@ class MqttPublisher(Sink):
 
     # ---- the sender thread
     def _send(self) -> None:
+        try:
+            self._send_loop()
+        except Exception as exc:  # noqa: BLE001 - a disk error in the spool: one line, the run goes on
+            self._failed(exc)
+
+    def _send_loop(self) -> None:
         next_stats = time.monotonic() + self.options.stats_every_s
         while True:
             with self._cond:
@@ -277,6 +302,8 @@ class MqttPublisher(Sink):
                     self.client.publish(self.topics.stats, _json(self._stats()), qos=0)
                 continue
             position, topic, payload = message
+            with self._cond:  # acknowledgements filed before this publish are of other messages (status, stats)
+                self._early.clear()
             info = self.client.publish(topic, payload, qos=1)  # paho keeps it until PUBACK, across reconnects
             with self._cond:
                 self.sent += 1

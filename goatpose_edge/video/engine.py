@@ -227,13 +227,16 @@ class StreamEngine:
         if self._closed:
             return
         self._closed = True
-        if not self._finished:
-            self._abort()
+        clean = self._finished and self._error is None
+        self._abort()  # after a clean end too: asynchronous detectors may still hold frames nobody will use
         deadline = time.monotonic() + JOIN_GRACE_S
         for thread in self.threads:
             if thread.ident is not None:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        self.stats.stuck = sorted(set(t.name[len("goatpose-"):] for t in self.threads if t.is_alive()))
+        # after a clean end, an asynchronous detector finishing a frame nobody will use is not stuck (it releases
+        # its detector itself); anything else still running is
+        self.stats.stuck = sorted(set(t.name[len("goatpose-"):] for t in self.threads if t.is_alive() and not (
+            clean and self.options.detect == "async" and t.name == "goatpose-detect")))
         for stream in self.streams:
             stream.reader.close(timeout=max(0.0, deadline - time.monotonic()))
             if not stream.stats.ended and "feed" not in self.stats.stuck:  # its feed never left normally
@@ -481,7 +484,8 @@ class StreamEngine:
         if event is None:
             with self._lock:
                 busy = [s for s in STAGES if self._working.get(s)]
-            self._error = StopTimeout(busy, self._grace)
+                if self._error is None:  # a stage's own failure, recorded first, is the one to report
+                    self._error = StopTimeout(busy, self._grace)
             self._abort()
             return END
         return event

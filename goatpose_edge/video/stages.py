@@ -156,9 +156,9 @@ class Stages:
         stream, frame = job
         try:
             found = detector.detect(frame.image) if frame.image.size else Detections.empty()
-        finally:
-            done(stream)  # the stream's next frame may go to a detector now
-        self.send("crop", _Fresh(stream, found))
+            self.send("crop", _Fresh(stream, found))  # before the stream's next frame can go to a detector:
+        finally:                                        # its results reach crop in the order they were taken
+            done(stream)
 
     # ---- crop: in order per stream, the boxes of each frame, then its person crops to the pose workers
     def crop(self, job, estimator) -> None:
