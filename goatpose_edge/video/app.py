@@ -26,6 +26,7 @@ from goatpose_edge.video.engine import STOP_GRACE_S, StopTimeout, StreamEnd, Str
 from goatpose_edge.video.outputs import (JsonlFile, OverlayVideo, SummaryFile, Window, check_output_path,
                                         check_video_extension, resident_mb)
 from goatpose_edge.video.results import StreamStats
+from goatpose_edge.video.flow import Aborted
 from goatpose_edge.video.sinks import RunInfo, Sink, SinkSet, StreamInfo
 from goatpose_edge.video.sources import SourceError, source_file
 
@@ -125,6 +126,10 @@ def expand_outputs(pattern: Optional[str], count: int, option: str) -> List[Opti
 def _example(pattern: str) -> str:
     stem, ext = os.path.splitext(pattern)
     return "{}_{}{}".format(stem, STREAM_PLACEHOLDER, ext)
+
+
+class _OutputsStalled(Exception):
+    """During a stop, the outputs took no frame within the grace."""
 
 
 class VideoRunError(SourceError):
@@ -272,6 +277,8 @@ class _VideoRun:
         self.bar = None
         self.stopping = ""
         self.pending = None  # the event taken from the engine and not yet written
+        self.deadline = None  # type: Optional[float]  # a stop's end (time.monotonic()): outputs wait until then
+        self.stalled = False  # a stop ended because the outputs took no frame within its grace
 
     def open_outputs(self) -> None:
         """Runners and detectors loaded, the sinks opened (a file that cannot be created fails here, before any
@@ -338,16 +345,26 @@ class _VideoRun:
                 if self.pending is None:
                     break
                 self._deliver(self.pending)
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM
-                if self.pending is not None:  # taken, not yet written (an interrupt after the write finds None)
-                    self._deliver(self.pending)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop first (bounded), then the frame taken, if any
                 if self.stopping == "interrupted" or self.options.engine.sequential:
                     self.stopping = "interrupted"
                     engine.abort()
                     sinks.abort()
-                    continue
-                self.stopping = "interrupted"
-                engine.stop(self.options.stop_grace)
+                else:
+                    self.stopping = "interrupted"
+                    self.deadline = time.monotonic() + self.options.stop_grace
+                    engine.stop(self.options.stop_grace)
+                try:
+                    if self.pending is not None:  # taken, not yet written (an interrupt after the write finds None)
+                        self._deliver(self.pending)
+                except (Aborted, _OutputsStalled):
+                    pass
+            except _OutputsStalled:  # a stop whose outputs take no frame within the grace: end now
+                engine.abort()
+                sinks.abort()
+                self.stalled = True
+            except Aborted:  # the outputs were abandoned (a second Ctrl-C)
+                engine.abort()
         self.summary.ended = self.stopping
 
     def _deliver(self, event) -> None:
@@ -357,7 +374,8 @@ class _VideoRun:
                 self.sinks.end(event.stream, event.stats)
                 self.pending = None
             return
-        self.sinks.room(event.stream)  # interruptible: a full file output makes the pipeline wait here
+        if not self.sinks.room(event.stream, self.deadline):  # interruptible; a full file output makes the
+            raise _OutputsStalled()                                # pipeline wait here, within a stop's grace
         with interrupts_deferred():  # the frame goes to every output of its stream or to none, and once
             self.sinks.write(event)
             self.pending = None
@@ -372,8 +390,8 @@ class _VideoRun:
         if self.bar is not None:
             self.bar.close()
         engine.close()
-        if self.sinks is not None:
-            self.sinks.close(before_last=self._complete)
+        if self.sinks is not None:  # after a stalled stop the outputs get a short grace: the process must end
+            self.sinks.close(grace=2.0 if self.stalled else None, before_last=self._complete)
         else:
             self._complete({})
 
@@ -400,6 +418,9 @@ class _VideoRun:
     def verdict(self, error: Optional[GoatPoseError]) -> RunSummary:
         summary, outputs = self.summary, ", ".join(self.summary.outputs) or "none"
         failures = list(self.sinks.failures) if self.sinks is not None else []
+        if self.stalled:
+            failures.append("the outputs took no frame within {:g} s of the stop (a stalled disk or pipe?): "
+                            "stopped without the frames in flight".format(self.options.stop_grace))
         if self.engine.stats.stuck:
             failures.append("the {} stage{} did not stop (inside a native call?) and {} left behind".format(
                 " and ".join(self.engine.stats.stuck), "s" if len(self.engine.stats.stuck) > 1 else "",

@@ -29,6 +29,7 @@ publisher, an HTTP live view), write a ``Sink`` and add it to the set ``video.ap
 """
 
 import threading
+import time
 from collections import deque
 from typing import Callable, Dict, List, Optional
 
@@ -121,13 +122,21 @@ class SinkRunner:
         self._thread.start()
         return self
 
-    def room(self) -> None:
-        """Wait until a frame can be offered without waiting (a "latest" sink always can)."""
+    def room(self, deadline: Optional[float] = None) -> bool:
+        """Wait until a frame can be offered without waiting (a "latest" sink always can); False when ``deadline``
+        (``time.monotonic()``) passed first."""
         with self._cond:
             while self.sink.policy == "wait" and self._frames >= self.depth and not self._aborted:
-                self._cond.wait()
+                if deadline is None:
+                    self._cond.wait()
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
             if self._aborted:
                 raise Aborted()
+            return True
 
     def offer(self, frame: SinkFrame) -> None:
         with self._cond:
@@ -240,11 +249,11 @@ class SinkSet:
     def _of(self, stream: int) -> List[SinkRunner]:
         return [r for r in self.runners if r.sink.streams is None or stream in r.sink.streams]
 
-    def room(self, stream: int) -> None:
+    def room(self, stream: int, deadline: Optional[float] = None) -> bool:
         """Wait (interruptibly) until every sink of ``stream`` takes a frame without waiting: ``write`` then never
-        blocks, so a frame goes to all outputs or to none."""
-        for runner in self._of(stream):
-            runner.room()
+        blocks, so a frame goes to all outputs or to none. False when ``deadline`` passed first (a stalled output
+        during a stop)."""
+        return all(runner.room(deadline) for runner in self._of(stream))
 
     def write(self, result: FrameResult) -> None:
         runners = self._of(result.stream)

@@ -340,3 +340,39 @@ def test_an_interrupt_after_a_frame_was_written_does_not_write_it_again(scene, t
     frames = [r["frame"] for r in read_jsonl(jsonl)[1]]
     assert frames == list(range(len(frames))) and 3 <= len(frames) < FRAMES
     assert summary.ended == "interrupted" and summary.streams[0].frames == len(frames)
+
+
+class _Blocks(Sink):
+    """A file-like output (it waits, never drops) that stops taking frames after two: a hung disk or pipe."""
+
+    name = "hung output"
+    policy = "wait"
+
+    def __init__(self):
+        self.release, self.frames = threading.Event(), 0
+
+    def write(self, frame):
+        self.frames += 1
+        if self.frames > 2:
+            self.release.wait()
+
+
+def test_a_stop_with_a_stalled_file_output_still_ends(scene, tmp_path):
+    """Ctrl-C while a waiting output is stalled: the stop waits for it at most the grace, then the run ends with
+    the other outputs finalised and one line; it never hangs."""
+    import os as os_module
+
+    onnx, video = scene
+    hung = _Blocks()
+    timer = threading.Timer(2.0, lambda: os_module.kill(os_module.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(VideoRunError, match=r"the outputs took no frame within 0.5 s of the stop"):
+            run_video(VideoOptions([video], _options(onnx), jsonl=str(tmp_path / "run.jsonl"), progress=False,
+                                   stop_grace=0.5), sinks=[hung])
+    finally:
+        timer.cancel()
+        hung.release.set()
+    assert time.monotonic() - start < 15
+    assert not [n for n in os.listdir(str(tmp_path)) if n.startswith(".")]  # nothing half-written left hidden
