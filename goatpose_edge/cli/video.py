@@ -94,6 +94,9 @@ def add_arguments(parser) -> None:
                         help="CSI capture frame rate ({})".format(csi.fps))
     parser.add_argument("--csi-flip", type=int, default=csi.flip_method, choices=range(8), metavar="0..7",
                         help="nvvidconv flip-method ({})".format(csi.flip_method))
+    parser.add_argument("--stop-grace", type=positive_float, default=VideoOptions([], engine).stop_grace, metavar="S",
+                        help="Ctrl-C, SIGTERM or q: seconds the frames in flight get to come out before the run "
+                        "ends without them ({:g})".format(VideoOptions([], engine).stop_grace))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--summary-json", metavar="FILE", help="write the run's summary (fps, drops, memory) as JSON")
     add_publish_arguments(parser)
@@ -177,7 +180,8 @@ def video_options(args):
                            csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
     return VideoOptions(args.sources, engine, output=args.output, jsonl=args.jsonl, show=args.show,
                         raw_keypoints=args.raw_keypoints, encoder=args.encoder, progress=not args.no_progress,
-                        summary_json=args.summary_json, command=" ".join(["goatpose"] + sys.argv[1:]))
+                        summary_json=args.summary_json, command=" ".join(["goatpose"] + sys.argv[1:]),
+                        stop_grace=args.stop_grace)
 
 
 def run(args) -> int:

@@ -44,7 +44,7 @@ def _options(onnx, **extra):
     return StreamOptions(onnx, **settings)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_a_stop_at_a_random_point_drains_every_stream_in_order(scene, seed):
     onnx, video = scene
     after = int(np.random.default_rng(seed).integers(0, 2 * FRAMES))
@@ -82,7 +82,7 @@ class _FailsAt(Detector):
         self.closed = True
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 @pytest.mark.parametrize("sequential", [False, True], ids=["pipelined", "sequential"])
 def test_a_stage_failing_at_a_random_point_aborts_every_stage(scene, monkeypatch, seed, sequential):
     onnx, video = scene
@@ -183,8 +183,9 @@ def test_sigterm_at_a_random_point_finalises_every_output(scene, tmp_path, seed)
     delay = float(np.random.default_rng(seed).uniform(0.0, 1.5))
     jsonl, out = str(tmp_path / "run_{stream}.jsonl"), str(tmp_path / "run_{stream}.avi")
     process = _goatpose("video", video, video, video, "--pose", onnx, "--detector", "figures:20", "--detect-every",
-                        "2", "--detect-workers", "2", "--jsonl", jsonl, "-o", out, "--no-progress")
-    time.sleep(delay)  # a random point: before, during or after the start
+                        "2", "--detect-workers", "2", "--jsonl", jsonl, "-o", out, "--no-progress",
+                        "--stop-grace", "60")
+    time.sleep(delay)  # a random point: before, during or after the start (a loaded machine drains slowly)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     if process.returncode in (143, -signal.SIGTERM):  # before the run started: the interpreter starting (the

@@ -15,7 +15,7 @@ from goatpose_edge.synthetic import build_dot_pose_onnx, single, walkers, write_
 from goatpose_edge.video.engine import StreamEngine, StreamOptions
 from goatpose_edge.video.results import FrameResult, StreamEnd
 
-FRAMES = 15
+FRAMES = 12
 #: seconds a row may take before it counts as a hang (a row takes about 1 s here)
 BOUND_S = 60
 
