@@ -249,3 +249,23 @@ def calibration_sources(args):
     if args.calib_coco:
         return person_boxes_from_coco(args.calib_coco[0], args.calib_coco[1]), args.calib_coco[0]
     return [], ""
+
+
+def add_mqtt_tls_arguments(parser, who: str = "this client") -> None:
+    """--mqtt-ca, --mqtt-cert, --mqtt-key (mqtts:// only): the options of every command that talks to a broker."""
+    parser.add_argument("--mqtt-ca", metavar="CA.pem", help="mqtts://: the CA that signs the broker's certificate")
+    parser.add_argument("--mqtt-cert", metavar="CERT.pem", help="mqtts://: {}'s certificate".format(who))
+    parser.add_argument("--mqtt-key", metavar="KEY.pem", help="mqtts://: {}'s key".format(who))
+
+
+def mqtt_broker(args):
+    """(broker URL, TLS files) of a broker argument and --mqtt-*; ``UsageError`` for what cannot work."""
+    from goatpose_edge.mqtt.client import BrokerError, TlsFiles, parse_broker_url
+
+    try:
+        url = parse_broker_url(args.broker, option="broker")
+        tls = TlsFiles(args.mqtt_ca, args.mqtt_cert, args.mqtt_key)
+        tls.check(url)
+    except BrokerError as exc:
+        raise UsageError(str(exc)) from None
+    return url, tls

@@ -3,7 +3,7 @@
 
 import sys
 
-from goatpose_edge.cli.common import UsageError, positive_float, positive_int
+from goatpose_edge.cli.common import UsageError, add_mqtt_tls_arguments, mqtt_broker, positive_float, positive_int
 from goatpose_edge.cli.serve_options import add_access_arguments, serve_access
 from goatpose_edge.fileio import IOPlan
 
@@ -26,22 +26,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-tiles", type=positive_int, default=defaults.max_tiles, metavar="N",
                         help="device/stream tiles kept, at most; messages of more are skipped and counted "
                         "({})".format(defaults.max_tiles))
-    parser.add_argument("--mqtt-ca", metavar="CA.pem", help="mqtts://: the CA that signs the broker's certificate")
-    parser.add_argument("--mqtt-cert", metavar="CERT.pem", help="mqtts://: this client's certificate")
-    parser.add_argument("--mqtt-key", metavar="KEY.pem", help="mqtts://: this client's key")
+    add_mqtt_tls_arguments(parser)
 
 
 def _plan(args):
     """(broker url, TLS files, DashboardOptions) of the arguments; ``UsageError`` for what cannot work."""
-    from goatpose_edge.mqtt.client import BrokerError, TlsFiles, parse_broker_url
     from goatpose_edge.mqtt.dashboard import DashboardOptions
 
-    try:
-        url = parse_broker_url(args.broker, option="broker")
-        tls = TlsFiles(args.mqtt_ca, args.mqtt_cert, args.mqtt_key)
-        tls.check(url)
-    except BrokerError as exc:
-        raise UsageError(str(exc)) from None
+    url, tls = mqtt_broker(args)
     if args.serve is None:
         raise UsageError("--serve [HOST:]PORT is required: where the page is served, e.g. --serve 8080")
     host, port, token = serve_access(args)

@@ -2,7 +2,7 @@
 
 import sys
 
-from goatpose_edge.cli.common import UsageError
+from goatpose_edge.cli.common import add_mqtt_tls_arguments, mqtt_broker
 from goatpose_edge.fileio import IOPlan
 
 NAME = "listen"
@@ -19,25 +19,11 @@ def add_arguments(parser) -> None:
                         "every frame once (de-duplicated by run and seq)")
     parser.add_argument("--client-id", metavar="ID", help="this listener's MQTT client id; the broker keeps its session "
                         "and queues what arrives while it is away (default: goatpose-listen-HOST-PREFIX-DEVICE)")
-    parser.add_argument("--mqtt-ca", metavar="CA.pem", help="mqtts://: the CA that signs the broker's certificate")
-    parser.add_argument("--mqtt-cert", metavar="CERT.pem", help="mqtts://: this client's certificate")
-    parser.add_argument("--mqtt-key", metavar="KEY.pem", help="mqtts://: this client's key")
-
-
-def _broker(args):
-    from goatpose_edge.mqtt.client import BrokerError, TlsFiles, parse_broker_url
-
-    try:
-        url = parse_broker_url(args.broker, option="broker")
-        tls = TlsFiles(args.mqtt_ca, args.mqtt_cert, args.mqtt_key)
-        tls.check(url)
-    except BrokerError as exc:
-        raise UsageError(str(exc)) from None
-    return url, tls
+    add_mqtt_tls_arguments(parser)
 
 
 def io_plan(args) -> IOPlan:
-    _broker(args)
+    mqtt_broker(args)
     plan = IOPlan()
     if args.out:
         plan.write(args.out, "--out", folder=True, exist_ok=True)
@@ -47,7 +33,7 @@ def io_plan(args) -> IOPlan:
 def run(args) -> int:
     from goatpose_edge.mqtt.listener import Listener
 
-    url, tls = _broker(args)
+    url, tls = mqtt_broker(args)
     listener = Listener(url, device=args.device, out=args.out, tls=tls, client_id=args.client_id,
                         print_line=lambda line: print(line, flush=True))
     try:

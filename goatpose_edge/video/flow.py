@@ -36,7 +36,28 @@ class Aborted(Exception):
     """Raised by a waiting call once the engine aborts: the thread leaves."""
 
 
-class Channel:
+class _Ended:
+    """What the channels share: a condition, how many producers are still open, and abort."""
+
+    def __init__(self, producers: int):
+        self._producers = producers
+        self._aborted = False
+        self._cond = threading.Condition()
+
+    def close(self) -> None:
+        """One producer is done; the last one ends it (readers drain it, then get ``END``)."""
+        with self._cond:
+            self._producers -= 1
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        """Every waiting call raises ``Aborted``, now and later."""
+        with self._cond:
+            self._aborted = True
+            self._cond.notify_all()
+
+
+class Channel(_Ended):
     """A FIFO between threads. ``maxsize`` None is unbounded (the engine bounds its frames by ``Window`` instead);
     ``policy`` "wait" makes ``put`` wait for room, "latest" drops the oldest item (``dropped`` counts them).
     ``producers``: how many ``close()`` calls end it (each producer closes once)."""
@@ -44,12 +65,10 @@ class Channel:
     def __init__(self, name: str, maxsize: Optional[int] = None, policy: str = "wait", producers: int = 1):
         if policy not in ("wait", "latest"):
             raise ValueError("policy must be wait or latest, got {!r}".format(policy))
+        super().__init__(producers)
         self.name, self.maxsize, self.policy = name, maxsize, policy
         self.dropped = 0
         self._items = deque()
-        self._producers = producers
-        self._aborted = False
-        self._cond = threading.Condition()
 
     def _full(self) -> bool:
         return self.maxsize is not None and len(self._items) >= self.maxsize
@@ -110,22 +129,11 @@ class Channel:
             self._cond.notify_all()
             return item
 
-    def close(self) -> None:
-        """One producer is done; the last one ends the channel (readers drain it, then get ``END``)."""
-        with self._cond:
-            self._producers -= 1
-            self._cond.notify_all()
-
     def halt(self) -> None:
         """End it now: what is queued is discarded, later puts are ignored, readers get ``END``."""
         with self._cond:
             self._producers = 0
             self._items.clear()
-            self._cond.notify_all()
-
-    def abort(self) -> None:
-        with self._cond:
-            self._aborted = True
             self._cond.notify_all()
 
     def __len__(self) -> int:
@@ -172,7 +180,7 @@ class Window:
             self._cond.notify_all()
 
 
-class NewestFrames:
+class NewestFrames(_Ended):
     """Asynchronous detection's input: per stream the newest frame offered (an older one not yet taken is replaced),
     taken by whichever detector is free, one detector per stream at a time. ``get()`` returns (stream, frame), or
     ``END`` once every producer closed and nothing is left; ``done(stream)`` marks a detection finished;
@@ -180,13 +188,11 @@ class NewestFrames:
     started than the ``received`` results (each started detection sends exactly one)."""
 
     def __init__(self, streams: int, producers: int):
+        super().__init__(producers)
         self._frames = [None] * streams
         self._busy = [False] * streams
         self._started = [0] * streams
         self._turn = 0
-        self._producers = producers
-        self._aborted = False
-        self._cond = threading.Condition()
 
     def offer(self, stream: int, frame) -> None:
         with self._cond:
@@ -228,15 +234,6 @@ class NewestFrames:
         with self._cond:
             return self._frames[stream] is not None or self._started[stream] > received
 
-    def close(self) -> None:
-        with self._cond:
-            self._producers -= 1
-            self._cond.notify_all()
-
-    def abort(self) -> None:
-        with self._cond:
-            self._aborted = True
-            self._cond.notify_all()
 
 
 class Stage:
