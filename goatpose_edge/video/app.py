@@ -275,6 +275,7 @@ class _VideoRun:
         self.summary = RunSummary([s.stats for s in self.engine.streams])
         self.sinks = None  # type: Optional[SinkSet]
         self.bar = None
+        self.total = None  # type: Optional[int]  # frames expected (open_outputs), for the progress bar
         self.stopping = ""
         self.pending = None  # the event taken from the engine and not yet written
         self.deadline = None  # type: Optional[float]  # a stop's end (time.monotonic()): outputs wait until then
@@ -282,7 +283,7 @@ class _VideoRun:
 
     def open_outputs(self) -> None:
         """Runners and detectors loaded, the sinks opened (a file that cannot be created fails here, before any
-        frame), the progress bar sized to the frames expected."""
+        frame), the frames expected counted for the progress bar."""
         engine, options = self.engine, self.options
         engine.open()
         sinks = []  # type: List[Sink]
@@ -307,7 +308,7 @@ class _VideoRun:
         limit = options.engine.max_frames
         total = (sum(min(c, limit) if limit else c for c in counts) if all(counts) else
                  (limit * len(counts) if limit else None))
-        self.bar = _progress(total, options.progress)
+        self.total = total  # the progress bar's, started after the start lines (``announce``): tqdm draws at once
 
     def _draw(self, result, image):
         from goatpose_edge.draw import draw_persons
@@ -333,6 +334,7 @@ class _VideoRun:
             self.log(warning)
         if not (self.options.output or self.options.jsonl or self.options.show or self.extra):
             self.log("note: no -o, --jsonl or --show: poses are computed and counted only")
+        self.bar = _progress(self.total, self.options.progress)  # below the lines above, never glued to them
 
     def deliver(self) -> None:
         """Every event to the sinks until the engine is done. Ctrl-C / SIGTERM: the frames in flight still come out

@@ -117,3 +117,15 @@ def test_bad_input_one_line(video, bl_onnx, tmp_path, make_args, message):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert run.returncode == 1 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert os.path.getsize(video) > 1000000  # the input is untouched
+
+
+def test_the_start_lines_come_before_the_progress_bar(video, bl_onnx, tmp_path, capsys):
+    """tqdm draws its bar as soon as it is made: the start line (source -> outputs) is said first, and the bar
+    starts on the line after it (it was once drawn first, the start line glued to its end)."""
+    jsonl = str(tmp_path / "out.jsonl")
+    run_video(VideoOptions([video], StreamOptions(bl_onnx, detector="whole", max_frames=3), jsonl=jsonl),
+              log=lambda line: print(line, file=sys.stderr))
+    err = capsys.readouterr().err
+    said, bar = err.split("\r", 1)[0].split("\n"), err[err.index("\r"):] if "\r" in err else ""
+    assert said == ["file {}: pose.onnx -> -, {}".format(video, jsonl), ""], err  # the bar on a line of its own
+    assert "3/3" in bar and "frame" in bar
