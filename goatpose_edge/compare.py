@@ -55,9 +55,9 @@ class Tolerance:
 #: ``export.parity``'s FP32_TOLERANCE and FLIP_TOLERANCE, ``engines.policy.VERIFY_TOLERANCE`` and the Q/DQ report's
 #: "informational" rule in ``engines.qdq``.
 TOLERANCES = {
-    "export": Tolerance(1e-4, None, "README, Export step 6: PyTorch and onnxruntime run one FP32 graph and differ by "
+    "export": Tolerance(1e-4, None, "README, Export (parity): PyTorch and onnxruntime run one FP32 graph and differ by "
                                     "rounding only; also `goatpose verify`'s default --tolerance"),
-    "flip": Tolerance(1e-5, None, "README, Export step 6: the in-graph flip merge against the codec's numpy merge"),
+    "flip": Tolerance(1e-5, None, "README, Export (parity): the in-graph flip merge against the codec's numpy merge"),
     "engine-fp32": Tolerance(1e-2, 0.5, "README, Engines (--verify): TensorRT FP32 may run TF32 on Ampere and later"),
     "engine-fp16": Tolerance(3e-2, 1.0, "README, Engines (--verify): FP16 layers"),
     "engine-int8": Tolerance(1.5e-1, 4.0, "README, Engines (--verify): INT8 layers, entropy-calibrated or Q/DQ"),

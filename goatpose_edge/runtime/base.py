@@ -130,7 +130,7 @@ class Runner:
 
     # Parallel workers (the video engine's pose pool): each worker thread owns one runner.
     def default_workers(self) -> int:
-        """How many workers of this artefact run best side by side here (measured per backend, see the README):
+        """How many workers of this artefact run best side by side here (measured per backend, see docs/video.md):
         1 unless the backend says otherwise."""
         return 1
 

@@ -17,7 +17,8 @@ def import_pycuda():
     try:
         import pycuda.driver as cuda
     except ImportError as exc:
-        raise DependencyError("TensorRT engines need pycuda (on a Jetson: pip3 install pycuda; see the README)") from exc
+        raise DependencyError("TensorRT engines need pycuda (on a Jetson: pip3 install pycuda; "
+                              "see docs/jetson.md)") from exc
     return cuda
 
 

@@ -24,7 +24,7 @@ STAGES = ("capture", "detect", "crop", "pose", "post", "sink")
 #: the JSONL format of ``goatpose video --jsonl``: a header line with this ``format``, then one record per frame
 JSONL_FORMAT = "goatpose-video-jsonl/1"
 
-#: what each field of a frame record means (the header carries it, the README documents it)
+#: what each field of a frame record means (the header carries it, docs/video.md documents it)
 RECORD_FIELDS = {
     "frame": "the frame's position in the source, from 0 (frames a live source dropped included)",
     "time": "the frame's time in seconds (see the header's time)",

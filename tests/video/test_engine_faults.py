@@ -309,7 +309,7 @@ def test_an_output_that_never_finishes_is_named_and_the_run_ends(scene, monkeypa
 
 
 def test_the_centre_filter_follows_beta_and_the_fallback_fps_is_the_fallback_fps():
-    """--beta 0.2: the centre's beta is 5 x 0.2 (README); fallback_fps=10 stays the fallback (it once landed in
+    """--beta 0.2: the centre's beta is 5 x 0.2 (docs/video.md); fallback_fps=10 stays the fallback (it once landed in
     centre_beta, positionally)."""
     smoother = KeypointSmoother(OneEuroOptions(beta=0.2, fallback_fps=10.0))
     assert smoother.centre_options.beta == pytest.approx(1.0) and smoother.centre_options.fallback_fps == 10.0
