@@ -99,7 +99,7 @@ DEVICE_TESTS = tests/codec/test_flip_crop.py tests/codec/test_heatmap.py tests/c
 	tests/bench/test_env.py tests/bench/test_report.py tests/bench/test_timing.py tests/artefact/test_contract.py \
 	tests/test_imagefile.py tests/test_io_guard.py tests/artefact/test_onnx_meta.py tests/test_device_path.py \
 	tests/test_sigterm.py tests/runtime/test_runner_contract.py tests/engines/test_build_steps.py tests/test_compare.py \
-	tests/test_pose_images.py tests/cli/test_build.py
+	tests/test_pose_images.py tests/cli/test_build.py tests/engines/test_detector_engine.py
 
 $(STAMP36): pyproject.toml requirements-device-test.txt
 	test -x $(VENV36)/bin/python || $(PY36) -m venv $(VENV36)

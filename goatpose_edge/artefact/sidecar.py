@@ -3,6 +3,10 @@
 The plan stays the untouched serialized engine (trtexec and DeepStream load it); the sidecar carries the model
 contract, precision, where it was built (TensorRT version, GPU, compute capability), the batch profile, the ONNX it
 came from and the calibration. A runner checks it before deserialising, so a foreign engine fails with one line.
+
+Two kinds of engine (``kind``): a pose model's (``contract``: its ``ModelContract``) and a person detector's, a YOLO
+ONNX that carries no contract (``detector``: its input tensor's name, size and the output layout; ``contract`` None).
+Sidecars written before ``kind`` existed are pose engines.
 """
 
 import datetime
@@ -19,6 +23,9 @@ from goatpose_edge.fileio import atomic_output
 
 SIDECAR_FORMAT = "goatpose-edge-engine/1"
 
+#: what an engine runs: a pose model (with a contract) or a person detector (without one)
+ENGINE_KINDS = ("pose", "detector")
+
 #: the endings a TensorRT plan goes by; each has its sidecar ``sidecar_path(engine)`` beside it
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
@@ -29,7 +36,7 @@ class EngineMismatchError(GoatPoseError):
 
 @dataclass
 class EngineSidecar:
-    contract: Dict[str, Any]  # ModelContract.to_dict()
+    contract: Optional[Dict[str, Any]]  # ModelContract.to_dict() of a pose engine; None for a detector
     requested_precision: str  # fp32 | fp16 | int8
     effective_precision: str
     builder_flags: List[str]  # precision flags set on the builder (none on TensorRT >= 11: see precision_graph)
@@ -48,11 +55,22 @@ class EngineSidecar:
     #: TensorRT >= 11 (no precision flags): the FP16 or Q/DQ copy of onnx_path the engine was built from, kept beside
     #: the engine (``<engine>.fp16.onnx``, ``<engine>.qdq.onnx``); None when it was built from onnx_path itself
     precision_graph: Optional[str] = None
+    kind: str = "pose"  # one of ENGINE_KINDS
+    #: a detector engine's input and output: {"input_name": "images", "input_size": [H, W], "layout": "yolov8"}
+    detector: Optional[Dict[str, Any]] = None
     format: str = SIDECAR_FORMAT
 
     @property
-    def model_contract(self) -> ModelContract:
-        return ModelContract.from_dict(self.contract)
+    def model_contract(self) -> Optional[ModelContract]:
+        """The pose model's contract; None for a detector engine (runners then report no contract)."""
+        return ModelContract.from_dict(self.contract) if self.kind == "pose" else None
+
+    @property
+    def model_name(self) -> str:
+        """What the engine runs, for messages: the pose model's name, or the detector ONNX's file name."""
+        if self.kind == "pose":
+            return str(self.contract["name"])
+        return os.path.basename(self.onnx_path)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -95,7 +113,13 @@ def read_sidecar(engine_path: str) -> EngineSidecar:
             path, data.get("format") if isinstance(data, dict) else None))
     try:
         sidecar = EngineSidecar(**data)
-        sidecar.contract = sidecar.model_contract.to_dict()  # validated, and with tuples again
+        if sidecar.kind not in ENGINE_KINDS:
+            raise ValueError("kind {!r} is none of {}".format(sidecar.kind, ", ".join(ENGINE_KINDS)))
+        if sidecar.kind == "pose":
+            sidecar.contract = sidecar.model_contract.to_dict()  # validated, and with tuples again
+        elif not _detector_record_ok(sidecar.detector) or sidecar.contract is not None:
+            raise ValueError("a detector engine needs 'detector' with input_name, input_size [H, W] and layout, "
+                             "and no contract; got detector {!r}".format(sidecar.detector))
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise EngineMismatchError("sidecar {} does not have the expected fields: {}".format(path, exc)) from exc
     profile, cc, dla = sidecar.batch_profile, sidecar.compute_capability, sidecar.dla_core
@@ -106,6 +130,14 @@ def read_sidecar(engine_path: str) -> EngineSidecar:
         raise EngineMismatchError("sidecar {} is damaged (batch_profile {!r}, compute_capability {!r}, dla_core {!r}): "
                                   "rebuild the engine with `goatpose build`".format(path, profile, cc, dla))
     return sidecar
+
+
+def _detector_record_ok(record) -> bool:
+    if not isinstance(record, dict):
+        return False
+    size = record.get("input_size")
+    return (isinstance(record.get("input_name"), str) and isinstance(record.get("layout"), str)
+            and isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size))
 
 
 def check_compatible(engine_path: str, sidecar: EngineSidecar, tensorrt_version: str, gpu_name: str,
@@ -138,12 +170,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-") or "gpu"
 
 
-def default_engine_path(contract: ModelContract, precision: str, batch_profile: Dict[str, int], tensorrt_version: str,
-                        gpu_name: str, folder: str = "engines") -> str:
-    """``engines/<model>_<H>x<W>[_flip]_<precision>_b<min>-<max>_trt<version>_<gpu>.engine``."""
+def default_engine_path(model: str, input_size, precision: str, batch_profile: Dict[str, int], tensorrt_version: str,
+                        gpu_name: str, flip: bool = False, folder: str = "engines") -> str:
+    """``engines/<model>_<H>x<W>[_flip]_<precision>_b<min>-<max>_trt<version>_<gpu>.engine``: ``model`` is a pose
+    contract's name (``flip``: its flip merge) or a detector ONNX's file name without ``.onnx``."""
     batch = "b{}".format(batch_profile["max"]) if batch_profile["min"] == batch_profile["max"] else "b{}-{}".format(
         batch_profile["min"], batch_profile["max"])
-    name = "{}_{}x{}{}_{}_{}_trt{}_{}".format(contract.name, contract.input_size[0], contract.input_size[1],
-                                              "_flip" if contract.flip_merged else "", precision, batch,
-                                              tensorrt_version, _slug(gpu_name))
+    name = "{}_{}x{}{}_{}_{}_trt{}_{}".format(model, input_size[0], input_size[1], "_flip" if flip else "", precision,
+                                              batch, tensorrt_version, _slug(gpu_name))
     return os.path.join(folder, name + ".engine")

@@ -1,4 +1,5 @@
-"""``goatpose build``: a TensorRT engine and its sidecar from an exported ONNX file (``engines.builder``)."""
+"""``goatpose build``: a TensorRT engine and its sidecar from an exported ONNX file (``engines.builder``): a pose
+model of ``goatpose export``, or a YOLO person detector (an ONNX without a goatpose contract)."""
 
 import sys
 
@@ -9,7 +10,7 @@ from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.fileio import IOPlan
 
 NAME = "build"
-HELP = "build a TensorRT engine (+ sidecar JSON) from an exported ONNX file"
+HELP = "build a TensorRT engine (+ sidecar JSON) from an exported pose ONNX or a YOLO detector ONNX"
 OUTPUT_FLAGS = ("-o", "--timing-cache")
 
 
@@ -18,11 +19,12 @@ def add_arguments(parser) -> None:
     from goatpose_edge.engines.policy import PRECISIONS
 
     defaults = BuildOptions()
-    parser.add_argument("onnx", metavar="MODEL.onnx", help="an ONNX of goatpose export (or goatpose quantize)")
+    parser.add_argument("onnx", metavar="MODEL.onnx", help="an ONNX of goatpose export (or goatpose quantize), or a "
+                        "YOLOX/YOLOv5/YOLOv8 detector ONNX of a fixed size (then FP16/FP32, batch 1 by default)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision)
     add_calibration_arguments(parser)
     parser.add_argument("--batch", type=positive_int, metavar="N",
-                        help="fixed batch size (else --min/--opt/--max-batch, default 1/4/8)")
+                        help="fixed batch size (else --min/--opt/--max-batch, default 1/4/8; a detector: 1)")
     parser.add_argument("--min-batch", type=positive_int, metavar="N")
     parser.add_argument("--opt-batch", type=positive_int, metavar="N")
     parser.add_argument("--max-batch", type=positive_int, metavar="N")
@@ -47,12 +49,15 @@ def add_arguments(parser) -> None:
 
 
 def _profile(args):
+    """The batch profile asked for, or None when no batch option is given (the model kind's default)."""
     from goatpose_edge.engines.builder import BatchProfile
 
+    given = (args.batch, args.min_batch, args.opt_batch, args.max_batch)
     try:
-        return BatchProfile.requested(args.batch, args.min_batch, args.opt_batch, args.max_batch)
+        profile = BatchProfile.requested(*given)
     except GoatPoseError as exc:
         raise UsageError(str(exc)) from exc
+    return profile if any(value is not None for value in given) else None
 
 
 def _check_usage(args) -> None:
@@ -63,6 +68,9 @@ def _check_usage(args) -> None:
             ", ".join(calibration), "s" if len(calibration) == 1 else "", args.precision))
     if args.image and not args.verify:
         raise UsageError("--image is a photo for --verify: add --verify")
+    if args.verify and not (args.image or args.calib_images or args.calib_coco):  # said before the build, not after
+        raise UsageError("--verify compares the engine with onnxruntime on real images: give --image IMG (a person "
+                         "photo; repeatable) or --calib-images DIR / --calib-coco ANN IMGDIR")
     _profile(args)
 
 
@@ -85,7 +93,7 @@ def io_plan(args) -> IOPlan:
 def run(args) -> int:
     from goatpose_edge.artefact.sidecar import sidecar_path
     from goatpose_edge.engines.builder import BuildOptions, build_engine
-    from goatpose_edge.engines.verify import reject_failed, verify_engine
+    from goatpose_edge.engines.verify import reject_failed, verify_detector, verify_engine
 
     sources, label = calibration_sources(args)
     count = args.calib_count or BuildOptions().calib_count
@@ -94,18 +102,26 @@ def run(args) -> int:
                            calib_sources=sources, calib_count=count, calib_label=label, verbose=args.verbose,
                            overwrite=args.overwrite)
     result = build_engine(args.onnx, args.output, options, log=print)
-    warning = result.sidecar.model_contract.weights_warning()
+    sidecar = result.sidecar
+    contract = sidecar.model_contract
+    warning = contract.weights_warning() if contract is not None else ""
     if warning:
         print(warning, file=sys.stderr)
-    sidecar = result.sidecar
-    print("wrote {} + {} ({} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(
-        result.engine_path, sidecar_path(result.engine_path), sidecar.requested_precision,
+    print("wrote {} + {} ({}{} requested, {} built, TensorRT {}, {}, batch {}..{}, {:.0f} s)".format(
+        result.engine_path, sidecar_path(result.engine_path),
+        "" if contract is not None else "a {} person detector: ".format(sidecar.detector["layout"]),
+        sidecar.requested_precision,
         sidecar.effective_precision, sidecar.tensorrt_version, sidecar.gpu_name, sidecar.batch_profile["min"],
         sidecar.batch_profile["max"], sidecar.build_seconds))
     if args.print_trtexec:
         print("the same engine with trtexec (built above by goatpose; --print-trtexec does not skip the build):")
         print(result.trtexec)
-    if args.verify:
+    if args.verify and contract is None:  # a detector: whole images, the calibration folder's included
+        images = list(args.image) + sorted({path for path, _ in sources})[:16]
+        report = verify_detector(args.onnx, result.engine_path, images)
+        print(report.line())
+        reject_failed(report, result.engine_path, None, sidecar.precision_graph)
+    elif args.verify:
         report = verify_engine(args.onnx, result.engine_path, sources[:16], args.image)
         print(report.line())
         reject_failed(report, result.engine_path, (sidecar.calibration or {}).get("cache"), sidecar.precision_graph)

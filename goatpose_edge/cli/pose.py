@@ -18,8 +18,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     parser.add_argument("--pose", required=True, metavar="ARTEFACT", help="pose model: .engine, .onnx or .pth")
     parser.add_argument("--model", help="model name for a .pth that does not record it")
-    parser.add_argument("--detector", default=defaults.detector, metavar="hog|whole|FILE.onnx",
-                        help="person detector (default: OpenCV's HOG, no files needed)")
+    parser.add_argument("--detector", default=defaults.detector, metavar="hog|whole|FILE",
+                        help="person detector (default: OpenCV's HOG, no files needed), or a YOLO .onnx or its engine "
+                        "(goatpose build yolov8n.onnx)")
     parser.add_argument("--flip", action="store_true", help="flip test (average with the mirrored crops)")
     parser.add_argument("--post-process", choices=POST_PROCESS, default=defaults.post_process)
     parser.add_argument("-o", "--output", metavar="FILE.jsonl",

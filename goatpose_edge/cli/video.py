@@ -24,8 +24,9 @@ def add_engine_arguments(parser, bench: bool = False) -> None:
     from goatpose_edge.video.engine import StreamOptions
 
     defaults = StreamOptions(pose="")
-    parser.add_argument("--detector", default=defaults.detector, metavar="hog|hog:W|whole|figures|FILE.onnx",
-                        help="person detector (default hog; hog:640 is faster and misses small persons)")
+    parser.add_argument("--detector", default=defaults.detector, metavar="hog|hog:W|whole|figures|FILE",
+                        help="person detector: hog (default; hog:640 is faster and misses small persons), or a YOLO "
+                        ".onnx or its engine (goatpose build yolov8n.onnx)")
     parser.add_argument("--detect-every", type=positive_int, default=defaults.detect_every, metavar="N",
                         help="run the detector every N frames, follow keypoints in between ({})".format(
                             defaults.detect_every))

@@ -84,3 +84,15 @@ def nms_boxes(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou
                             iou_threshold)
     keep = np.asarray(keep, np.int64).reshape(-1)
     return Detections.sorted(boxes[keep], scores[keep])
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes a [M, 4] and b [N, 4], both (x, y, w, h) -> [M, N]."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
+    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    inter = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None) * np.clip(
+        np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
+    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)

@@ -2,7 +2,8 @@
 
 ``build_engine`` runs these steps in order, each a function below:
 
-    _read_source          the contract from the ONNX, and whether it is a Q/DQ graph
+    _read_source          the contract from the ONNX, and whether it is a Q/DQ graph; an ONNX without a contract is a
+                          person detector (a YOLO export): FP32/FP16, batch 1 unless asked, checked once parsed
     _require_calibration  INT8 has images, a calibration cache or Q/DQ nodes to take its ranges from
     _open_tensorrt        tensorrt, its API generation (``runtime.trt_api``), the CUDA context, the logger
     _probe                the builder, and the platform it reports (fast FP16/INT8, DLA cores, precision flags)
@@ -10,6 +11,7 @@
     _precision_graph      TensorRT >= 11 has no FP16/INT8 builder flags: an FP16 copy of the graph, or the Q/DQ graph
                           of ``engines.qdq`` (explicit precision)
     _parse                the network (the parser's errors listed)
+    _detector             a detector's fixed input size and YOLO output layout, from the parsed network
     _built_profile        the batch profile, unless the ONNX fixes the batch; one fixed batch for a DLA core
     _output_paths         the engine's name (the default one is known only now) and every output checked; on
                           TensorRT >= 11 the precision graph is kept beside the engine (``<engine>.fp16.onnx``)
@@ -31,10 +33,10 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
-from goatpose_edge.artefact.contract import INPUT_NAME, ModelContract
+from goatpose_edge.artefact.contract import INPUT_NAME, METADATA_KEY, ModelContract
 from goatpose_edge.artefact.onnx_meta import read_complexity, read_contract, read_metadata
 from goatpose_edge.artefact.sidecar import (ENGINE_SUFFIXES, SIDECAR_FORMAT, EngineSidecar, default_engine_path,
                                            sha256_of, sidecar_path, utc_now, write_sidecar)
@@ -87,7 +89,8 @@ class BatchProfile:
 @dataclass
 class BuildOptions:
     precision: str = "fp16"
-    profile: BatchProfile = field(default_factory=BatchProfile)
+    #: None: the kind's default, a pose model's 1/4/8 (``BatchProfile.requested()``), a detector's 1 (one frame)
+    profile: Optional[BatchProfile] = None
     workspace_mib: int = 1024
     timing_cache: Optional[str] = None
     dla_core: Optional[int] = None
@@ -235,11 +238,37 @@ def trtexec_command(onnx_path: str, engine_path: str, flags: Sequence[str], prof
 
 @dataclass
 class _Source:
-    """The ONNX a build starts from."""
+    """The ONNX a build starts from: a pose model (its contract) or a person detector (no contract)."""
 
     onnx_path: str
-    contract: ModelContract
+    contract: Optional[ModelContract]  # None: a detector, whose input and layout ``_detector`` reads once parsed
     explicit: bool  # a Q/DQ graph from `goatpose quantize`: INT8 without a calibrator
+    detector: Optional[dict] = None  # a detector's {"input_name", "input_size": [H, W], "layout"}
+
+    @property
+    def name(self) -> str:
+        """The model's name: the contract's, or the detector file's without .onnx (``yolov8n``)."""
+        if self.contract is not None:
+            return self.contract.name
+        return os.path.splitext(os.path.basename(self.onnx_path))[0]
+
+    @property
+    def input_size(self) -> Tuple[int, int]:
+        if self.contract is not None:
+            return tuple(self.contract.input_size)
+        return tuple(self.detector["input_size"])
+
+    @property
+    def input_name(self) -> str:
+        return self.contract.input_name if self.contract is not None else self.detector["input_name"]
+
+    @property
+    def kind(self) -> str:
+        return "pose" if self.contract is not None else "detector"
+
+    def default_profile(self) -> BatchProfile:
+        """A pose model batches a frame's persons (1/4/8, ``BatchProfile.requested``); a detector takes one frame."""
+        return BatchProfile.requested() if self.contract is not None else BatchProfile(1, 1, 1)
 
 
 @dataclass
@@ -270,8 +299,16 @@ class _Paths:
     precision_graph: Optional[str] = None  # where that precision graph is kept beside the engine, None for the source
 
 
-def _read_source(onnx_path: str) -> _Source:
-    return _Source(onnx_path, read_contract(onnx_path), QDQ_METADATA_KEY in read_metadata(onnx_path))
+def _read_source(onnx_path: str, precision: str = "fp16") -> _Source:
+    """The ONNX's contract (``goatpose export``), or none: then it is built as a person detector (a YOLO export), at
+    FP32 or FP16 only (INT8 calibration here takes person crops, what a pose model reads, not whole frames)."""
+    metadata = read_metadata(onnx_path)
+    contract = read_contract(onnx_path) if METADATA_KEY in metadata else None
+    if contract is None and precision == "int8":
+        raise EngineBuildError("{} carries no goatpose model contract, so it is built as a person detector, and "
+                               "detector engines are FP16 or FP32 here (INT8 calibration takes person crops, not "
+                               "frames; a TX2 has no fast INT8 anyway): give --precision fp16".format(onnx_path))
+    return _Source(onnx_path, contract, QDQ_METADATA_KEY in metadata)
 
 
 def _require_calibration(source: _Source, options: BuildOptions, output: Optional[str]) -> None:
@@ -351,6 +388,33 @@ def _parse(rt: _TensorRT, onnx_path: str) -> _Parsed:
     return _Parsed(network, parser, input_tensor, max(int(input_tensor.shape[0]), 0))
 
 
+def _detector(source: _Source, parsed: _Parsed) -> None:
+    """A detector's record from its parsed network (``source.detector``): a fixed [N, 3, H, W] input and a YOLO
+    output layout (``detection.yolo.guess_layout``), else one line saying what the file is not. Pose models pass."""
+    from goatpose_edge.detection.base import DetectorError
+    from goatpose_edge.detection.yolo import guess_layout
+
+    if source.contract is not None:
+        return
+    path = source.onnx_path
+    shape = [int(d) for d in parsed.input.shape]
+    if len(shape) != 4 or shape[1] != 3 or min(shape[2:]) <= 0:
+        raise EngineBuildError("{} carries no goatpose model contract, so it is built as a person detector, but its "
+                               "input {} {} is not an image of a fixed size [N, 3, H, W]: export the detector at one "
+                               "size (e.g. `yolo export ... imgsz=640`, not dynamic=True); pose models: export them "
+                               "with `goatpose export`".format(path, parsed.input.name, shape))
+    output = parsed.network.get_output(0)
+    out_shape = [int(d) for d in output.shape]
+    size = (shape[2], shape[3])
+    try:
+        layout = guess_layout([1] + out_shape[1:] if len(out_shape) == 3 else out_shape, size)
+    except DetectorError as exc:
+        raise EngineBuildError("{} carries no goatpose model contract and is no YOLO detector either ({}): export "
+                               "pose models with `goatpose export`; detectors: a YOLOX, YOLOv5 or YOLOv8 "
+                               "ONNX".format(path, exc)) from exc
+    source.detector = {"input_name": parsed.input.name, "input_size": list(size), "layout": layout}
+
+
 def _built_profile(requested: BatchProfile, static_batch: int, onnx_path: str, log,
                    dla_core: Optional[int] = None) -> BatchProfile:
     """The profile the engine gets: the requested one, unless the ONNX fixes the batch (exported with --batch N).
@@ -371,8 +435,9 @@ def _output_paths(output: Optional[str], source: _Source, decision: PrecisionDec
     """The engine's path (``output`` or the default name, known only now), the calibration cache's and, when the
     build parses a precision graph of its own (``graph``), where it is kept; every file the build writes checked
     against what it reads before TensorRT starts building."""
-    engine = output or default_engine_path(source.contract, decision.effective, profile.as_dict(),
-                                           caps.tensorrt_version, caps.gpu_name)
+    engine = output or default_engine_path(source.name, source.input_size, decision.effective, profile.as_dict(),
+                                           caps.tensorrt_version, caps.gpu_name,
+                                           flip=source.contract is not None and source.contract.flip_merged)
     calib_cache = options.calib_cache or calibration_cache_path(engine)
     calibrated = "int8" in decision.flags and not source.explicit and caps.precision_flags
     graph = graph or source.onnx_path
@@ -382,11 +447,11 @@ def _output_paths(output: Optional[str], source: _Source, decision: PrecisionDec
     return _Paths(engine, calib_cache, calibrated, graph, kept)
 
 
-def _configure(rt: _TensorRT, parsed: _Parsed, profile: BatchProfile, workspace_mib: int, contract: ModelContract):
-    """The builder config: workspace and the optimisation profile over the batch."""
+def _configure(rt: _TensorRT, parsed: _Parsed, profile: BatchProfile, workspace_mib: int, input_size):
+    """The builder config: workspace and the optimisation profile over the batch (``input_size``: H, W)."""
     config = rt.builder.create_builder_config()
     rt.api.set_workspace(config, workspace_mib << 20)
-    height, width = contract.input_size
+    height, width = input_size
     trt_profile = rt.builder.create_optimization_profile()
     shapes = [(n, 3, height, width) for n in (profile.min, profile.opt, profile.max)]
     trt_profile.set_shape(parsed.input.name, *shapes)
@@ -469,7 +534,8 @@ def _sidecar(source: _Source, decision: PrecisionDecision, caps: PlatformCaps, p
     precision is in the graph parsed (``precision_graph``, kept beside the engine)."""
     onnx_path = source.onnx_path
     return EngineSidecar(
-        contract=source.contract.to_dict(), requested_precision=decision.requested,
+        contract=source.contract.to_dict() if source.contract is not None else None, kind=source.kind,
+        detector=source.detector, requested_precision=decision.requested,
         effective_precision=decision.effective,
         builder_flags=list(decision.flags) if caps.precision_flags else [], precision_graph=precision_graph,
         tensorrt_version=caps.tensorrt_version, gpu_name=caps.gpu_name,
@@ -507,16 +573,16 @@ def _trtexec(source: _Source, paths: _Paths, sidecar: EngineSidecar, options: Bu
     the precision)."""
     onnx_path = sidecar.precision_graph or source.onnx_path
     return trtexec_command(onnx_path, paths.engine, sidecar.builder_flags, BatchProfile(**sidecar.batch_profile),
-                           source.contract.input_size, options.workspace_mib, isinstance(api, TensorsApi),
+                           source.input_size, options.workspace_mib, isinstance(api, TensorsApi),
                            options.timing_cache, options.dla_core, (sidecar.calibration or {}).get("cache"),
-                           input_name=source.contract.input_name)
+                           input_name=source.input_name)
 
 
 def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional[BuildOptions] = None,
                  log=lambda line: None) -> BuildResult:
     """``onnx_path`` to a TensorRT engine at ``output`` (default: ``default_engine_path``) with its sidecar."""
     options = options or BuildOptions()
-    source = _read_source(onnx_path)
+    source = _read_source(onnx_path, options.precision)
     rt = _open_tensorrt(options.verbose)
     started = time.time()
     signals = DeferredSignals()
@@ -526,15 +592,18 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
         _require_calibration(source, options, output)  # calibration images are asked for
         graph = _precision_graph(source, decision, caps, options, folder)
         parsed = _parse(rt, graph)
-        profile = _built_profile(options.profile, parsed.static_batch, onnx_path, log, options.dla_core)
+        _detector(source, parsed)
+        profile = _built_profile(options.profile or source.default_profile(), parsed.static_batch, onnx_path, log,
+                                 options.dla_core)
         paths = _output_paths(output, source, decision, profile, caps, options, graph)
-        config = _configure(rt, parsed, profile, options.workspace_mib, source.contract)
+        config = _configure(rt, parsed, profile, options.workspace_mib, source.input_size)
         timing_cache = _timing_cache(rt.trt, config, options.timing_cache, log) if options.timing_cache else None
         calibrator, record = _configure_precision(rt, config, parsed, source, decision, caps, options, paths, log,
                                                   signals.pending)
         _configure_dla(rt.trt, config, options.dla_core)
-        log("building {} engine for {} (batch {}..{}) on {} ...".format(
-            decision.effective.upper(), source.contract.name, profile.min, profile.max, caps.describe()))
+        log("building {} engine for {}{} (batch {}..{}) on {} ...".format(
+            decision.effective.upper(), "" if source.contract is not None else "the detector ", source.name,
+            profile.min, profile.max, caps.describe()))
         plan = _build_plan(rt, parsed, config, calibrator, record, onnx_path, signals, log)
         sidecar = _sidecar(source, decision, caps, profile, record, options.dla_core, started, paths.precision_graph)
         _write_outputs(paths, plan, sidecar, calibrator, record, timing_cache, options.timing_cache)

@@ -1,8 +1,10 @@
-"""``goatpose build --verify``: the engine against onnxruntime (FP32, CPU) on real person crops, within the limits of
-its effective precision (``compare.engine_tolerance``)."""
+"""``goatpose build --verify``: the engine against onnxruntime (FP32, CPU) on the same real inputs, within the limits
+of its effective precision: a pose engine's heatmaps on person crops (``compare.engine_tolerance``), a detector
+engine's persons on whole images (``DETECTOR_LIMITS``)."""
 
 import os
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,15 +41,101 @@ def verify_engine(onnx_path: str, engine_path: str, sources: Sequence = (), imag
                             stride=contract.heatmap_stride)
 
 
+#: A detector engine against onnxruntime FP32, by effective precision: (the least IoU at which each side's confident
+#: persons must be found by the other, the largest score difference of those pairs). Confident: a score at least
+#: ``CONFIDENT_MARGIN`` above the detector's threshold, so a person scored at the threshold by one side and just under
+#: it by the other is no failure. FP16 moves a 640-pixel box by a fraction of a pixel and a score by ~1e-3.
+DETECTOR_LIMITS = {"fp32": (0.95, 0.02), "fp16": (0.9, 0.05)}
+CONFIDENT_MARGIN = 0.1
+
+
+@dataclass
+class DetectionAgreement:
+    """How a detector engine's persons agree with onnxruntime's on the same images, and whether that passes."""
+
+    label: str  # "verify fp16 detector engine vs onnxruntime FP32 on 3 images"
+    confident: int  # confident persons of both sides
+    missed: int  # of those, not found by the other side at ``limits[0]`` IoU
+    worst_iou: Optional[float]  # the least IoU of a found confident person (None when none was found)
+    max_score_diff: float  # over the found pairs (0.0 when none)
+    limits: Tuple[float, float]  # DETECTOR_LIMITS[precision]
+
+    @property
+    def ok(self) -> bool:
+        return self.missed == 0 and self.max_score_diff <= self.limits[1]
+
+    def line(self) -> str:
+        worst = "-" if self.worst_iou is None else "{:.3f}".format(self.worst_iou)
+        return ("{}: {} confident persons, {} not found by the other side (IoU >= {}), worst IoU {}, score "
+                "difference {:.3f} (limit {})  {}".format(self.label, self.confident, self.missed, self.limits[0],
+                                                          worst, self.max_score_diff, self.limits[1],
+                                                          "ok" if self.ok else "FAIL"))
+
+
+def compare_detections(label: str, reference: Sequence, test: Sequence, precision: str, threshold: float
+                       ) -> DetectionAgreement:
+    """Per image, each side's ``Detections`` against the other's: every confident person of one side (score >=
+    ``threshold + CONFIDENT_MARGIN``) must be found by the other with IoU >= the precision's limit."""
+    from goatpose_edge.detection.base import iou_matrix
+
+    limits = DETECTOR_LIMITS[precision]
+    confident = missed = 0
+    worst, score_diff = None, 0.0  # type: Optional[float], float
+    for ours, theirs in zip(reference, test):
+        for a, b in ((ours, theirs), (theirs, ours)):
+            sure = a.scores >= threshold + CONFIDENT_MARGIN
+            confident += int(sure.sum())
+            if not sure.any():
+                continue
+            if not len(b):
+                missed += int(sure.sum())
+                continue
+            iou = iou_matrix(a.boxes[sure], b.boxes)
+            best = iou.argmax(axis=1)
+            found = iou[np.arange(len(best)), best] >= limits[0]
+            missed += int((~found).sum())
+            if found.any():
+                least = float(iou[np.arange(len(best)), best][found].min())
+                worst = least if worst is None else min(worst, least)
+                diff = np.abs(a.scores[sure][found] - b.scores[best[found]])
+                score_diff = max(score_diff, float(diff.max()))
+    return DetectionAgreement(label, confident, missed, worst, score_diff, limits)
+
+
+def verify_detector(onnx_path: str, engine_path: str, images: Sequence[str]) -> DetectionAgreement:
+    """A detector engine against its ONNX on onnxruntime (CPU) on whole images (a ``--image`` box is ignored: a
+    detector reads the frame)."""
+    from goatpose_edge.detection.yolo import YoloDetector
+    from goatpose_edge.image_args import read_image_arg
+
+    if not images:
+        raise EngineVerifyError("--verify of a detector engine needs images with persons: give --image IMG (or "
+                                "--calib-images DIR)")
+    frames = [read_image_arg(text)[1] for text in images]
+    reference = YoloDetector(onnx_path, providers=["CPUExecutionProvider"])
+    try:
+        engine = YoloDetector(engine_path, layout=reference.layout)
+        try:
+            precision = engine.runner.precision
+            found = [(reference.detect(frame), engine.detect(frame)) for frame in frames]
+        finally:
+            engine.close()
+    finally:
+        reference.close()
+    return compare_detections("verify {} detector engine vs onnxruntime FP32 on {} image{}".format(
+        precision, len(frames), "" if len(frames) == 1 else "s"), [r for r, _ in found], [t for _, t in found],
+        precision, reference.score_threshold)
+
+
 def check(report: HeatmapAgreement) -> None:
     """Raise ``EngineVerifyError`` with the report's line when the engine failed its check."""
     if not report.ok:
         raise EngineVerifyError(report.line())
 
 
-def reject_failed(report: HeatmapAgreement, engine_path: str, calibration_cache: Optional[str] = None,
+def reject_failed(report, engine_path: str, calibration_cache: Optional[str] = None,
                   precision_graph: Optional[str] = None) -> None:
-    """An engine that failed its check is not left where a runner would pick it up: remove it and its sidecar and
+    """An engine that failed its check (a ``HeatmapAgreement`` or ``DetectionAgreement``) is not left where a runner would pick it up: remove it and its sidecar and
     raise ``EngineVerifyError``, naming what the build wrote and keeps: its calibration cache (INT8: not at fault, a
     rebuild reuses it) and its precision graph (TensorRT >= 11), each only when the build has one. Nothing happens
     when it passed."""

@@ -25,12 +25,12 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from goatpose_edge.detection.base import Detections
+from goatpose_edge.detection.base import Detections, iou_matrix
 from goatpose_edge.detection.reuse import detector_due, follow, track_alive
 from goatpose_edge.pipeline import usable_boxes
 from goatpose_edge.video.results import FrameResult, StreamEnd
 from goatpose_edge.video.smoothing import KeypointSmoother
-from goatpose_edge.video.tracking import IoUTracker, iou_matrix
+from goatpose_edge.video.tracking import IoUTracker
 
 
 class _Item:

@@ -239,13 +239,13 @@ def test_a_refused_optimisation_profile_is_one_line():
 
     rt.builder.create_builder_config = Refusing
     with pytest.raises(EngineBuildError) as info:
-        builder._configure(rt, PARSED, BatchProfile(1, 4, 8), 512, CONTRACT)
+        builder._configure(rt, PARSED, BatchProfile(1, 4, 8), 512, CONTRACT.input_size)
     assert str(info.value) == ("TensorRT 8.2.1.8 refused the optimisation profile of input 'input': min [1, 3, 256, "
                                "192] opt [4, 3, 256, 192] max [8, 3, 256, 192] (its log above says why)")
 
 
 def test_configure_sets_workspace_and_the_batch_profile():
-    config = builder._configure(_rt(), PARSED, BatchProfile(1, 4, 8), 512, CONTRACT)
+    config = builder._configure(_rt(), PARSED, BatchProfile(1, 4, 8), 512, CONTRACT.input_size)
     assert config.workspace == 512 << 20
     profile, = config.profiles
     assert profile.name == "input"

@@ -86,10 +86,15 @@ def test_foreign_engines_are_refused_in_one_line():
 
 def test_default_engine_name():
     contract = VARIANTS["goatpose-bl"].contract
-    assert default_engine_path(contract, "fp16", {"min": 1, "opt": 4, "max": 8}, "8.2.1.8", "NVIDIA Tegra X2") == \
+    assert default_engine_path(contract.name, contract.input_size, "fp16", {"min": 1, "opt": 4, "max": 8}, "8.2.1.8",
+                               "NVIDIA Tegra X2") == \
         os.path.join("engines", "goatpose-bl_256x192_fp16_b1-8_trt8.2.1.8_tegra-x2.engine")
-    assert default_engine_path(contract, "int8", {"min": 4, "opt": 4, "max": 4}, "10.3.0", "NVIDIA GeForce RTX 3080",
-                               "out").endswith("out/goatpose-bl_256x192_int8_b4_trt10.3.0_geforce-rtx-3080.engine")
+    assert default_engine_path(contract.name, contract.input_size, "int8", {"min": 4, "opt": 4, "max": 4}, "10.3.0",
+                               "NVIDIA GeForce RTX 3080", flip=True, folder="out").endswith(
+        "out/goatpose-bl_256x192_flip_int8_b4_trt10.3.0_geforce-rtx-3080.engine")
+    assert default_engine_path("yolov8n", (640, 640), "fp16", {"min": 1, "opt": 1, "max": 1}, "8.2.1.8",
+                               "NVIDIA Tegra X2") == os.path.join("engines", "yolov8n_640x640_fp16_b1_trt8.2.1.8_"
+                                                                             "tegra-x2.engine")
 
 
 def test_trtexec_lines_per_generation():
