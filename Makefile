@@ -157,10 +157,13 @@ demo-poses: venv
 	@echo ""
 	@echo "Look at: $(DEMO_DIR)/walkers_poses.mp4 (the overlay), $(DEMO_DIR)/walkers_poses.jsonl (header + a record per frame),"
 	@echo "         runs/demo/bench.md (the benchmark: which model was faster, by how much, how noisy the machine was)"
+	@if [ -n "$(HRNET_WEIGHTS)" ] && [ -f "$(VIDEO)" ]; then \
+		echo "         $(DEMO_DIR)/pedestrians_hrnet.mp4 (HRNet-W32 with the official weights on the pedestrian video)"; fi
 	@echo "Next:"
 	@echo "  real poses   make demo HRNET_WEIGHTS=hrnet_w32_coco_256x192-c78dce93_20200708.pth (mmpose's HRNet-W32)"
 	@echo "  a video      goatpose video in.mp4 --pose export/hrnet-w32_256x192.onnx -o out.mp4 --jsonl out.jsonl"
 	@echo "  a camera     goatpose video 0 --pose ... --show   (csi://0 on a Jetson; --serve 8080 for a browser view)"
+	@echo "  a detector   a YOLO instead of HOG: README 'A detector worth using' (goatpose build yolov8n.onnx on the device)"
 	@echo "  a TX2        README 'On a Jetson TX2': export here, make export on the TX2 builds the FP16 engine"
 
 # make video: the newest FP16 engine of POSE_MODEL if one was built here, else its ONNX (make export first).
