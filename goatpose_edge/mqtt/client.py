@@ -12,7 +12,8 @@ The password comes from ``GOATPOSE_MQTT_PASSWORD`` (never the command line: it w
 import os
 import re
 import ssl
-from typing import Callable, Optional
+import time
+from typing import Callable, Optional, Tuple
 
 from goatpose_edge.errors import GoatPoseError
 
@@ -29,6 +30,44 @@ CONNACK_REFUSALS = {1: "the broker does not speak MQTT 3.1.1", 2: "the client id
 
 class BrokerError(GoatPoseError):
     """A broker URL, login or TLS setting that cannot work."""
+
+
+def refusal(code: Optional[int]) -> str:
+    """What a refused login's CONNACK code means, with what to check for a bad login."""
+    return CONNACK_REFUSALS.get(code, "code {}".format(code)) + (
+        " (check the user in the URL and the password in {})".format(PASSWORD_VARIABLE) if code in (4, 5) else "")
+
+
+def wait_for_answer(cond, answer: Callable[[], Tuple[bool, Optional[int]]], timeout_s: float
+                    ) -> Tuple[bool, Optional[int]]:
+    """Wait until the broker answered the login or ``timeout_s`` passed: ``answer()`` is (connected, refused CONNACK
+    code or None), read under ``cond``, which the client's ``on_connect`` notifies (paho's thread)."""
+    with cond:
+        deadline = time.monotonic() + timeout_s
+        connected, refused = answer()
+        while not connected and refused is None and time.monotonic() < deadline:
+            cond.wait(max(0.0, deadline - time.monotonic()))
+            connected, refused = answer()
+    return connected, refused
+
+
+def connect_and_wait(client, url: "BrokerUrl", keepalive: int, cond, answer: Callable[[], Tuple[bool, Optional[int]]],
+                     timeout_s: float) -> None:
+    """Connect a ``new_client`` client, start its loop and wait for the login's answer (``wait_for_answer``); a
+    broker that cannot be reached, refuses the login or stays silent is one ``BrokerError`` line, the loop stopped.
+    For the clients that need the broker now (listen, dashboard); the publisher spools while it is away."""
+    try:
+        client.connect(url.host, url.port, keepalive=keepalive)
+    except (OSError, ValueError) as exc:
+        raise BrokerError("cannot reach the broker {}: {}".format(url.describe(), getattr(
+            exc, "strerror", None) or exc)) from None
+    client.loop_start()
+    connected, refused = wait_for_answer(cond, answer, timeout_s)
+    if not connected:
+        client.loop_stop()
+        raise BrokerError("broker {} {}".format(url.describe(), "refused the login: " + refusal(refused)
+                                                if refused is not None
+                                                else "did not answer within {:g} s".format(timeout_s)))
 
 
 class BrokerUrl:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.mqtt.client import CONNACK_REFUSALS, BrokerError, BrokerUrl, TlsFiles, new_client
+from goatpose_edge.mqtt.client import BrokerUrl, TlsFiles, connect_and_wait, new_client
 from goatpose_edge.mqtt.listener import decode_message
 from goatpose_edge.mqtt.topics import subscription, valid_level
 from goatpose_edge.web import Client, Handler, Site, check_access, netloc
@@ -167,23 +167,8 @@ class Dashboard(Site):
     def _connect(self) -> None:
         self.client = new_client(self.client_id, self.url, self.tls, on_connect=self._on_connect,
                                  on_disconnect=self._on_disconnect, on_message=self._on_message)
-        try:
-            self.client.connect(self.url.host, self.url.port, keepalive=30)
-        except (OSError, ValueError) as exc:
-            raise BrokerError("cannot reach the broker {}: {}".format(self.url.describe(), getattr(
-                exc, "strerror", None) or exc)) from None
-        self.client.loop_start()
-        timeout = self.options.connect_timeout_s
-        with self._cond:
-            deadline = time.monotonic() + timeout
-            while not self._connected and self._refused is None and time.monotonic() < deadline:
-                self._cond.wait(max(0.0, deadline - time.monotonic()))
-            connected, refused = self._connected, self._refused
-        if not connected:
-            self.client.loop_stop()
-            raise BrokerError("broker {} {}".format(self.url.describe(), "refused the login: {}".format(
-                CONNACK_REFUSALS.get(refused, "code {}".format(refused))) if refused is not None
-                else "did not answer within {:g} s".format(timeout)))
+        connect_and_wait(self.client, self.url, 30, self._cond, lambda: (self._connected, self._refused),
+                         self.options.connect_timeout_s)
 
     @property
     def page_url(self) -> str:

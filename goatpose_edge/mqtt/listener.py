@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import Callable, Dict, List, Optional, Tuple
 
-from goatpose_edge.mqtt.client import CONNACK_REFUSALS, BrokerError, BrokerUrl, TlsFiles, new_client
+from goatpose_edge.mqtt.client import BrokerError, BrokerUrl, TlsFiles, connect_and_wait, new_client
 from goatpose_edge.mqtt.topics import parse_topic, subscription, valid_level
 
 #: seconds between the live lines
@@ -191,21 +191,9 @@ class Listener:
         line when the broker cannot be reached or refuses the login."""
         self.client = new_client(self.client_id, self.url, self.tls, on_connect=self._on_connect,
                                  on_disconnect=self._on_disconnect, on_message=self._on_message, clean_session=False)
+        connect_and_wait(self.client, self.url, 30, self._lock, lambda: (self.connected, self.refused),
+                         connect_timeout_s)
         try:
-            self.client.connect(self.url.host, self.url.port, keepalive=30)
-        except (OSError, ValueError) as exc:
-            raise BrokerError("cannot reach the broker {}: {}".format(self.url.describe(), getattr(
-                exc, "strerror", None) or exc)) from None
-        self.client.loop_start()
-        try:
-            with self._lock:
-                deadline = time.monotonic() + connect_timeout_s
-                while not self.connected and self.refused is None and time.monotonic() < deadline:
-                    self._lock.wait(max(0.0, deadline - time.monotonic()))
-                if not self.connected:
-                    raise BrokerError("broker {} {}".format(self.url.describe(), "refused the login: {}".format(
-                        CONNACK_REFUSALS.get(self.refused, "code {}".format(self.refused)))
-                        if self.refused is not None else "did not answer within {:g} s".format(connect_timeout_s)))
             self.print_line("listening to {} ({})".format(self.url.describe(), subscription(self.url.prefix,
                                                                                          self.device)))
             stop = stop or threading.Event()

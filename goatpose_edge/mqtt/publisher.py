@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Dict, Optional
 
-from goatpose_edge.mqtt.client import CONNACK_REFUSALS, BrokerError, TlsFiles, new_client, parse_broker_url
+from goatpose_edge.mqtt.client import (CONNACK_REFUSALS, BrokerError, TlsFiles, new_client, parse_broker_url, refusal,
+                                       wait_for_answer)
 from goatpose_edge.mqtt.spool import Spool
 from goatpose_edge.mqtt.topics import Topics, valid_level
 from goatpose_edge.video.sinks import Sink
@@ -203,15 +204,10 @@ class MqttPublisher(Sink):
         self.client.loop_start()
         if not answered:
             return
-        with self._cond:
-            deadline = time.monotonic() + options.connect_timeout_s
-            while not self.connected and self.refused is None and time.monotonic() < deadline:
-                self._cond.wait(max(0.0, deadline - time.monotonic()))
-        if self.refused in CONNACK_REFUSALS:
+        _, refused = wait_for_answer(self._cond, lambda: (self.connected, self.refused), options.connect_timeout_s)
+        if refused in CONNACK_REFUSALS:  # silent or another code: it may come back, the spool keeps the frames
             self.client.loop_stop()
-            raise BrokerError("broker {} refused the login: {}{}".format(
-                url.describe(), CONNACK_REFUSALS[self.refused], " (check the user in the URL and the password in "
-                "GOATPOSE_MQTT_PASSWORD)" if self.refused in (4, 5) else ""))
+            raise BrokerError("broker {} refused the login: {}".format(url.describe(), refusal(refused)))
 
     def _status(self, state: str) -> dict:
         streams = [s.index for s in self.run.streams] if getattr(self, "run", None) else []
