@@ -130,17 +130,10 @@ def check_usage(args) -> None:
     if tuned and not args.smooth:
         raise UsageError("{} set{} the smoothing: add --smooth".format(", ".join(tuned), "s" if len(tuned) == 1
                                                                         else ""))
-    if args.detect == "async" and args.detect_every != 1:
-        raise UsageError("--detect async runs the detector as often as it can: drop --detect-every")
-    if args.detect == "async" and args.detect_workers > len(args.sources):
-        raise UsageError("--detect-workers {}: asynchronous detection runs one detector per stream at a time, so {} "
-                         "source{} can use at most {}".format(args.detect_workers, len(args.sources),
-                                                             "s" if len(args.sources) > 1 else "",
-                                                             len(args.sources)))
     try:
-        smoothing(args).check()
-    except ValueError as exc:
-        raise UsageError("--smooth: {}".format(exc)) from None
+        engine_options(args).check(len(args.sources))  # the engine's own rules (async, workers, smoothing)
+    except GoatPoseError as exc:
+        raise UsageError(str(exc)) from None
     publish_options(args)
     check_serve_usage(args)
     if args.summary_json and STREAM_PLACEHOLDER in args.summary_json:
@@ -165,20 +158,26 @@ def io_plan(args) -> IOPlan:
     return plan.write(args.summary_json, "--summary-json", (".json",))
 
 
-def video_options(args):
-    """``VideoOptions`` from ``goatpose video``'s arguments (smoothing flags need --smooth)."""
-    from goatpose_edge.video.app import VideoOptions
+def engine_options(args):
+    """``StreamOptions`` from ``goatpose video``'s arguments, unchecked (``check_usage`` checks them)."""
     from goatpose_edge.video.engine import StreamOptions
     from goatpose_edge.video.sources import CsiOptions
 
+    return StreamOptions(pose=args.pose, detector=args.detector, detect=args.detect,
+                         detect_every=args.detect_every, detect_workers=args.detect_workers, workers=args.workers,
+                         threads=args.threads, flip=args.flip, max_persons=args.max_persons,
+                         post_process=None if args.post_process == "none" else args.post_process,
+                         smooth=args.smooth, smoothing=smoothing(args), track_min_score=args.track_min_score,
+                         max_frames=args.max_frames,
+                         csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
+
+
+def video_options(args):
+    """``VideoOptions`` from ``goatpose video``'s arguments (smoothing flags need --smooth)."""
+    from goatpose_edge.video.app import VideoOptions
+
     check_usage(args)
-    engine = StreamOptions(pose=args.pose, detector=args.detector, detect=args.detect,
-                           detect_every=args.detect_every, detect_workers=args.detect_workers, workers=args.workers,
-                           threads=args.threads, flip=args.flip, max_persons=args.max_persons,
-                           post_process=None if args.post_process == "none" else args.post_process,
-                           smooth=args.smooth, smoothing=smoothing(args), track_min_score=args.track_min_score,
-                           max_frames=args.max_frames,
-                           csi=CsiOptions(args.csi_width, args.csi_height, args.csi_fps, args.csi_flip))
+    engine = engine_options(args)
     return VideoOptions(args.sources, engine, output=args.output, jsonl=args.jsonl, show=args.show,
                         raw_keypoints=args.raw_keypoints, encoder=args.encoder, progress=not args.no_progress,
                         summary_json=args.summary_json, command=" ".join(["goatpose"] + sys.argv[1:]),

@@ -98,7 +98,9 @@ class StreamOptions:
     max_frames: Optional[int] = None  # per stream
     csi: CsiOptions = field(default_factory=CsiOptions)
 
-    def check(self) -> "StreamOptions":
+    def check(self, sources: Optional[int] = None) -> "StreamOptions":
+        """Every rule the options alone decide (the CLI says them as usage errors, exit 2); with ``sources``, the
+        number of sources, also the detector workers they can use."""
         if self.detect not in ("sync", "async"):
             raise GoatPoseError("--detect must be sync or async, got {!r}".format(self.detect))
         for name in ("detect_every", "detect_workers", "workers", "threads", "max_batch", "max_persons",
@@ -108,6 +110,10 @@ class StreamOptions:
                 raise GoatPoseError("--{} must be >= 1, got {}".format(name.replace("_", "-"), value))
         if self.detect == "async" and self.detect_every != 1:
             raise GoatPoseError("--detect async runs the detector as often as it can: drop --detect-every")
+        if sources is not None and self.detect == "async" and self.detect_workers > sources:
+            raise GoatPoseError("--detect-workers {}: asynchronous detection runs one detector per stream at a time, "
+                                "so {} source{} can use at most {}".format(self.detect_workers, sources,
+                                                                         "s" if sources > 1 else "", sources))
         if self.sequential and self.detect == "async":
             raise GoatPoseError("asynchronous detection needs the pipelined engine, not the sequential loop")
         if self.post_process not in (None, "quarter", "dark"):
@@ -142,12 +148,7 @@ class StreamEngine:
 
         if not sources:
             raise SourceError("no video source given")
-        self.options = options.check()
-        if options.detect == "async" and options.detect_workers > len(sources):
-            raise GoatPoseError("--detect-workers {}: asynchronous detection runs one detector per stream at a time, "
-                                "so {} source{} can use at most {}".format(options.detect_workers, len(sources),
-                                                                         "s" if len(sources) > 1 else "",
-                                                                         len(sources)))
+        self.options = options.check(len(sources))
         self.streams = []  # type: List[_Stream]
         try:
             for index, source in enumerate(sources):
