@@ -10,18 +10,26 @@ on. Ctrl-C, SIGTERM and ``q`` are a normal stop (exit 0): the frames in flight a
 stops at once. A live source that stops delivering frames, a file whose first frame cannot be decoded and a failed
 stage are errors (exit 1), raised after the outputs are finalised.
 JSONL keypoints are clamped to the frame (a person cut by the border otherwise gets points outside the image).
+
+Signals never interrupt the run: from the moment its outputs exist until they are finalised, ONE handler
+(``signals.SignalInbox``) only posts Ctrl-C and SIGTERM to a thread of their own (``_Stops``), the only one that stops
+the engine for them. The thread that hands each event from the engine to the outputs is never cut between two
+bytecodes, so an event taken is written to every output of its stream or, once the run is aborted, to none; the
+finalisation closes or discards every output whatever arrives meanwhile. A signal before the engine starts is
+delivered as the handler before ours would (KeyboardInterrupt, ``Terminated``) once the empty outputs are closed.
 """
 
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from goatpose_edge.errors import GoatPoseError
-from goatpose_edge.signals import interrupts_deferred
+from goatpose_edge.signals import SignalInbox
 from goatpose_edge.video.engine import STOP_GRACE_S, StopTimeout, StreamEnd, StreamEngine, StreamOptions
 from goatpose_edge.video.outputs import (JsonlFile, OverlayVideo, SummaryFile, Window, check_output_path,
                                         check_video_extension, resident_mb)
@@ -128,8 +136,50 @@ def _example(pattern: str) -> str:
     return "{}_{}{}".format(stem, STREAM_PLACEHOLDER, ext)
 
 
-class _OutputsStalled(Exception):
-    """During a stop, the outputs took no frame within the grace."""
+class _Stops:
+    """Ctrl-C and SIGTERM during the delivery, taken from ``inbox`` by a thread of their own, the only one that stops
+    the engine for them: the first stops it (no more frames admitted; the frames in flight still come out) and, when
+    the frames in flight have not all come out within ``grace`` seconds, ends the run (the engine and the outputs
+    aborted: ``timed_out``); a second one ends it at once. What it does wakes the delivering thread wherever it
+    waits (the engine's next event, room in an output). ``taken`` and ``timed_out`` are written by this thread only
+    (read by others: ``timed_out`` as it is, ``taken`` once ``end`` returned)."""
+
+    def __init__(self, inbox: SignalInbox, engine: StreamEngine, sinks: SinkSet, grace: float):
+        self.inbox, self.engine, self.sinks, self.grace = inbox, engine, sinks, grace
+        self.taken = 0  # signals taken
+        self.timed_out = False
+        self._thread = threading.Thread(target=self._run, name="goatpose-stops", daemon=True)
+
+    def start(self) -> "_Stops":
+        try:
+            self._thread.start()
+        except RuntimeError as exc:  # "can't start new thread": nothing has started yet
+            raise GoatPoseError("cannot start a thread ({}): raise the limit (ulimit -u / -v)".format(exc)) from exc
+        return self
+
+    def end(self) -> None:
+        """No more stops: the thread acts on the signals already posted, then leaves (joined; it never waits on
+        anything but the inbox)."""
+        self.inbox.end()
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        deadline = None  # the first stop's end (time.monotonic())
+        while True:
+            message = self.inbox.take(deadline)
+            if message == SignalInbox.END:
+                return
+            if message is not None:
+                self.taken += 1
+            if message is not None and self.taken == 1:
+                deadline = time.monotonic() + self.grace
+                self.engine.stop()
+                continue
+            self.timed_out = self.timed_out or message is None  # before the aborts: whoever they wake reads it
+            deadline = None
+            self.engine.abort()
+            self.sinks.abort()
 
 
 class VideoRunError(SourceError):
@@ -276,16 +326,19 @@ class _VideoRun:
         self.sinks = None  # type: Optional[SinkSet]
         self.bar = None
         self.total = None  # type: Optional[int]  # frames expected (open_outputs), for the progress bar
-        self.stopping = ""
-        self.pending = None  # the event taken from the engine and not yet written
-        self.deadline = None  # type: Optional[float]  # a stop's end (time.monotonic()): outputs wait until then
+        self.signals = None  # type: Optional[SignalInbox]  # Ctrl-C and SIGTERM, from the outputs' opening on
+        self.cancelled = None  # type: Optional[int]  # a signal taken before the engine started: the run did not
+        self.ended = set()  # streams whose end was delivered
         self.stalled = False  # a stop ended because the outputs took no frame within its grace
+        self.timed_out = False  # a stop ended because the frames in flight did not all come out within its grace
 
     def open_outputs(self) -> None:
         """Runners and detectors loaded, the sinks opened (a file that cannot be created fails here, before any
         frame), the frames expected counted for the progress bar."""
         engine, options = self.engine, self.options
-        engine.open()
+        engine.open()  # the long part (models loaded): Ctrl-C and SIGTERM raise as before it, nothing is written yet
+        self.signals = SignalInbox()  # assigned before its handler is set: ``finalise`` puts back what was set
+        self.signals.install()
         sinks = []  # type: List[Sink]
         try:
             for stream, (output, jsonl) in zip(engine.streams, self.targets):
@@ -337,65 +390,62 @@ class _VideoRun:
         self.bar = _progress(self.total, self.options.progress)  # below the lines above, never glued to them
 
     def deliver(self) -> None:
-        """Every event to the sinks until the engine is done. Ctrl-C / SIGTERM: the frames in flight still come out
-        (within ``stop_grace``: then ``StopTimeout``); a second one (or the sequential schedule): now."""
-        engine, sinks = self.engine, self.sinks
-        engine.start()
-        while True:
-            try:
-                self.pending = engine.next_event()  # taken from the engine: ``_deliver`` clears it once written
-                if self.pending is None:
-                    break
-                self._deliver(self.pending)
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop first (bounded), then the frame taken, if any
-                if self.stopping == "interrupted" or self.options.engine.sequential:
-                    self.stopping = "interrupted"
-                    engine.abort()
-                    sinks.abort()
-                else:
-                    self.stopping = "interrupted"
-                    self.deadline = time.monotonic() + self.options.stop_grace
-                    engine.stop(self.options.stop_grace)
-                try:
-                    if self.pending is not None:  # taken, not yet written (an interrupt after the write finds None)
-                        self._deliver(self.pending)
-                except (Aborted, _OutputsStalled):
-                    pass
-            except _OutputsStalled:  # a stop whose outputs take no frame within the grace: end now
-                engine.abort()
-                sinks.abort()
-                self.stalled = True
-            except Aborted:  # the outputs were abandoned (a second Ctrl-C)
-                engine.abort()
-        self.summary.ended = self.stopping
-
-    def _deliver(self, event) -> None:
-        start = time.perf_counter()
-        if isinstance(event, StreamEnd):
-            with interrupts_deferred():
-                self.sinks.end(event.stream, event.stats)
-                self.pending = None
+        """Every event to the sinks until the engine is done. Ctrl-C / SIGTERM (``_Stops``): the frames in flight
+        still come out, within ``stop_grace``; a second one: now. One taken before the engine started: it does not
+        start (``finalise`` delivers the signal as before)."""
+        engine = self.engine
+        self.cancelled = self.signals.take(deadline=time.monotonic())  # this thread's last take: then _Stops's
+        if self.cancelled is not None:
             return
-        if not self.sinks.room(event.stream, self.deadline):  # interruptible; a full file output makes the
-            raise _OutputsStalled()                                # pipeline wait here, within a stop's grace
-        with interrupts_deferred():  # the frame goes to every output of its stream or to none, and once
-            self.sinks.write(event)
-            self.pending = None
+        stops = _Stops(self.signals, engine, self.sinks, self.options.stop_grace).start()
+        try:
+            engine.start()
+            while True:
+                event = engine.next_event()  # never interrupted: the event is written (or the run was aborted)
+                if event is None:
+                    break
+                if isinstance(event, StreamEnd):
+                    self.sinks.end(event.stream, event.stats)
+                    self.ended.add(event.stream)
+                else:
+                    self._write(event, stops)
+        finally:
+            stops.end()  # joined: what it wrote is read below
+            self.summary.ended = "interrupted" if stops.taken else ""
+            self.timed_out = stops.timed_out and not self.stalled and len(self.ended) < len(engine.streams)
+
+    def _write(self, result, stops: _Stops) -> None:
+        """The frame to every output of its stream, or (the run aborted) to none: room first (a full file output
+        makes the pipeline wait here), then ``write``, which never waits."""
+        start = time.perf_counter()
+        if stops.timed_out:  # the stop's grace ran out meanwhile: the run is over
+            return
+        try:
+            self.sinks.room(result.stream)
+        except Aborted:  # a second signal, or the grace ran out while the outputs took no frame
+            self.stalled = self.stalled or stops.timed_out
+            return
+        self.sinks.write(result)
         self.engine.add_busy("sink", time.perf_counter() - start)
         if self.bar is not None:
             self.bar.update(1)
 
     def finalise(self) -> None:
         """Threads joined, every output finalised, then the summary completed and (--summary-json) written by its
-        sink, last."""
+        sink, last; Ctrl-C and SIGTERM meanwhile change nothing (every output is closed or discarded, each within
+        its grace). Then the previous signal handlers are back (and a signal taken before the start delivered)."""
         engine = self.engine
-        if self.bar is not None:
-            self.bar.close()
-        engine.close()
-        if self.sinks is not None:  # after a stalled stop the outputs get a short grace: the process must end
-            self.sinks.close(grace=2.0 if self.stalled else None, before_last=self._complete)
-        else:
-            self._complete({})
+        try:
+            if self.bar is not None:
+                self.bar.close()
+            engine.close()
+            if self.sinks is not None:  # after a stalled stop the outputs get a short grace: the process must end
+                self.sinks.close(grace=2.0 if self.stalled else None, before_last=self._complete)
+            else:
+                self._complete({})
+        finally:
+            if self.signals is not None:
+                self.signals.close(replay=self.cancelled)
 
     def _complete(self, written: Dict[str, List[str]]) -> None:
         """The summary, once the engine and every output but the summary have finished."""
@@ -427,6 +477,8 @@ class _VideoRun:
             failures.append("the {} stage{} did not stop (inside a native call?) and {} left behind".format(
                 " and ".join(self.engine.stats.stuck), "s" if len(self.engine.stats.stuck) > 1 else "",
                 "were" if len(self.engine.stats.stuck) > 1 else "was"))
+        if error is None and self.timed_out:  # named now: the stages still at work once the engine closed
+            error = StopTimeout(self.engine.stats.stuck, self.options.stop_grace)
         if error is not None:
             if not self.engine.started or (isinstance(error, SourceError) and not isinstance(error, StopTimeout)):
                 raise error  # nothing was read: the error alone says it
