@@ -94,7 +94,7 @@ VENV36 ?= .venv36
 STAMP36 := $(VENV36)/.installed-stamp
 DEVICE_TESTS = tests/codec/test_flip_crop.py tests/codec/test_heatmap.py tests/codec/test_oks.py tests/codec/test_transforms.py tests/detection \
 	tests/video/test_capture.py tests/video/test_odd_inputs.py tests/video/test_outputs.py tests/video/test_sources.py \
-	tests/video/test_tracking.py tests/video/test_engine.py tests/video/test_sinks.py tests/video/test_live_view.py tests/video/test_video_guards.py tests/video/test_smoothing.py tests/mqtt/test_spool.py tests/mqtt/test_publish.py tests/mqtt/test_listen.py tests/synthetic tests/engines/test_calibration.py tests/engines/test_policy_sidecar.py \
+	tests/video/test_tracking.py tests/video/test_engine.py tests/video/test_app_signals.py tests/video/test_sinks.py tests/video/test_live_view.py tests/video/test_video_guards.py tests/video/test_smoothing.py tests/mqtt/test_spool.py tests/mqtt/test_publish.py tests/mqtt/test_listen.py tests/synthetic tests/engines/test_calibration.py tests/engines/test_policy_sidecar.py \
 	tests/engines/test_static_batch.py tests/engines/test_trt_failures.py tests/engines/test_trtfake.py tests/engines/test_trt_stream.py \
 	tests/bench/test_env.py tests/bench/test_report.py tests/bench/test_timing.py tests/artefact/test_contract.py \
 	tests/test_imagefile.py tests/test_io_guard.py tests/artefact/test_onnx_meta.py tests/test_device_path.py \

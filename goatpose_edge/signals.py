@@ -104,6 +104,7 @@ class SignalInbox:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
     END = 0  # what ``take`` returns once ``end()`` was called and the queued signals were taken
+    QUIT = 255  # ``post``ed by the program itself (``q`` in a window): a stop like a signal, not one
 
     def __init__(self):
         self._reader, self._writer = socket.socketpair()
@@ -126,8 +127,12 @@ class SignalInbox:
         if self._closed:  # a close cut short by a signal left this one installed: behave as the previous one
             self._deliver(signum)
             return
+        self.post(signum)
+
+    def post(self, message: int) -> None:
+        """Queue ``message`` (a signal number, or ``QUIT``) for ``take``; any thread, never waits."""
         try:
-            self._writer.send(bytes((signum,)))
+            self._writer.send(bytes((message,)))
         except OSError:  # ended (a signal while the outputs are finalised changes nothing), or full of stops already
             pass
 

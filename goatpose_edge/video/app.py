@@ -141,12 +141,15 @@ class _Stops:
     the engine for them: the first stops it (no more frames admitted; the frames in flight still come out) and, when
     the frames in flight have not all come out within ``grace`` seconds, ends the run (the engine and the outputs
     aborted: ``timed_out``); a second one ends it at once. What it does wakes the delivering thread wherever it
-    waits (the engine's next event, room in an output). ``taken`` and ``timed_out`` are written by this thread only
-    (read by others: ``timed_out`` as it is, ``taken`` once ``end`` returned)."""
+    waits (the engine's next event, room in an output). ``q`` in a window is posted to the same inbox
+    (``SignalInbox.QUIT``): a stop like the first signal, within the same grace, but no interruption. ``taken``,
+    ``interrupted`` and ``timed_out`` are written by this thread only (read by others: ``timed_out`` as it is, the
+    counts once ``end`` returned)."""
 
     def __init__(self, inbox: SignalInbox, engine: StreamEngine, sinks: SinkSet, grace: float):
         self.inbox, self.engine, self.sinks, self.grace = inbox, engine, sinks, grace
-        self.taken = 0  # signals taken
+        self.taken = 0  # stops taken: signals and QUIT
+        self.interrupted = 0  # signals taken
         self.timed_out = False
         self._thread = threading.Thread(target=self._run, name="goatpose-stops", daemon=True)
 
@@ -172,6 +175,7 @@ class _Stops:
                 return
             if message is not None:
                 self.taken += 1
+                self.interrupted += message != SignalInbox.QUIT
             if message is not None and self.taken == 1:
                 deadline = time.monotonic() + self.grace
                 self.engine.stop()
@@ -374,8 +378,8 @@ class _VideoRun:
                             warning="RANDOM WEIGHTS: poses are noise" if contract.random_weights else None)
 
     def _quit(self) -> None:
-        """``q`` or Esc in a window (the window's thread): a normal stop."""
-        self.engine.stop()
+        """``q`` or Esc in a window (the window's thread): a normal stop, bounded by --stop-grace (``_Stops``)."""
+        self.signals.post(SignalInbox.QUIT)
 
     def announce(self) -> None:
         for stream, (output, jsonl) in zip(self.engine.streams, self.targets):
@@ -411,7 +415,7 @@ class _VideoRun:
                     self._write(event, stops)
         finally:
             stops.end()  # joined: what it wrote is read below
-            self.summary.ended = "interrupted" if stops.taken else ""
+            self.summary.ended = "interrupted" if stops.interrupted else ""
             self.timed_out = stops.timed_out and not self.stalled and len(self.ended) < len(engine.streams)
 
     def _write(self, result, stops: _Stops) -> None:

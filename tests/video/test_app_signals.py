@@ -278,3 +278,39 @@ def test_a_stop_whose_frames_do_not_come_out_names_the_stage(scene, tmp_path, mo
         stuck.release.set()
     assert info.value.summary.ended == "interrupted" and _frames(tmp_path) == [0]
     assert sorted(os.listdir(str(tmp_path))) == OUTPUTS
+
+
+class _QuitWindow(Sink):
+    """``--show``'s window (``outputs.Window``) with ``q`` pressed as frame 0 is shown."""
+
+    name = "--show"
+    policy = "latest"
+
+    def __init__(self, streams, on_quit):
+        self.on_quit = on_quit
+
+    def write(self, frame):
+        if frame.result.index == 0:
+            self.on_quit()
+
+
+def test_q_in_the_window_is_a_stop_bounded_by_the_grace(scene, tmp_path, monkeypatch, handlers):
+    """``q`` as frame 0 is shown while the detector is stuck on frame 1: like Ctrl-C, the stop's grace ends the run
+    and names the stage (``q`` once stopped the engine with no bound: the run waited for the stuck call), but the
+    summary says stopped, not interrupted."""
+    from goatpose_edge.video import app
+
+    stuck = _Stuck()
+    monkeypatch.setattr(detection, "make_detector", lambda spec, **kw: stuck)
+    monkeypatch.setattr(engine_module, "JOIN_GRACE_S", 0.5)
+    monkeypatch.setattr(app, "Window", _QuitWindow)
+    monkeypatch.setattr(app, "check_display", lambda *a, **kw: None)
+    options = _options(scene, tmp_path, stop_grace=0.5, show=True)
+    options.engine.detect_every = 1
+    try:
+        with pytest.raises(VideoRunError, match=r"the detect stage did not stop within 0.5 s") as info:
+            _run(options)
+    finally:
+        stuck.release.set()
+    assert info.value.summary.ended != "interrupted" and _frames(tmp_path) == [0]
+    assert sorted(os.listdir(str(tmp_path))) == OUTPUTS
