@@ -44,8 +44,12 @@ def load_runner(path: str, model_name: Optional[str] = None, trusted: bool = Fal
         path, suffix, ", ".join(sorted(ARTEFACT_SUFFIXES))))
 
 
-def open_runner(path: str, threads=None, **options) -> Runner:
-    """``load_runner`` with a CPU thread count for the backends that take one (onnxruntime, torch)."""
-    if threads and ARTEFACT_SUFFIXES.get(os.path.splitext(path)[1].lower()) in ("onnxruntime", "torch"):
+def open_runner(path: str, threads=None, log=None, **options) -> Runner:
+    """``load_runner`` with a CPU thread count for the backends that take one (onnxruntime, torch) and ``log`` (a
+    callable taking a line) for the one that reports what an activation costs (TensorRT: its GPU memory)."""
+    backend = ARTEFACT_SUFFIXES.get(os.path.splitext(path)[1].lower())
+    if threads and backend in ("onnxruntime", "torch"):
         options["threads"] = threads
+    if log is not None and backend == "tensorrt":
+        options["log"] = log
     return load_runner(path, **options)

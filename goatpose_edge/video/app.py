@@ -340,7 +340,7 @@ class _VideoRun:
         """Runners and detectors loaded, the sinks opened (a file that cannot be created fails here, before any
         frame), the frames expected counted for the progress bar."""
         engine, options = self.engine, self.options
-        engine.open()  # the long part (models loaded): Ctrl-C and SIGTERM raise as before it, nothing is written yet
+        engine.open(self.log)  # the long part (models loaded): Ctrl-C and SIGTERM raise as before it, nothing is written yet
         self.signals = SignalInbox()  # assigned before its handler is set: ``finalise`` puts back what was set
         self.signals.install()
         sinks = []  # type: List[Sink]

@@ -184,15 +184,16 @@ class StreamEngine:
         self._closed = False
 
     # ---- set-up and tear-down
-    def open(self) -> "StreamEngine":
-        """Load the pose runners and detectors (every failure here is raised before any frame is read)."""
+    def open(self, log=None) -> "StreamEngine":
+        """Load the pose runners and detectors (every failure here is raised before any frame is read); ``log``: told
+        what each TensorRT pose worker holds on the GPU as it activates (a TX2 shares its 8 GB with the CPU)."""
         from goatpose_edge.detection import make_detector
         from goatpose_edge.pipeline import TopDownPoseEstimator
         from goatpose_edge.runtime import open_runner
 
         options = self.options
         try:
-            prototype = open_runner(options.pose, options.threads)
+            prototype = open_runner(options.pose, options.threads, log=log)
             prototype.pose_contract()
             workers = 1 if options.sequential else (options.workers or prototype.default_workers())
             threads = options.threads or prototype.worker_threads(workers)

@@ -44,6 +44,8 @@ def test_two_pose_workers_on_tensorrt(version, platform, full_version, clip, tmp
     run = _strict(version, platform, "video", clip, clip, "--pose", engine, "--detector", "whole", "--workers", "2",
                   "--jsonl", jsonl, "--summary-json", summary, "--no-progress")
     assert run.returncode == 0, run.stdout + run.stderr
+    memory = [line for line in run.stderr.splitlines() if "GPU memory of this runner" in line]
+    assert len(memory) == 2 and all(line.startswith(engine + ": ") for line in memory), run.stderr  # one per worker
     record = json.load(open(summary))
     assert record["engine"]["workers"] == 2 and record["frames"] == 12
     for index in (0, 1):
