@@ -10,7 +10,14 @@ from tests.helpers import REPO_ROOT, SHARED_DATA, Exports  # noqa: F401 - REPO_R
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory):
     """``Exports``: the session's seeded checkpoints and ONNX exports (``exports.checkpoint(name)``,
-    ``exports.onnx(name, fliptest=..., batch=..., images=...)``), each made once, in pytest's temporary folder."""
+    ``exports.onnx(name, fliptest=..., batch=..., images=...)``), each made once, in pytest's temporary folder.
+
+    Under pytest-xdist (``make test``) one folder for all the workers, beside their own temporary folders in the run's:
+    an export one worker made is not made again by another."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "exports"  # the run's folder, shared by its workers
+        folder.mkdir(exist_ok=True)
+        return Exports(str(folder))
     return Exports(str(tmp_path_factory.mktemp("exports")))
 
 

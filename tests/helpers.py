@@ -81,34 +81,63 @@ def stand_in_pose_onnx(path: str, convs) -> str:
 
 class Exports:
     """The session's seeded checkpoints and ONNX exports, each made once, in ``folder`` (the root conftest's
-    ``exports`` fixture: a folder of pytest's session temporary directory, which pytest cleans up)."""
+    ``exports`` fixture: a folder of pytest's session temporary directory, which pytest cleans up).
+
+    Under pytest-xdist every worker is a session of its own; the fixture then gives them all the same folder, and
+    what one worker made (under a file lock, so two never make the same thing at once) the others read back from it
+    instead of exporting it again (10-20 s an export). The checkpoints are seeded and the exports are
+    ``export_onnx``'s deterministic result, so a worker reads exactly what it would have made."""
 
     def __init__(self, folder: str):
         self.folder = folder
         self._made = {}  # type: dict
 
+    def _once(self, key, make):
+        """``make()``'s result for ``key``: from this process's memory, else from the folder (made by another worker
+        of the session), else made now and recorded in the folder for the others."""
+        if key not in self._made:
+            import fcntl
+            import hashlib
+            import pickle
+
+            record = os.path.join(self.folder, "made-" + hashlib.sha1(repr(key).encode("utf-8")).hexdigest()[:16])
+            with open(record + ".lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if os.path.exists(record):
+                    with open(record, "rb") as f:
+                        value = pickle.load(f)
+                else:
+                    value = make()
+                    with open(record + ".tmp", "wb") as f:
+                        pickle.dump(value, f)
+                    os.replace(record + ".tmp", record)
+            self._made[key] = value
+        return self._made[key]
+
     def checkpoint(self, name: str) -> str:
         """A ``.pth`` of ``name`` with seeded realistic weights (``randomize_weights``)."""
-        key = ("checkpoint", name)
-        if key not in self._made:
+
+        def make():
             from goatpose_edge.models import build_model, save_checkpoint
 
             path = os.path.join(self.folder, name + ".pth")
             save_checkpoint(randomize_weights(build_model(name)), path)
-            self._made[key] = path
-        return self._made[key]
+            return path
+
+        return self._once(("checkpoint", name), make)
 
     def onnx(self, name: str, fliptest: bool = False, batch=None, images=()):
         """``export_onnx``'s result for ``name`` on its ``checkpoint``, with these export options."""
-        key = ("onnx", name, fliptest, batch, tuple(images))
-        if key not in self._made:
+
+        def make():
             from goatpose_edge.export import export_onnx
 
             output = os.path.join(self.folder, "{}{}{}{}.onnx".format(name, "_flip" if fliptest else "", "_b%d" % batch
                                                                       if batch else "", "_crops" if images else ""))
-            self._made[key] = export_onnx(name, weights=self.checkpoint(name), output=output, fliptest=fliptest,
-                                          batch=batch, images=images)
-        return self._made[key]
+            return export_onnx(name, weights=self.checkpoint(name), output=output, fliptest=fliptest, batch=batch,
+                               images=images)
+
+        return self._once(("onnx", name, fliptest, batch, tuple(images)), make)
 
 
 class LostCamera:
