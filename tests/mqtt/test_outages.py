@@ -9,7 +9,8 @@ import time
 import pytest
 
 from tests.mqtt.broker import MISSING, MOSQUITTO
-from tests.mqtt.test_publish import FRAMES, _Listening, _records, _strip, _video, broker, scene  # noqa: F401
+from tests.mqtt.test_publish import (FRAMES, _Listening, _records, _strip, _video, _video_here, broker,  # noqa: F401
+                                     scene)
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING)
 
@@ -32,9 +33,11 @@ def test_the_broker_killed_and_restarted_mid_run_loses_nothing(scene, broker, tm
     assert [_strip(r) for r in got] == _records(str(tmp_path / "run_0.jsonl"))
 
 
-def test_a_stalled_broker_costs_the_pipeline_nothing_and_the_next_run_sends_the_rest(scene, broker, tmp_path):
+def test_a_stalled_broker_costs_the_pipeline_nothing_and_the_next_run_sends_the_rest(scene, broker, tmp_path, capsys,
+                                                                                    monkeypatch):
     broker.kill(signal.SIGSTOP)
-    status, _, stderr = _video(scene, tmp_path, "--publish", broker.url, "--device-id", "dev-s")
+    status, _, stderr = _video_here(scene, tmp_path, capsys, monkeypatch, "--publish", broker.url, "--device-id",
+                                    "dev-s")
     assert status == 0, stderr
     assert len(_records(str(tmp_path / "run_0.jsonl"))) == FRAMES  # every frame written while the broker slept
     assert "left in" in stderr and "the next run sends them first" in stderr
@@ -56,7 +59,7 @@ def test_a_stalled_broker_costs_the_pipeline_nothing_and_the_next_run_sends_the_
 def test_goatpose_killed_mid_run_and_the_next_run_sends_its_spool_first(scene, broker, tmp_path):
     broker.kill(signal.SIGSTOP)  # nothing acknowledged: all of it stays in the spool
     process = _video(scene, tmp_path, "--publish", broker.url, "--device-id", "dev-9", "--detector", "figures:60",
-                     wait=False)
+                     wait=False, short_waits=True)  # 0.5 s, not 5, for the stalled broker's answer to the login
     deadline = time.time() + 30
     spool = str(tmp_path / "spool")
     while time.time() < deadline and sum(os.path.getsize(os.path.join(spool, n)) for n in os.listdir(spool)

@@ -11,14 +11,18 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 
+from goatpose_edge.cli import main
+from goatpose_edge.mqtt import publisher as publisher_module
 from goatpose_edge.mqtt import spool as spool_module
 from goatpose_edge.mqtt.client import parse_broker_url
 from goatpose_edge.mqtt.listener import Listener
 from goatpose_edge.synthetic import build_dot_pose_onnx, walkers, write_scene
 from goatpose_edge.video.results import read_jsonl
+from tests.helpers import REPO_ROOT
 from tests.mqtt.broker import MISSING, MOSQUITTO, OPENSSL, Certificates, Mosquitto
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING)
@@ -73,16 +77,53 @@ class _Listening:
         self.thread.join(10)
 
 
-def _video(scene, tmp_path, *extra, sources=1, wait=True):
+#: ``python -m goatpose_edge`` with the publisher's waits of ``_ShortWaits`` (a process a test kills)
+_SHORT_WAITS_ENTRY = """
+import sys
+from tests.mqtt import test_publish
+test_publish.publisher_module.PublishOptions = test_publish._ShortWaits
+from goatpose_edge.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _video(scene, tmp_path, *extra, sources=1, wait=True, short_waits=False):
+    """``goatpose video`` on the scene into ``tmp_path`` as a process ((status, stdout, stderr), or the running
+    process without ``wait``); ``short_waits``: the publisher's waits of ``_ShortWaits``."""
     onnx, video = scene
-    args = [sys.executable, "-m", "goatpose_edge", "video"] + [video] * sources + [
+    entry = ["-c", _SHORT_WAITS_ENTRY] if short_waits else ["-m", "goatpose_edge"]
+    args = [sys.executable] + entry + ["video"] + [video] * sources + [
         "--pose", onnx, "--detector", "figures", "--jsonl", str(tmp_path / "run_{stream}.jsonl"), "--no-progress",
         "--spool", str(tmp_path / "spool")] + list(extra)
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                               cwd=REPO_ROOT)
     if not wait:
         return process
     stdout, stderr = process.communicate(timeout=120)
     return process.returncode, stdout, stderr
+
+
+@dataclass
+class _ShortWaits(publisher_module.PublishOptions):
+    """The publisher's options with 0.5 s instead of 5 s for the broker's answer to the login and for the
+    acknowledgements at the end (no flag sets them)."""
+
+    close_grace_s: float = 0.5
+    connect_timeout_s: float = 0.5
+
+
+def _video_here(scene, tmp_path, capsys, monkeypatch, *extra):
+    """``_video``'s command line run by ``goatpose_edge.cli.main`` in this process, the publisher's waits
+    ``_ShortWaits``: for a run whose broker never answers (down, stalled), where those waits are only waited out
+    (the end-to-end command runs as a process in every other test here). (status, stdout, stderr)."""
+    onnx, video = scene
+    argv = ["video", video, "--pose", onnx, "--detector", "figures", "--jsonl", str(tmp_path / "run_{stream}.jsonl"),
+            "--no-progress", "--spool", str(tmp_path / "spool")] + list(extra)
+    with monkeypatch.context() as patch:
+        patch.setattr(publisher_module, "PublishOptions", _ShortWaits)
+        status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def _records(path):
@@ -111,12 +152,12 @@ def test_every_frame_arrives_once_in_order_and_equals_the_jsonl(scene, broker, t
     assert listening.listener.status["dev-a"] == "offline"  # a normal end says so itself
 
 
-def test_a_broker_down_at_the_start_is_one_line_and_a_spool(scene, tmp_path):
+def test_a_broker_down_at_the_start_is_one_line_and_a_spool(scene, tmp_path, capsys, monkeypatch):
     from tests.mqtt.broker import free_port
 
     port = free_port()
-    status, _, stderr = _video(scene, tmp_path, "--publish", "mqtt://127.0.0.1:{}".format(port), "--device-id",
-                               "dev-d")
+    status, _, stderr = _video_here(scene, tmp_path, capsys, monkeypatch, "--publish",
+                                    "mqtt://127.0.0.1:{}".format(port), "--device-id", "dev-d")
     assert status == 0, stderr
     assert stderr.count("unreachable") == 1 and "spooling to" in stderr and "retrying with backoff" in stderr
     late = Mosquitto(str(tmp_path / "late"), port=port).start()
@@ -198,8 +239,8 @@ def test_tls_verifies_the_broker_and_a_certificate_that_does_not_is_one_line(sce
     (["--publish", "mqtt://h", "--device-id", "a/b"], "--device-id 'a/b': one topic level"),
     (["--spool", "x"], "--spool needs --publish mqtt://HOST"),
 ])
-def test_publish_mistakes_are_one_line(scene, tmp_path, extra, message):
-    onnx, video = scene
-    run = subprocess.run([sys.executable, "-m", "goatpose_edge", "video", video, "--pose", onnx] + extra,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+def test_publish_mistakes_are_one_line(scene, tmp_path, extra, message, capsys):
+    onnx, video = scene  # the command's own parsing, in this process (the command runs as a process above)
+    assert main(["video", video, "--pose", onnx] + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
