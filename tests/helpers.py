@@ -79,6 +79,21 @@ def stand_in_pose_onnx(path: str, convs) -> str:
     return path
 
 
+def goatpose_here(capsys, *argv):
+    """``goatpose ARGV`` through ``goatpose_edge.cli.main`` in this process: (exit status, stdout, stderr), argparse's
+    own refusals (SystemExit 2) included. For a command's checks (a process costs a second); every command also runs
+    as a real process (``python -m goatpose_edge``) in some test."""
+    from goatpose_edge.cli import main
+
+    capsys.readouterr()  # what the test printed before
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
 class Exports:
     """The session's seeded checkpoints and ONNX exports, each made once, in ``folder`` (the root conftest's
     ``exports`` fixture: a folder of pytest's session temporary directory, which pytest cleans up).

@@ -17,7 +17,7 @@ from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.video import engine as engine_module
 from goatpose_edge.video.app import VideoOptions, VideoRunError, expand_outputs, run_video
 from goatpose_edge.video.engine import FrameResult, StreamEnd, StreamEngine, StreamError, StreamOptions
-from tests.helpers import LostCamera
+from tests.helpers import LostCamera, goatpose_here
 from goatpose_edge.video.results import read_jsonl
 
 
@@ -174,19 +174,19 @@ def test_several_streams_on_the_command_line(pose_onnx, videos, tmp_path):
     (["-o", "{vdir}/v{{stream}}.avi"], "refusing to write -o"),  # expands onto the inputs
     (["--summary-json", "{d}/s_{{stream}}.json"], "the summary is one file for the whole run"),
 ])
-def test_bad_stream_options_are_one_line(pose_onnx, videos, tmp_path, extra, message):
+def test_bad_stream_options_are_one_line(pose_onnx, videos, tmp_path, extra, message, capsys):
     extra = [a.format(d=str(tmp_path), vdir=os.path.dirname(videos[0])) for a in extra]
     before = sorted(os.listdir(str(tmp_path)))
-    run = _goatpose("video", videos[0], videos[1], "--pose", pose_onnx, "--detector", "whole", "--no-progress", *extra)
+    code, _, err = goatpose_here(capsys, "video", videos[0], videos[1], "--pose", pose_onnx, "--detector", "whole",
+                                 "--no-progress", *extra)  # in process: the command's checks (it runs above)
     status = 1 if message.startswith("refusing") else 2  # a protected file; the rest are command-line mistakes
-    assert run.returncode == status and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert code == status and message in err and err.count("\n") == 1, err
     assert sorted(os.listdir(str(tmp_path))) == before and os.path.getsize(videos[0]) > 1000
 
 
-def test_bench_streams_zero_is_one_line(pose_onnx, videos):
-    run = _goatpose("bench", pose_onnx, "--video", videos[0], "--streams", "0")
-    assert run.returncode == 2 and "argument --streams: expected positive sizes" in run.stderr and \
-        run.stderr.count("\n") == 1, run.stderr
+def test_bench_streams_zero_is_one_line(pose_onnx, videos, capsys):
+    code, _, err = goatpose_here(capsys, "bench", pose_onnx, "--video", videos[0], "--streams", "0")
+    assert code == 2 and "argument --streams: expected positive sizes" in err and err.count("\n") == 1, err
 
 
 def test_merge_boxes_adds_only_new_persons():

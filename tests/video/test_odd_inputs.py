@@ -21,6 +21,7 @@ from goatpose_edge.video.engine import StreamOptions
 from goatpose_edge.video.capture import FrameReader
 from goatpose_edge.video.sources import SourceError, parse_source
 from goatpose_edge.video.results import read_jsonl
+from tests.helpers import goatpose_here
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,10 +61,10 @@ def test_a_folder_source_says_it_is_a_folder(tmp_path):
         parse_source(str(tmp_path))
 
 
-def test_a_folder_source_on_the_command_line(tmp_path, pose_onnx):
-    run = _goatpose("video", str(tmp_path), "--pose", pose_onnx)
-    assert run.returncode == 1 and run.stderr.startswith("goatpose: error: video source ") and \
-        "is a folder" in run.stderr and run.stderr.count("\n") == 1, run.stderr
+def test_a_folder_source_on_the_command_line(tmp_path, pose_onnx, capsys):
+    code, _, err = goatpose_here(capsys, "video", str(tmp_path), "--pose", pose_onnx)
+    assert code == 1 and err.startswith("goatpose: error: video source ") and "is a folder" in err and \
+        err.count("\n") == 1, err
 
 
 def test_show_without_a_display_fails_before_anything_is_opened(tmp_path, pose_onnx, monkeypatch):
@@ -161,22 +162,23 @@ def test_a_detector_file_that_is_no_detector_is_one_line(tmp_path, content, mess
     assert message in str(info.value) and path in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
-def test_a_text_file_named_onnx_as_video_detector(tmp_path, pose_onnx):
+def test_a_text_file_named_onnx_as_video_detector(tmp_path, pose_onnx, capsys):
     video = _write_video(str(tmp_path / "in.avi"), 160, 120)
     (tmp_path / "text.onnx").write_text("not a model\n")
-    run = _goatpose("video", video, "--pose", pose_onnx, "--detector", str(tmp_path / "text.onnx"), "--no-progress")
-    assert run.returncode == 1 and run.stderr.startswith("goatpose: error: detector ") and \
-        "internal error" not in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    code, _, err = goatpose_here(capsys, "video", video, "--pose", pose_onnx, "--detector", str(tmp_path / "text.onnx"),
+                                 "--no-progress")
+    assert code == 1 and err.startswith("goatpose: error: detector ") and "internal error" not in err and \
+        err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("width, height", [(200, 24), (24, 200)])
-def test_a_video_smaller_than_the_hog_window_runs_to_the_end(tmp_path, pose_onnx, width, height):
+def test_a_video_smaller_than_the_hog_window_runs_to_the_end(tmp_path, pose_onnx, width, height, capsys):
     video = _write_video(str(tmp_path / "small.avi"), width, height, frames=6)
     out, jsonl = str(tmp_path / "out.avi"), str(tmp_path / "out.jsonl")
-    run = _goatpose("video", video, "--pose", pose_onnx, "--detector", "hog", "-o", out, "--jsonl", jsonl,
-                    "--no-progress")
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("6 frames in ") and "ended: end" in run.stdout, run.stdout
+    code, stdout, err = goatpose_here(capsys, "video", video, "--pose", pose_onnx, "--detector", "hog", "-o", out,
+                                      "--jsonl", jsonl, "--no-progress")  # in process (a HOG crash would end pytest)
+    assert code == 0, err
+    assert stdout.startswith("6 frames in ") and "ended: end" in stdout, stdout
     lines = read_jsonl(jsonl)[1]
     assert [line["frame"] for line in lines] == list(range(6)) and all(line["persons"] == [] for line in lines)
     capture = cv2.VideoCapture(out)

@@ -5,8 +5,6 @@ options that do nothing or overflow are one line (exit 2)."""
 import errno
 import os
 import stat
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -18,6 +16,7 @@ from goatpose_edge.video import outputs as outputs_module
 from goatpose_edge.video.app import VideoOptions, VideoRunError, check_video_options, run_video
 from goatpose_edge.video.engine import StreamOptions
 from goatpose_edge.video.results import read_jsonl
+from tests.helpers import goatpose_here
 
 
 @pytest.fixture(scope="module")
@@ -38,19 +37,14 @@ def pose_onnx(tmp_path_factory):
     return stand_in_pose_onnx(path, [(np.full((17, 3, 4, 4), 0.01, np.float32), {"strides": [4, 4]})])
 
 
-def _goatpose(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "goatpose_edge"] + list(args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, cwd=cwd)
-
-
 @pytest.mark.parametrize("spelling", ["in.avi ", " in.avi", "in.avi\n", "in.avi\r", "./in.avi"])
-def test_the_input_under_any_spelling_is_never_the_output(clip, pose_onnx, spelling):
+def test_the_input_under_any_spelling_is_never_the_output(clip, pose_onnx, spelling, capsys, monkeypatch):
     folder = os.path.dirname(clip)
     size = os.path.getsize(clip)
-    run = _goatpose("video", spelling, "--pose", pose_onnx, "--detector", "whole", "-o", "in.avi", "--no-progress",
-                    cwd=folder)
-    assert run.returncode == 1 and "refusing to write -o in.avi" in run.stderr and run.stderr.count("\n") == 1, \
-        run.stderr
+    monkeypatch.chdir(folder)
+    code, _, err = goatpose_here(capsys, "video", spelling, "--pose", pose_onnx, "--detector", "whole", "-o", "in.avi",
+                                 "--no-progress")
+    assert code == 1 and "refusing to write -o in.avi" in err and err.count("\n") == 1, err
     assert os.path.getsize(clip) == size
 
 
@@ -107,20 +101,20 @@ def test_pre_start_checks_are_linear_and_the_model_comes_first(clip, tmp_path, m
     (["--smooth", "--d-cutoff", "1e-320"], "--smooth: d_cutoff must be between 0.0001 and 10000 Hz"),
     (["--smooth", "--beta", "1e300"], "--smooth: beta must be between 0 and 1000"),
 ])
-def test_smoothing_values_that_would_overflow_are_one_line(clip, pose_onnx, extra, message):
-    run = _goatpose("video", clip, "--pose", pose_onnx, "--no-progress", *extra)
-    assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+def test_smoothing_values_that_would_overflow_are_one_line(clip, pose_onnx, extra, message, capsys):
+    code, _, err = goatpose_here(capsys, "video", clip, "--pose", pose_onnx, "--no-progress", *extra)
+    assert code == 2 and message in err and err.count("\n") == 1, err
 
 
-def test_bench_streams_beyond_the_open_file_limit_is_one_line(clip, pose_onnx):
-    run = _goatpose("bench", pose_onnx, "--video", clip, "--streams", "100000")
-    assert run.returncode == 2 and "argument --streams: at most" in run.stderr and "ulimit -n" in run.stderr
+def test_bench_streams_beyond_the_open_file_limit_is_one_line(clip, pose_onnx, capsys):
+    code, _, err = goatpose_here(capsys, "bench", pose_onnx, "--video", clip, "--streams", "100000")
+    assert code == 2 and "argument --streams: at most" in err and "ulimit -n" in err
 
 
 @pytest.mark.parametrize("make, what", [(lambda p: os.mkfifo(p) or p, "is a FIFO (named pipe), not a regular file"),
                                         (lambda p: "/dev/null", "is a character device, not a regular file")])
-def test_a_source_that_is_not_a_file_says_what_it_is(pose_onnx, tmp_path, make, what):
+def test_a_source_that_is_not_a_file_says_what_it_is(pose_onnx, tmp_path, make, what, capsys):
     source = make(str(tmp_path / "pipe"))
-    run = _goatpose("video", source, "--pose", pose_onnx, "--no-progress")
-    assert run.returncode == 1 and "video source {} {}".format(source, what) in run.stderr, run.stderr
-    assert run.stderr.count("\n") == 1
+    code, _, err = goatpose_here(capsys, "video", source, "--pose", pose_onnx, "--no-progress")
+    assert code == 1 and "video source {} {}".format(source, what) in err, err
+    assert err.count("\n") == 1
