@@ -157,9 +157,9 @@ class SignalInbox:
         """The previous handlers back, the socket pair closed; then ``replay`` (a signal number taken before) is
         delivered through its previous handler: ``KeyboardInterrupt`` for Ctrl-C, ``Terminated`` for SIGTERM under
         ``sigterm_as_interrupt`` or where it had Python's default."""
-        self._closed = True  # first: from here a signal reaching our handler is delivered as before
         try:
-            self._restore(signal.SIGINT)
+            self._closed = True  # first: from here a signal reaching our handler is delivered as before (and what
+            self._restore(signal.SIGINT)  # it raises still lets the finally below restore and close)
         finally:
             try:
                 self._restore(signal.SIGTERM)

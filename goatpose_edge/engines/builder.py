@@ -307,7 +307,8 @@ def _read_source(onnx_path: str, precision: str = "fp16") -> _Source:
     if contract is None and precision == "int8":
         raise EngineBuildError("{} carries no goatpose model contract, so it is built as a person detector, and "
                                "detector engines are FP16 or FP32 here (INT8 calibration takes person crops, not "
-                               "frames; a TX2 has no fast INT8 anyway): give --precision fp16".format(onnx_path))
+                               "frames; a TX2 has no fast INT8 anyway): give --precision fp16 (a pose model: export "
+                               "it with `goatpose export`, which records its contract)".format(onnx_path))
     return _Source(onnx_path, contract, QDQ_METADATA_KEY in metadata)
 
 
@@ -595,6 +596,10 @@ def build_engine(onnx_path: str, output: Optional[str] = None, options: Optional
         _detector(source, parsed)
         profile = _built_profile(options.profile or source.default_profile(), parsed.static_batch, onnx_path, log,
                                  options.dla_core)
+        if source.contract is None and profile.min != 1:  # YoloDetector sends one frame at a time
+            raise EngineBuildError("{}: a detector engine takes one frame at a time, so its batch profile starts at "
+                                   "1, not {} (drop --batch/--min-batch; an ONNX exported at batch {}: export it at "
+                                   "batch 1)".format(onnx_path, profile.min, profile.min))
         paths = _output_paths(output, source, decision, profile, caps, options, graph)
         config = _configure(rt, parsed, profile, options.workspace_mib, source.input_size)
         timing_cache = _timing_cache(rt.trt, config, options.timing_cache, log) if options.timing_cache else None

@@ -62,10 +62,15 @@ class DetectionAgreement:
 
     @property
     def ok(self) -> bool:
-        return self.missed == 0 and self.max_score_diff <= self.limits[1]
+        """Persons to compare (images without any would pass an engine that finds nobody), each found by the other
+        side, with scores that agree."""
+        return self.confident > 0 and self.missed == 0 and self.max_score_diff <= self.limits[1]
 
     def line(self) -> str:
         worst = "-" if self.worst_iou is None else "{:.3f}".format(self.worst_iou)
+        if not self.confident:
+            return ("{}: neither side found a person scored {} or more: nothing to compare, give --image photos "
+                    "with persons  FAIL".format(self.label, "the detector's threshold + {}".format(CONFIDENT_MARGIN)))
         return ("{}: {} confident persons, {} not found by the other side (IoU >= {}), worst IoU {}, score "
                 "difference {:.3f} (limit {})  {}".format(self.label, self.confident, self.missed, self.limits[0],
                                                           worst, self.max_score_diff, self.limits[1],

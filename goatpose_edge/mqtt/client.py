@@ -62,8 +62,14 @@ def connect_and_wait(client, url: "BrokerUrl", keepalive: int, cond, answer: Cal
         raise BrokerError("cannot reach the broker {}: {}".format(url.describe(), getattr(
             exc, "strerror", None) or exc)) from None
     client.loop_start()
-    connected, refused = wait_for_answer(cond, answer, timeout_s)
+    try:
+        connected, refused = wait_for_answer(cond, answer, timeout_s)
+    except BaseException:  # Ctrl-C while waiting: no connection left behind
+        client.disconnect()
+        client.loop_stop()
+        raise
     if not connected:
+        client.disconnect()
         client.loop_stop()
         raise BrokerError("broker {} {}".format(url.describe(), "refused the login: " + refusal(refused)
                                                 if refused is not None

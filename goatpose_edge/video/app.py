@@ -173,6 +173,8 @@ class _Stops:
             message = self.inbox.take(deadline)
             if message == SignalInbox.END:
                 return
+            if message == SignalInbox.QUIT and self.taken:  # q again (a key held down), or after Ctrl-C: stopping
+                continue                                          # already; only a signal ends a stop at once
             if message is not None:
                 self.taken += 1
                 self.interrupted += message != SignalInbox.QUIT
@@ -400,6 +402,7 @@ class _VideoRun:
         engine = self.engine
         self.cancelled = self.signals.take(deadline=time.monotonic())  # this thread's last take: then _Stops's
         if self.cancelled is not None:
+            self.summary.ended = "interrupted"
             return
         stops = _Stops(self.signals, engine, self.sinks, self.options.stop_grace).start()
         try:

@@ -98,17 +98,33 @@ def test_verify_compares_persons_and_removes_an_engine_that_fails(yolo_onnx, tmp
 @pytest.mark.parametrize("args, code, message", [
     (["--precision", "int8", "--calib-images", "{images}"], 1, "goatpose: error: {onnx} carries no goatpose model contract, so it is "
      "built as a person detector, and detector engines are FP16 or FP32 here (INT8 calibration takes person crops, "
-     "not frames; a TX2 has no fast INT8 anyway): give --precision fp16"),
+     "not frames; a TX2 has no fast INT8 anyway): give --precision fp16 (a pose model: export it with `goatpose "
+     "export`, which records its contract)"),
+    (["--min-batch", "2", "{dynamic}"], 1, "goatpose: error: {dynamic}: a detector engine takes one frame at a time, so its batch "
+     "profile starts at 1, not 2 (drop --batch/--min-batch; an ONNX exported at batch 2: export it at batch 1)"),
     (["--verify"], 2, "goatpose build: error: --verify compares the engine with onnxruntime on real images: give "
      "--image IMG (a person photo; repeatable) or --calib-images DIR / --calib-coco ANN IMGDIR (see goatpose build "
      "--help)"),
 ])
 def test_what_cannot_be_built_is_one_line_before_the_build(yolo_onnx, tmp_path, args, code, message):
-    images = os.path.join(SHARED_DATA, "coco_sample")
-    run = _goatpose("8.2.1", "tx2", "build", yolo_onnx, "-o", "x.engine",
-                    *[a.format(images=images) for a in args], cwd=str(tmp_path))
+    names = dict(images=os.path.join(SHARED_DATA, "coco_sample"), onnx=yolo_onnx,
+                 dynamic=_dynamic_batch(str(tmp_path.parent / (tmp_path.name + "_dynamic.onnx"))))
+    args = [a.format(**names) for a in args]
+    model = args.pop() if args[-1] == names["dynamic"] else yolo_onnx
+    run = _goatpose("8.2.1", "tx2", "build", model, "-o", "x.engine", *args, cwd=str(tmp_path))
     assert run.returncode == code and os.listdir(str(tmp_path)) == [], run.stderr
-    assert run.stderr.splitlines() == [message.format(onnx=yolo_onnx)]
+    assert run.stderr.splitlines() == [message.format(**names)]
+
+
+def _dynamic_batch(path):
+    """The YOLOv8 head with a dynamic batch axis (N, 3, 128, 96), as `yolo export ... dynamic=True` gives it."""
+    import onnx
+
+    _head_model(path, _rows("yolov8"))
+    model = onnx.load(path)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    onnx.save(model, path)
+    return path
 
 
 @needs_fakes
@@ -141,6 +157,10 @@ def test_compare_detections_gates_iou_and_score():
     assert compare_detections("x", [_detections(person, (300, 50, 40, 120, 0.35))], [_detections(person)],
                               "fp16", 0.3).ok
     assert not compare_detections("x", [_detections(person)], [Detections.empty()], "fp32", 0.3).ok
+    # images where neither side finds anyone compare nothing: an engine that finds nobody must not pass on them
+    nobody = compare_detections("x", [Detections.empty()], [Detections.empty()], "fp16", 0.3)
+    assert not nobody.ok and nobody.line() == ("x: neither side found a person scored the detector's threshold + 0.1 "
+                                               "or more: nothing to compare, give --image photos with persons  FAIL")
 
 
 def test_a_damaged_detector_sidecar_is_refused_and_an_old_pose_sidecar_still_reads(tmp_path):

@@ -292,12 +292,14 @@ class _QuitWindow(Sink):
     def write(self, frame):
         if frame.result.index == 0:
             self.on_quit()
+            self.on_quit()  # q held down: the stop is under way, a second q does not end it at once
 
 
 def test_q_in_the_window_is_a_stop_bounded_by_the_grace(scene, tmp_path, monkeypatch, handlers):
-    """``q`` as frame 0 is shown while the detector is stuck on frame 1: like Ctrl-C, the stop's grace ends the run
-    and names the stage (``q`` once stopped the engine with no bound: the run waited for the stuck call), but the
-    summary says stopped, not interrupted."""
+    """``q`` (twice, a key held down) as frame 0 is shown while the detector is stuck on frame 1: like Ctrl-C, the
+    stop's grace ends the run and names the stage (``q`` once stopped the engine with no bound: the run waited for
+    the stuck call), but the summary says stopped, not interrupted, and the second ``q`` is no second Ctrl-C (that
+    would end the run at once, without the grace's error)."""
     from goatpose_edge.video import app
 
     stuck = _Stuck()
