@@ -10,7 +10,7 @@ import pytest
 
 from goatpose_edge.artefact.sidecar import sha256_of
 from goatpose_edge.bench.profile import onnxruntime_op_profile, summarise_profile
-from tests.helpers import SHARED_DATA, stand_in_pose_onnx
+from tests.helpers import SHARED_DATA, goatpose_here, stand_in_pose_onnx
 
 TRTFAKE = os.path.join(os.path.dirname(SHARED_DATA), "tools", "trtfake")
 
@@ -101,14 +101,14 @@ def test_bench_command_writes_json_and_markdown(bl_onnx, shared_data, tmp_path):
     assert run.stdout.startswith("# goatpose bench")
 
 
-def test_bench_refuses_bad_input_in_one_line(tmp_path, bl_onnx):
+def test_bench_refuses_bad_input_in_one_line(tmp_path, bl_onnx, capsys):
     for args, message in [(["missing.onnx"], "artefact not found"),
                           ([bl_onnx, "--batch", "0"], "positive sizes"),
                           ([bl_onnx, "--person-batching"], "needs --video"),
                           ([bl_onnx, "--video", str(tmp_path / "none.avi")], "video not found")]:
-        run = subprocess.run([sys.executable, "-m", "goatpose_edge", "bench"] + args + [
-            "--out", str(tmp_path / "bench")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-        assert run.returncode in (1, 2) and message in run.stderr, (args, run.stderr)
+        # in process: the command's checks (it runs as a process above and below)
+        code, _, err = goatpose_here(capsys, "bench", *(args + ["--out", str(tmp_path / "bench")]))
+        assert code in (1, 2) and message in err, (args, err)
         assert os.listdir(str(tmp_path)) == []  # no record, not even a partial one
 
 

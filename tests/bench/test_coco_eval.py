@@ -12,6 +12,7 @@ from goatpose_edge.bench.coco_eval import evaluate_keypoints, evaluate_runner
 from goatpose_edge.coco import ground_truth_detections, load_coco
 from goatpose_edge.errors import GoatPoseError
 from goatpose_edge.runtime import load_runner
+from tests.helpers import goatpose_here
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_eval_through_a_runner_with_detections(sample, bl_onnx, shared_data):
     assert all(len(r["keypoints"]) == 51 and r["image_id"] in first_two for r in result.results)
 
 
-def test_eval_command_writes_records_and_refuses_bad_input(sample, bl_onnx, tmp_path):
+def test_eval_command_writes_records_and_refuses_bad_input(sample, bl_onnx, tmp_path, capsys):
     root, ann = sample
     out = str(tmp_path / "eval_bl")
     run = subprocess.run([sys.executable, "-m", "goatpose_edge", "eval", bl_onnx, "--coco-root", root, "--ann", ann,
@@ -72,9 +73,8 @@ def test_eval_command_writes_records_and_refuses_bad_input(sample, bl_onnx, tmp_
     assert record["artefact_sha256"] == sha256_of(bl_onnx)  # what bench's AP-vs-fps plot matches the file by
     assert record["settings"]["boxes"] == "ground truth" and record["images"] == 1
     assert isinstance(json.load(open(out + "_results.json")), list)
-    bad = subprocess.run([sys.executable, "-m", "goatpose_edge", "eval", bl_onnx, "--coco-root", str(tmp_path)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "annotation file" in bad.stderr
+    code, _, err = goatpose_here(capsys, "eval", bl_onnx, "--coco-root", str(tmp_path))  # in process
+    assert code == 1 and err.count("\n") == 1 and "annotation file" in err
 
 
 def test_missing_image_fails_before_inference(tmp_path, sample):

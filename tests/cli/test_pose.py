@@ -8,6 +8,7 @@ import numpy as np
 from goatpose_edge.cli import main
 from tests.detection.test_detectors import _head_model
 from tests.export.test_cli_export import run_cli
+from tests.helpers import goatpose_here
 
 
 def test_pose_json_lines(exports, coco_persons, tmp_path):
@@ -21,21 +22,22 @@ def test_pose_json_lines(exports, coco_persons, tmp_path):
         assert len(person["keypoints"]) == 17 and len(person["box"]) == 4
 
 
-def test_unreadable_image(exports, tmp_path):
+def test_unreadable_image(exports, tmp_path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
-    result = run_cli("pose", str(broken), "--pose", exports.onnx("goatpose-bl").path)
-    assert result.returncode == 1
-    assert result.stderr.startswith("goatpose: error: {} is not an image OpenCV can decode".format(broken))
-    assert result.stderr.count("\n") == 1
+    code, _, err = goatpose_here(capsys, "pose", str(broken), "--pose", exports.onnx("goatpose-bl").path)
+    assert code == 1
+    assert err.startswith("goatpose: error: {} is not an image OpenCV can decode".format(broken))
+    assert err.count("\n") == 1
 
 
-def test_detector_with_an_unknown_output_layout(exports, coco_persons, tmp_path):
+def test_detector_with_an_unknown_output_layout(exports, coco_persons, tmp_path, capsys):
     detector = _head_model(str(tmp_path / "strange.onnx"), np.zeros((1, 10, 7), np.float32))
-    result = run_cli("pose", coco_persons[0][0], "--pose", exports.onnx("goatpose-bl").path, "--detector", detector)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("goatpose: error: {}: unknown detector output layout [1, 10, 7]".format(detector))
-    assert result.stderr.count("\n") == 1
+    code, _, err = goatpose_here(capsys, "pose", coco_persons[0][0], "--pose", exports.onnx("goatpose-bl").path,
+                                 "--detector", detector)
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("goatpose: error: {}: unknown detector output layout [1, 10, 7]".format(detector))
+    assert err.count("\n") == 1
     assert not os.path.exists(str(tmp_path / "poses.jsonl"))
 
 

@@ -54,12 +54,22 @@ def test_the_truth_defaults_beside_the_video(tmp_path, capsys):
     (["score", "missing.jsonl", "missing.truth.jsonl"], "file not found"),
     ([], "choose a command"),
 ])
-def test_bad_input_is_one_line_and_exit_1(tmp_path, argv, message):
-    result = subprocess.run([sys.executable, "-m", "goatpose_edge.synthetic"] + argv, cwd=str(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+def test_bad_input_is_one_line_and_exit_1(tmp_path, argv, message, capsys, monkeypatch):
+    if argv:  # through main in this process, in the same folder
+        monkeypatch.chdir(str(tmp_path))
+        capsys.readouterr()
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+        stderr = capsys.readouterr().err
+    else:  # python -m goatpose_edge.synthetic as a process: the module's entry point
+        result = subprocess.run([sys.executable, "-m", "goatpose_edge.synthetic"] + argv, cwd=str(tmp_path),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        code, stderr = result.returncode, result.stderr
+    assert code == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in stderr
     assert os.listdir(str(tmp_path)) == []  # nothing half-written
 
 
