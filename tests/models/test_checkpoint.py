@@ -40,6 +40,12 @@ def _reference(state, x):
     return _output(model, x)
 
 
+@pytest.fixture(scope="module")
+def reference(hrnet_w32_state, probe):
+    """What HRNet-W32 with the official state computes on the probe (the same for every format: computed once)."""
+    return _reference(hrnet_w32_state, probe)
+
+
 def _save(obj, tmp_path, name="ckpt.pth"):
     path = str(tmp_path / name)
     torch.save(obj, path)
@@ -63,10 +69,10 @@ FORMATS = {
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_every_format_loads_strictly_and_computes_the_same(fmt, hrnet_w32_state, probe, tmp_path):
+def test_every_format_loads_strictly_and_computes_the_same(fmt, hrnet_w32_state, probe, reference, tmp_path):
     path = _save(FORMATS[fmt](hrnet_w32_state), tmp_path)
     model = load_checkpoint(path, "hrnet-w32")
-    assert torch.equal(_output(model, probe), _reference(hrnet_w32_state, probe))
+    assert torch.equal(_output(model, probe), reference)
     assert not model.training
 
 
