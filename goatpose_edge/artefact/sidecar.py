@@ -73,7 +73,12 @@ class EngineSidecar:
         return os.path.basename(self.onnx_path)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        """The sidecar's JSON; a pose engine's without ``kind`` and ``detector`` (what readers before detector engines
+        expect: they refuse fields they do not know)."""
+        record = asdict(self)
+        if self.kind == "pose":
+            del record["kind"], record["detector"]
+        return json.dumps(record, indent=2, sort_keys=True)
 
 
 def sidecar_path(engine_path: str) -> str:

@@ -180,3 +180,24 @@ def test_a_damaged_detector_sidecar_is_refused_and_an_old_pose_sidecar_still_rea
         json.dump(dict(base, contract=VARIANTS["goatpose-bl"].contract.to_dict()), f)
     sidecar = read_sidecar(engine)
     assert sidecar.kind == "pose" and sidecar.model_contract.name == "goatpose-bl"
+
+
+def test_a_pose_sidecar_keeps_the_fields_older_readers_know(tmp_path):
+    """A pose engine's sidecar has no ``kind``/``detector`` (a goatpose from before detector engines refuses fields
+    it does not know: engines built now still run there); a detector's has both, and reads back."""
+    from goatpose_edge.artefact.sidecar import EngineSidecar, write_sidecar
+    from goatpose_edge.variants import VARIANTS
+
+    common = dict(requested_precision="fp16", effective_precision="fp16", builder_flags=["fp16"],
+                  tensorrt_version="8.2.1.8", gpu_name="NVIDIA Tegra X2", compute_capability=[6, 2],
+                  batch_profile={"min": 1, "opt": 1, "max": 1}, onnx_path="m.onnx", onnx_sha256="0" * 64)
+    pose = str(tmp_path / "pose.engine")
+    write_sidecar(pose, EngineSidecar(contract=VARIANTS["goatpose-bl"].contract.to_dict(), **common))
+    with open(sidecar_path(pose)) as f:
+        assert not {"kind", "detector"} & set(json.load(f))
+    assert read_sidecar(pose).kind == "pose"
+    detector = str(tmp_path / "det.engine")
+    record = {"input_name": "images", "input_size": [640, 640], "layout": "yolov8"}
+    write_sidecar(detector, EngineSidecar(contract=None, kind="detector", detector=record, **common))
+    back = read_sidecar(detector)
+    assert back.kind == "detector" and back.detector == record and back.model_name == "m.onnx"
