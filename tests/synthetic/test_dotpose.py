@@ -1,5 +1,7 @@
 """The dot pose model: a pose artefact by contract, TensorRT-8-clean, and accurate through the real pipeline."""
 
+import sys
+
 import cv2
 import numpy as np
 import onnx
@@ -83,8 +85,16 @@ def _score(runner, frames, truth, post_process):
     return score_predictions([estimator(frame) for frame in frames], truth)
 
 
-@pytest.mark.parametrize("source", ["raw", ".avi", ".mp4"])
-@pytest.mark.parametrize("post_process", ["dark", "quarter", None])
+#: (source, post-process): every pair on the host; under Python 3.6 (make test-py36, which shows the device path runs
+#: on the TX2's interpreter) the diagonal, each source and each post-process once: the numbers do not depend on the
+#: interpreter, which every row exercises alike
+PIPELINE_ROWS = [(source, post_process) for post_process in ("dark", "quarter", None)
+                 for source in ("raw", ".avi", ".mp4")]
+if sys.version_info < (3, 7):
+    PIPELINE_ROWS = [("raw", "dark"), (".avi", "quarter"), (".mp4", None)]
+
+
+@pytest.mark.parametrize("source, post_process", PIPELINE_ROWS)
 def test_pipeline_keypoints_match_the_truth(dot_runner, walkers_scene, walkers_decoded, source, post_process):
     _, rendered = walkers_scene
     truth = [t for _, t in rendered]
