@@ -7,6 +7,29 @@ import pytest
 from tests.helpers import REPO_ROOT, SHARED_DATA, Exports  # noqa: F401 - REPO_ROOT re-exported for fixtures
 
 
+#: The longest test files (15-75 s each on 2 cores), longest first. ``make test`` runs a file in one xdist worker
+#: (--dist loadfile); these start first, so that no long file starts last and holds the whole run up while the other
+#: worker is idle (the rest of the suite is many short files). Only the order changes; a file missing here just runs
+#: in its turn.
+SLOW_FILES = ("tests/train/test_trainer.py", "tests/export/test_export.py", "tests/engines/test_trtfake.py",
+              "tests/video/test_harness.py", "tests/video/test_engine_faults.py", "tests/video/test_engine_matrix.py",
+              "tests/bench/test_bench_command.py", "tests/mqtt/test_dashboard.py", "tests/train/test_train_inputs.py",
+              "tests/engines/test_trt_failures.py", "tests/video/test_live_view.py", "tests/mqtt/test_publish.py",
+              "tests/models/test_checkpoint.py", "tests/export/test_cli_export.py", "tests/video/test_video_app.py")
+
+
+def pytest_configure(config):
+    # pytest-xdist 3 hands out the files with the most tests first (--loadscope-reorder, its default): by count, the
+    # longest file of the suite (6 tests) came last. In collection order instead, which starts with SLOW_FILES.
+    if getattr(config.option, "loadscopereorder", None):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: index for index, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory):
     """``Exports``: the session's seeded checkpoints and ONNX exports (``exports.checkpoint(name)``,
