@@ -292,7 +292,9 @@ def test_events_send_every_tile_then_the_newest_changes_a_few_times_a_second(bro
     with _dashboard(broker, updates_per_s=4.0) as dashboard:
         fleet.device("gate-1", 2, frames=1).wait_for_publish()
         fleet.device("gate-2", 1, frames=1).wait_for_publish()
-        _wait_for(lambda: len(dashboard.state()["tiles"]) == 3)
+        # every tile's frame in (a status makes the tiles, its meta and frame follow: one arriving after the first
+        # event would be a change in the updates below)
+        _wait_for(lambda: [t["frames"] for t in dashboard.state()["tiles"]] == [1, 1, 1])
         connection, response = _open_events(dashboard.port)
         first = _next_event(response)
         assert [t["id"] for t in first["tiles"]] == ["gate-1/0", "gate-1/1", "gate-2/0"]  # everything once
