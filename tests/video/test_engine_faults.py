@@ -353,7 +353,7 @@ class _Blocks(Sink):
     def write(self, frame):
         self.frames += 1
         if self.frames > 2:
-            self.release.wait()
+            self.release.wait(120)  # released by the test; bounded, so a test that goes wrong fails, never hangs
 
 
 def test_a_stop_with_a_stalled_file_output_still_ends(scene, tmp_path):
@@ -363,6 +363,9 @@ def test_a_stop_with_a_stalled_file_output_still_ends(scene, tmp_path):
 
     onnx, video = scene
     hung = _Blocks()
+    # Ctrl-C as a terminal gives it, even where this process inherited SIGINT ignored (a job started in the
+    # background): the signal would change nothing and the run would wait on the hung output until released
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(2.0, lambda: os_module.kill(os_module.getpid(), signal.SIGINT))
     timer.start()
     start = time.monotonic()
@@ -373,5 +376,6 @@ def test_a_stop_with_a_stalled_file_output_still_ends(scene, tmp_path):
     finally:
         timer.cancel()
         hung.release.set()
+        signal.signal(signal.SIGINT, before)
     assert time.monotonic() - start < 15
     assert not [n for n in os.listdir(str(tmp_path)) if n.startswith(".")]  # nothing half-written left hidden
