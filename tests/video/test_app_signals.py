@@ -254,6 +254,19 @@ class _Stuck(Detector):
         return Detections(np.array([[10, 10, 60, 90]], np.float32), np.ones(1, np.float32))
 
 
+def _stop_past_the_grace(options, stuck, folder):
+    """Run with the detector stuck from frame 1 (detected every frame): the stop's 0.5 s grace ends the run, the error
+    names the stage, frame 0 is written and nothing else is left; returns the run's summary."""
+    options.engine.detect_every = 1
+    try:
+        with pytest.raises(VideoRunError, match=r"the detect stage did not stop within 0.5 s") as info:
+            _run(options)
+    finally:
+        stuck.release.set()
+    assert _frames(folder) == [0] and sorted(os.listdir(str(folder))) == OUTPUTS
+    return info.value.summary
+
+
 def test_a_stop_whose_frames_do_not_come_out_names_the_stage(scene, tmp_path, monkeypatch, handlers):
     """Ctrl-C once frame 0 is out while the detector is stuck on frame 1: the stop's grace ends the run, the error
     names the stage, frame 0 is written."""
@@ -270,14 +283,7 @@ def test_a_stop_whose_frames_do_not_come_out_names_the_stage(scene, tmp_path, mo
 
     monkeypatch.setattr(StreamEngine, "next_event", next_event)
     options = _options(scene, tmp_path, stop_grace=0.5)
-    options.engine.detect_every = 1
-    try:
-        with pytest.raises(VideoRunError, match=r"the detect stage did not stop within 0.5 s") as info:
-            _run(options)
-    finally:
-        stuck.release.set()
-    assert info.value.summary.ended == "interrupted" and _frames(tmp_path) == [0]
-    assert sorted(os.listdir(str(tmp_path))) == OUTPUTS
+    assert _stop_past_the_grace(options, stuck, tmp_path).ended == "interrupted"
 
 
 class _QuitWindow(Sink):
@@ -308,11 +314,4 @@ def test_q_in_the_window_is_a_stop_bounded_by_the_grace(scene, tmp_path, monkeyp
     monkeypatch.setattr(app, "Window", _QuitWindow)
     monkeypatch.setattr(app, "check_display", lambda *a, **kw: None)
     options = _options(scene, tmp_path, stop_grace=0.5, show=True)
-    options.engine.detect_every = 1
-    try:
-        with pytest.raises(VideoRunError, match=r"the detect stage did not stop within 0.5 s") as info:
-            _run(options)
-    finally:
-        stuck.release.set()
-    assert info.value.summary.ended != "interrupted" and _frames(tmp_path) == [0]
-    assert sorted(os.listdir(str(tmp_path))) == OUTPUTS
+    assert _stop_past_the_grace(options, stuck, tmp_path).ended != "interrupted"
